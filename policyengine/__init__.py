@@ -1,0 +1,3 @@
+"""policyengine: declarative governance for the ML model lifecycle."""
+
+__version__ = "0.1.0"
