@@ -1,0 +1,89 @@
+"""GitHub Actions report: workflow commands and a Markdown step summary.
+
+``render`` returns ``::error``/``::warning``/``::notice`` workflow commands, one
+per finding, annotated on the card file; ``write_step_summary`` appends a
+Markdown table to the file named by ``$GITHUB_STEP_SUMMARY`` when it is set.
+Values are escaped as the Actions runner expects (``%``, CR, LF, and in
+properties also ``:`` and ``,``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from policyengine.report import ReportContext, RuleResult, is_allow, rule_results, subject_line
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _command(result: RuleResult) -> str | None:
+    if result.outcome == "error" or (result.outcome == "fail" and result.severity == "deny" and result.mode == "enforce"):
+        return "error"
+    if result.outcome == "fail":
+        return "warning"
+    if result.outcome == "waived":
+        return "notice"
+    return None
+
+
+def render(decision: Mapping[str, Any], context: ReportContext) -> str:
+    """Render findings as workflow commands, then a one-line verdict."""
+    lines = []
+    for result in rule_results(decision):
+        command = _command(result)
+        if not command:
+            continue
+        props = []
+        if context.card_path:
+            props.append(f"file={_escape_property(context.card_path)}")
+            props.append("line=1")
+        props.append(f"title={_escape_property(result.key)}")
+        text = result.message
+        if result.outcome == "waived":
+            text = f"waived: {text}"
+        elif result.remediation:
+            text = f"{text}\nremediation: {result.remediation.strip()}"
+        lines.append(f"::{command} {','.join(props)}::{_escape_data(text)}")
+    for note in context.notes:
+        lines.append(f"::warning title=not counted::{_escape_data(note)}")
+    verdict = "allow" if is_allow(decision) else "deny"
+    lines.append(f"policyengine: {verdict} {subject_line(decision)}")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(decision: Mapping[str, Any], context: ReportContext) -> str:
+    """The Markdown step summary: verdict, findings table, notes, log position."""
+    verdict = "✅ allow" if is_allow(decision) else "❌ deny"
+    out = [f"### policyengine gate: {verdict}", "", f"{subject_line(decision)}", ""]
+    rows = [r for r in rule_results(decision) if r.outcome in ("fail", "error", "waived")]
+    if rows:
+        out += ["| outcome | policy | rule | message |", "|---|---|---|---|"]
+        for r in rows:
+            message = r.message.replace("|", "\\|").replace("\n", " ")
+            out.append(f"| {r.outcome} | {r.policy} | `{r.rule}` | {message} |")
+        out.append("")
+    if context.notes:
+        out += ["**Not counted:**", ""] + [f"- {n}" for n in context.notes] + [""]
+    if context.seq is not None:
+        out.append(f"Logged at seq {context.seq}, checkpoint size {context.checkpoint_size}.")
+    return "\n".join(out) + "\n"
+
+
+def write_step_summary(
+    decision: Mapping[str, Any], context: ReportContext, env: Mapping[str, str] | None = None
+) -> bool:
+    """Append the summary to ``$GITHUB_STEP_SUMMARY``; False when it is not set."""
+    target = (os.environ if env is None else env).get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(summary_markdown(decision, context))
+    return True

@@ -1,0 +1,97 @@
+"""JUnit XML report: one testcase per rule, for CI test-result views.
+
+The layout is the Apache Ant JUnit schema (the one Jenkins, GitLab and most CI
+systems read; tests/vectors/junit/ holds it and the Jenkins xUnit variant):
+``<testsuites>`` with one ``<testsuite>`` carrying ``package``, ``id``,
+``timestamp`` (no zone), ``hostname``, ``properties``, the testcases,
+``system-out`` and ``system-err``. A rule that failed or errored is a
+``<failure>`` or ``<error>``; a rule that did not apply is ``<skipped>``; a
+waived rule is ``<skipped>`` whose message starts with "waived", never a pass.
+"""
+
+from __future__ import annotations
+
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from policyengine.report import ReportContext, RuleResult, is_allow, rule_results, subject_line
+
+
+def _timestamp(decision: Mapping[str, Any]) -> str:
+    """ISO 8601 without zone or fraction, as the Ant schema's pattern requires (UTC)."""
+    raw = decision.get("evaluated_at") or decision.get("time") or decision.get("now")
+    try:
+        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        when = datetime.now(UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _testcase(parent: ET.Element, result: RuleResult) -> None:
+    case = ET.SubElement(
+        parent, "testcase", name=result.rule or "?", classname=result.policy or "policy", time="0"
+    )
+    text = result.message
+    if result.remediation:
+        text = f"{text}\nremediation: {result.remediation.strip()}"
+    if result.outcome == "fail":
+        node = ET.SubElement(case, "failure", type=f"{result.mode}:{result.severity}", message=result.message)
+        node.text = text
+    elif result.outcome == "error":
+        node = ET.SubElement(case, "error", type="evaluation_error", message=result.message)
+        node.text = text
+    elif result.outcome == "waived":
+        waiver = result.waiver or {}
+        note = f"waived by {waiver.get('id', '?')} ({waiver.get('ticket', '')}), expires {waiver.get('expires', '?')}"
+        ET.SubElement(case, "skipped", message=f"waived: {result.message} [{note}]")
+    elif result.outcome in ("skipped", "not_applicable"):
+        ET.SubElement(case, "skipped", message="not applicable")
+
+
+def render(decision: Mapping[str, Any], context: ReportContext) -> str:
+    """Render the Decision as a JUnit XML document."""
+    results = rule_results(decision)
+    failures = sum(r.outcome == "fail" for r in results)
+    errors = sum(r.outcome == "error" for r in results)
+    skipped = sum(r.outcome in ("skipped", "not_applicable", "waived") for r in results)
+    counts = {"tests": str(len(results)), "failures": str(failures), "errors": str(errors)}
+    # The Ant schema allows no attributes on <testsuites>; the counts live on the suite.
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=subject_line(decision),
+        package="policyengine",
+        id="0",
+        timestamp=_timestamp(decision),
+        hostname=socket.gethostname() or "localhost",
+        skipped=str(skipped),
+        time="0",
+        **counts,
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in _properties(decision, context):
+        ET.SubElement(props, "property", name=name, value=value)
+    for result in results:
+        _testcase(suite, result)
+    ET.SubElement(suite, "system-out").text = "decision: " + ("allow" if is_allow(decision) else "deny")
+    ET.SubElement(suite, "system-err").text = "\n".join(context.notes)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _properties(decision: Mapping[str, Any], context: ReportContext) -> list[tuple[str, str]]:
+    props = [("decision", "allow" if is_allow(decision) else "deny")]
+    for key in ("id", "bundle_digest", "input_digest"):
+        if decision.get(key):
+            props.append((key, str(decision[key])))
+    if context.seq is not None:
+        props.append(("log_seq", str(context.seq)))
+    if context.checkpoint_size is not None:
+        props.append(("checkpoint_size", str(context.checkpoint_size)))
+    return props
