@@ -1,0 +1,134 @@
+"""The pydantic models and the JSON Schemas describe the same contract.
+
+Both sides are walked: every property path of schemas/model-card.schema.json
+and schemas/lifecycle-event.schema.json must exist in the model's own JSON
+schema with a compatible type, the same requiredness and the same
+unknown-field policy, and vice versa. Every example card round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from policyengine.cards.validate import card_issues, load_document, schema_path
+from policyengine.models import LifecycleEvent, ModelCard
+
+REPO = Path(__file__).resolve().parents[2]
+PAIRS = [("model-card.schema.json", ModelCard), ("lifecycle-event.schema.json", LifecycleEvent)]
+
+Shape = dict[str, tuple[str, bool, Any]]
+"""Path -> (type name, required, extra policy) for every node of a schema."""
+
+
+def _deref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow $ref, drop a `null` branch of anyOf (pydantic's Optional)."""
+    while True:
+        if "$ref" in node:
+            target = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            continue
+        branches = [b for b in node.get("anyOf", []) if b.get("type") != "null"]
+        if "anyOf" in node and len(branches) == 1:
+            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **branches[0]}
+            continue
+        return node
+
+
+def _type(node: dict[str, Any]) -> str:
+    if "enum" in node or "const" in node:
+        values = node.get("enum", [node.get("const")])
+        return "enum:" + ",".join(sorted(map(str, values)))
+    return str(node.get("type", "any"))
+
+
+def _walk(node: dict[str, Any], root: dict[str, Any], path: str, required: bool, out: Shape) -> None:
+    node = _deref(node, root)
+    kind = _type(node)
+    extra = node.get("additionalProperties", True) if kind == "object" else None
+    out[path] = (kind, required, extra is False)
+    for name, child in node.get("properties", {}).items():
+        _walk(child, root, f"{path}.{name}", name in node.get("required", []), out)
+    if kind == "array" and "items" in node:
+        _walk(node["items"], root, f"{path}[]", True, out)
+
+
+def _shape(schema: dict[str, Any]) -> Shape:
+    out: Shape = {}
+    _walk(schema, schema, "$", True, out)
+    return out
+
+
+@pytest.mark.parametrize(("schema_name", "model"), PAIRS)
+def test_every_schema_path_exists_in_the_model(schema_name: str, model: type[BaseModel]) -> None:
+    """Each JSON Schema property path is in the model with the same type, requiredness and extras."""
+    schema = _shape(json.loads(schema_path(schema_name).read_text()))
+    code = _shape(model.model_json_schema())
+    missing = sorted(set(schema) - set(code))
+    assert not missing, f"in schema, not in {model.__name__}: {missing}"
+    differ = {p: (schema[p], code[p]) for p in schema if schema[p] != code[p]}
+    assert not differ, f"schema vs model disagree: {differ}"
+
+
+@pytest.mark.parametrize(("schema_name", "model"), PAIRS)
+def test_every_model_path_exists_in_the_schema(schema_name: str, model: type[BaseModel]) -> None:
+    """Each model field path is declared in the JSON Schema (no field only in code)."""
+    schema = _shape(json.loads(schema_path(schema_name).read_text()))
+    code = _shape(model.model_json_schema())
+    extra = sorted(set(code) - set(schema))
+    assert not extra, f"in {model.__name__}, not in schema: {extra}"
+
+
+def test_the_shape_walk_sees_a_difference() -> None:
+    """The comparison is not vacuous: changing one type in a schema copy changes the shape."""
+    schema = json.loads(schema_path("model-card.schema.json").read_text())
+    before = _shape(schema)
+    schema["$defs"]["metric"]["properties"]["value"] = {"type": "string"}
+    after = _shape(schema)
+    assert before["$.metrics[].value"] != after["$.metrics[].value"]
+
+
+def _example_cards() -> list[Path]:
+    return sorted((REPO / "examples" / "cards").glob("*.*"))
+
+
+@pytest.mark.parametrize("path", _example_cards(), ids=lambda p: p.name)
+def test_example_card_round_trips_through_the_model(path: Path) -> None:
+    """An example card validates in both the schema and the model and dumps back unchanged."""
+    card = load_document(path)
+    assert card_issues(card) == []
+    assert ModelCard.from_dict(card).to_dict() == card
+
+
+def test_examples_exist() -> None:
+    """At least three example cards are present to round-trip."""
+    assert len(_example_cards()) >= 3
+
+
+@pytest.mark.parametrize(
+    ("patch", "path"),
+    [
+        ({"risk_tier": "extreme"}, "risk_tier"),
+        ({"model": {"name": "m", "version": "1", "artifact_digest": "sha256:abc"}}, "model"),
+        ({"metrics": [{"name": "auc", "value": "0.9"}]}, "metrics"),
+        ({"unknown_top": 1}, "unknown_top"),
+    ],
+)
+def test_schema_and_model_reject_the_same_bad_cards(patch: dict[str, Any], path: str) -> None:
+    """A card the schema rejects is also rejected by the model."""
+    card = {
+        "schema_version": "1.0",
+        "model": {"name": "m", "version": "1", "artifact_digest": "sha256:" + "a" * 64},
+        "risk_tier": "low",
+        **patch,
+    }
+    issues = card_issues(card)
+    assert issues and issues[0].path.startswith(f"$.{path}")
+    with pytest.raises(ValidationError):
+        ModelCard.from_dict(card)
