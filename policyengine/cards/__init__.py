@@ -9,7 +9,6 @@ Public API:
 """
 
 from policyengine.cards._errors import (
-    CardError,
     CardImportError,
     CardLoadError,
     CardValidationError,
@@ -24,7 +23,6 @@ from policyengine.cards.validate import (
 )
 
 __all__ = [
-    "CardError",
     "CardImportError",
     "CardIssue",
     "CardLoadError",

@@ -12,7 +12,6 @@ still be denied for a missing field.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from policyengine.cards._errors import CardLoadError, CardValidationError
+from policyengine.cards._errors import CardLoadError
+from policyengine.errors import CardValidationError, SchemaError
 
 __all__ = [
     "CardIssue",
@@ -37,17 +37,8 @@ _CARD_SCHEMA = "model-card.schema.json"
 _EVENT_SCHEMA = "lifecycle-event.schema.json"
 
 
-@dataclass(frozen=True)
-class CardIssue:
-    """One schema violation."""
-
-    path: str
-    """JSON path of the offending value, e.g. ``$.model.artifact_digest``."""
-    message: str
-    """Lower-case fragment, "expected X, got Y"."""
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+CardIssue = SchemaError
+"""One schema violation: ``path`` (JSON path) and ``message``."""
 
 
 def schema_path(name: str) -> Path:
@@ -93,14 +84,19 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _issues_of(error: ValidationError) -> list[CardIssue]:
+    """One issue per missing required field; otherwise the single issue."""
+    if error.validator == "required" and isinstance(error.instance, dict):
+        path = _json_path(error.absolute_path)
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [CardIssue(f"{path}.{k}", "required field is missing") for k in missing]
+    return [_issue(error)]
+
+
 def _issue(error: ValidationError) -> CardIssue:
     """Turn one jsonschema error into a path and an "expected X, got Y" message."""
     path = _json_path(error.absolute_path)
     kind, expected, value = error.validator, error.validator_value, error.instance
-    if kind == "required":
-        missing = [k for k in expected if isinstance(value, dict) and k not in value]
-        field = missing[0] if missing else "?"
-        return CardIssue(f"{path}.{field}", "required field is missing")
     if kind == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(known)) if isinstance(value, dict) else []
@@ -122,9 +118,8 @@ def _issue(error: ValidationError) -> CardIssue:
 
 
 def _issues(name: str, data: Any) -> list[CardIssue]:
-    errors = _validator(name).iter_errors(data)
-    found = [_issue(e) for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))]
-    return list(dict.fromkeys(found))
+    found = [i for e in _validator(name).iter_errors(data) for i in _issues_of(e)]
+    return sorted(dict.fromkeys(found), key=lambda i: i.path)
 
 
 def card_issues(card: Any) -> list[CardIssue]:
