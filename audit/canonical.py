@@ -1,0 +1,126 @@
+"""RFC 8785 (JSON Canonicalization Scheme) bytes for envelopes and payloads.
+
+Owns the one function that turns a JSON value into the bytes the log hashes.
+Two paths give the same bytes:
+
+- a fast path through :func:`json.dumps` with sorted keys and no whitespace,
+  which equals RFC 8785 output only for objects built from ``str``, ``bool``,
+  ``None``, integers of magnitude below 2**53, lists and dicts whose keys lie
+  in the Basic Multilingual Plane (RFC 8785 §3.2.3 sorts keys by UTF-16 code
+  units; Python sorts by code point, and the two orders differ only above
+  U+FFFF);
+- the ``rfc8785`` package for everything else (floats need the ECMAScript
+  number serialisation of RFC 8785 §3.2.2.3).
+
+Envelopes must take the fast path: :func:`dumps_envelope` refuses floats and
+large integers instead of falling back, so the stored envelope bytes never
+depend on float formatting. Storage and hashing are not handled here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from audit.errors import CanonicalizationError
+
+__all__ = ["dumps", "dumps_envelope"]
+
+# RFC 8785 §3.2.2.3 / I-JSON (RFC 7493 §2.2): integers are exact only within
+# the IEEE 754 double range of 53 bits.
+_MAX_SAFE_INT = 2**53 - 1
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def _fast_path_problem(obj: Any, where: str) -> str | None:
+    """Return why ``obj`` cannot take the fast path, or None when it can."""
+    if obj is None or obj is True or obj is False or type(obj) is str:
+        return None
+    if type(obj) is int:
+        if -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT:
+            return None
+        return f"{where}: integer {obj} is outside +-(2**53-1)"
+    if type(obj) is dict:
+        for key, value in obj.items():
+            if type(key) is not str:
+                return f"{where}: object key {key!r} is not a string"
+            if any(ord(ch) > 0xFFFF for ch in key):
+                return f"{where}: object key {key!r} has a character above U+FFFF"
+            problem = _fast_path_problem(value, f"{where}.{key}")
+            if problem is not None:
+                return problem
+        return None
+    if type(obj) is list:
+        for i, value in enumerate(obj):
+            problem = _fast_path_problem(value, f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if type(obj) is float:
+        return f"{where}: float {obj!r} is not allowed"
+    return f"{where}: {type(obj).__name__} is not a JSON value"
+
+
+def _encode_fast(obj: Any) -> bytes:
+    try:
+        return _encoder.encode(obj).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError(
+            f"string holds a lone surrogate: expected valid unicode, got {exc.reason}"
+        ) from exc
+
+
+def dumps_envelope(obj: dict[str, Any]) -> bytes:
+    """Return the RFC 8785 bytes of an envelope, refusing floats and big integers.
+
+    Args:
+        obj: the envelope (a JSON object of strings, integers, booleans,
+            null, nested objects and lists).
+
+    Returns:
+        UTF-8 bytes identical to RFC 8785 canonical JSON.
+
+    Raises:
+        CanonicalizationError: a float, an integer beyond 2**53-1, a non-string
+            key, a key above U+FFFF, or a value that is not JSON.
+    """
+    if type(obj) is not dict:
+        raise CanonicalizationError(
+            f"envelope must be a JSON object: expected dict, got {type(obj).__name__}"
+        )
+    problem = _fast_path_problem(obj, "envelope")
+    if problem is not None:
+        raise CanonicalizationError(
+            f"{problem}; envelopes hold only strings, integers within 2**53, booleans, "
+            "null, lists and objects with BMP keys"
+        )
+    return _encode_fast(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """Return the RFC 8785 canonical bytes of any JSON value.
+
+    Takes the fast path when it is byte-identical to RFC 8785 and the
+    ``rfc8785`` package otherwise (floats, big integers, astral keys).
+
+    Args:
+        obj: a JSON value built from dict, list, str, int, float, bool, None.
+
+    Returns:
+        UTF-8 bytes of the canonical form.
+
+    Raises:
+        CanonicalizationError: the value is not representable (NaN, infinity,
+            integers beyond the I-JSON range, non-JSON types, lone surrogates).
+    """
+    if _fast_path_problem(obj, "value") is None:
+        return _encode_fast(obj)
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise CanonicalizationError(f"value is not canonical JSON: {exc}") from exc
