@@ -63,6 +63,8 @@ class RuleResult:
     """What the rule checks."""
     waiver: Mapping[str, Any] | None
     """The waiver that turned fail into waived, if any."""
+    location: tuple[str, int] | None = None
+    """(policy file, 1-based line) where the rule is written, when the Decision says."""
 
     @property
     def key(self) -> str:
@@ -76,6 +78,12 @@ def _policy_fields(item: Mapping[str, Any]) -> tuple[str, str]:
         return str(policy.get("name", "")), str(policy.get("version", ""))
     version = item.get("policy_version") or item.get("version") or ""
     return str(policy or ""), str(version)
+
+
+def _location(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, Mapping) and value.get("file"):
+        return str(value["file"]), int(value.get("line") or 1)
+    return None
 
 
 def rule_results(decision: Mapping[str, Any]) -> list[RuleResult]:
@@ -95,6 +103,7 @@ def rule_results(decision: Mapping[str, Any]) -> list[RuleResult]:
                 remediation=str(item.get("remediation") or ""),
                 description=str(item.get("description") or ""),
                 waiver=item.get("waiver"),
+                location=_location(item.get("location")),
             )
         )
     return out

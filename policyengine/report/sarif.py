@@ -78,7 +78,7 @@ def _result(result: RuleResult, index: int, context: ReportContext) -> dict[str,
     }
     if context.card_path:
         out["locations"] = [_location(context.card_path, 1)]
-    where = context.rule_locations.get(result.key)
+    where = context.rule_locations.get(result.key) or result.location
     if where:
         out["relatedLocations"] = [dict(_location(where[0], where[1], "rule definition"), id=0)]
     if result.outcome == "waived":

@@ -21,8 +21,8 @@ def _result(policy: str, rule: str, outcome: str, **extra: Any) -> dict[str, Any
         "mode": "enforce",
         "message": f"{rule} message",
         "remediation": f"fix {rule}",
-        "description": f"checks {rule}",
         "values": {},
+        "location": {"file": f"policies/{policy}/policy.yaml", "line": 9},
     }
     base.update(extra)
     return base
@@ -32,11 +32,12 @@ def _result(policy: str, rule: str, outcome: str, **extra: Any) -> dict[str, Any
 def decision() -> dict[str, Any]:
     """A deny with one result of each outcome, including a warn and a waiver."""
     return {
+        "apiVersion": "policyengine/v1",
+        "kind": "Decision",
         "id": "dec-0001",
         "decision": "deny",
-        "allow": False,
-        "event": {"type": "promote", "stage": "production", "model": "credit-risk",
-                  "version": "1.4.0", "digest": DIGEST, "actor": "ci"},
+        "subject": {"model": "credit-risk", "version": "1.4.0", "digest": DIGEST},
+        "event": {"type": "promote", "stage": "production"},
         "bundle_digest": "sha256:" + "cd" * 32,
         "input_digest": "sha256:" + "ef" * 32,
         "evaluated_at": "2026-11-26T15:00:00.123456Z",
