@@ -1,0 +1,365 @@
+"""Signed approvals, waivers and waiver revocations, and the trust file they verify against.
+
+Owns three things:
+
+- the trust file (for example ``policies/approvers.yaml``): approvers, the
+  roles each holds, and their Ed25519 public keys in the C2SP signed-note
+  verifier-key format (``name+keyid+base64``, see ``audit.keys``);
+- the canonical statements an approver signs: an approval binds model,
+  version, artifact digest, role, approver, expiry and signing time; a waiver
+  binds its rule ids, model, version (or range), reason, ticket, approver and
+  expiry; a revocation binds the waiver id. Statements are RFC 8785 canonical
+  JSON, so the signed bytes are reproducible from the logged payload;
+- verification: a statement counts only when its signature verifies against a
+  key the trust file lists for that approver, and (for approvals) the approver
+  holds the role. Unsigned statements count only when the configuration
+  explicitly allows them, and are then marked ``signed: false``.
+
+Not handled here: reading the log (``history.py``) or deciding whether enough
+approvals exist (the approvals policy pack).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from policyengine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from audit.keys import NoteVerifier, Signer
+
+__all__ = [
+    "APPROVAL_KIND",
+    "REVOCATION_KIND",
+    "WAIVER_KIND",
+    "Approver",
+    "TrustStore",
+    "Verification",
+    "approval_statement",
+    "load_trust",
+    "revocation_statement",
+    "sign_statement",
+    "statement_bytes",
+    "verify_statement",
+    "waiver_statement",
+]
+
+APPROVAL_KIND = "policyengine.approval/v1"
+WAIVER_KIND = "policyengine.waiver/v1"
+REVOCATION_KIND = "policyengine.waiver-revocation/v1"
+
+
+@dataclass(frozen=True)
+class Approver:
+    """One person allowed to approve, with the roles they hold and their keys."""
+
+    id: str
+    """Identity as written in approvals (user id or e-mail)."""
+    roles: frozenset[str]
+    """Roles this approver holds (e.g. ``model-risk``, ``ml-lead``)."""
+    keys: tuple[str, ...]
+    """Verifier keys (C2SP signed-note vkey text)."""
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    """The approvers of a trust file, by id."""
+
+    approvers: Mapping[str, Approver] = field(default_factory=dict)
+    """Approver id -> approver."""
+    source: str = "(no trust file)"
+    """Where the approvers were read from, for messages."""
+    waiver_roles: frozenset[str] = frozenset()
+    """Roles allowed to grant or revoke waivers; empty means any trusted approver."""
+
+    def verifiers(self, approver: str) -> list[NoteVerifier]:
+        """Parsed verifier keys of ``approver`` (empty when unknown)."""
+        from audit.keys import NoteVerifier
+
+        entry = self.approvers.get(approver)
+        return [NoteVerifier.from_vkey(k) for k in entry.keys] if entry else []
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of checking one statement against the trust file."""
+
+    ok: bool
+    """True when the statement counts."""
+    signed: bool
+    """True when a valid signature was checked."""
+    key_id: str | None = None
+    """Hex key id of the signature (whether or not it verified)."""
+    reason: str | None = None
+    """Why it does not count (None when ok)."""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def load_trust(path: str | Path | None) -> TrustStore:
+    """Read a trust file; ``None`` gives an empty store (nothing signed counts).
+
+    Raises:
+        ConfigError: the file is unreadable, malformed, or lists a bad key.
+    """
+    if path is None:
+        return TrustStore()
+    import yaml
+
+    src = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{src}: cannot read trust file: {exc}") from exc
+    items = data.get("approvers") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ConfigError(f"{src}: expected a mapping with an 'approvers' list")
+    approvers = {}
+    for index, item in enumerate(items):
+        approver = _approver(item, f"{src}: approvers[{index}]")
+        if approver.id in approvers:
+            raise ConfigError(f"{src}: approver {approver.id!r} listed twice; merge the entries")
+        approvers[approver.id] = approver
+    waiver_roles = frozenset(str(r) for r in data.get("waiver_roles") or ())
+    return TrustStore(approvers=approvers, source=src, waiver_roles=waiver_roles)
+
+
+def _approver(item: Any, where: str) -> Approver:
+    from audit.keys import NoteVerifier
+
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+        raise ConfigError(f"{where}: expected a mapping with a non-empty 'id'")
+    roles = item.get("roles") or []
+    keys = item.get("keys") or []
+    if not isinstance(roles, list) or not isinstance(keys, list):
+        raise ConfigError(f"{where}: expected 'roles' and 'keys' to be lists")
+    for key in keys:
+        try:
+            NoteVerifier.from_vkey(str(key).strip())
+        except Exception as exc:
+            raise ConfigError(f"{where}: key {str(key)[:40]!r} is not a verifier key: {exc}") from exc
+    return Approver(
+        id=item["id"], roles=frozenset(map(str, roles)), keys=tuple(str(k).strip() for k in keys)
+    )
+
+
+def approval_statement(
+    *,
+    model: str,
+    version: str,
+    digest: str,
+    role: str,
+    approver: str,
+    time: str,
+    expires: str | None,
+) -> dict[str, Any]:
+    """The statement an approver signs: approval of exactly one artifact in one role."""
+    return {
+        "kind": APPROVAL_KIND,
+        "model": model,
+        "version": version,
+        "digest": digest,
+        "role": role,
+        "approver": approver,
+        "time": time,
+        "expires": expires,
+    }
+
+
+def waiver_statement(
+    *,
+    waiver_id: str,
+    rules: Sequence[str],
+    model: str,
+    version: str | None,
+    versions: str | None,
+    reason: str,
+    ticket: str,
+    approver: str,
+    time: str,
+    expires: str,
+) -> dict[str, Any]:
+    """The statement an approver signs to waive rules for a model (version or range)."""
+    return {
+        "kind": WAIVER_KIND,
+        "id": waiver_id,
+        "rules": list(rules),
+        "model": model,
+        "version": version,
+        "versions": versions,
+        "reason": reason,
+        "ticket": ticket,
+        "approver": approver,
+        "time": time,
+        "expires": expires,
+    }
+
+
+def revocation_statement(
+    *, waiver_id: str, model: str, reason: str, approver: str, time: str
+) -> dict[str, Any]:
+    """The statement an approver signs to revoke a waiver."""
+    return {
+        "kind": REVOCATION_KIND,
+        "waiver_id": waiver_id,
+        "model": model,
+        "reason": reason,
+        "approver": approver,
+        "time": time,
+    }
+
+
+def statement_bytes(statement: Mapping[str, Any]) -> bytes:
+    """The exact bytes signed: RFC 8785 canonical JSON of the statement."""
+    from audit.canonical import dumps
+
+    return dumps(dict(statement))
+
+
+def sign_statement(statement: Mapping[str, Any], signer: Signer) -> dict[str, str]:
+    """Sign ``statement``; returns ``{"key_id": hex, "sig": base64}`` for the payload."""
+    sig = signer.sign(statement_bytes(statement))
+    return {"key_id": signer.key_id.hex(), "sig": base64.b64encode(sig).decode("ascii")}
+
+
+def verify_statement(
+    statement: Mapping[str, Any],
+    signature: Mapping[str, Any] | None,
+    trust: TrustStore,
+    *,
+    roles: frozenset[str] | None = None,
+    allow_unsigned: bool = False,
+) -> Verification:
+    """Check a statement against the trust file; never raises on a bad signature.
+
+    Args:
+        statement: the statement as logged.
+        signature: ``{"key_id", "sig"}`` or None when unsigned.
+        trust: the approvers.
+        roles: the approver must hold one of these (None: any role).
+        allow_unsigned: accept unsigned statements (marked unsigned).
+    """
+    approver_id = str(statement.get("approver", ""))
+    approver = trust.approvers.get(approver_id)
+    if signature is None:
+        return _unsigned(approver_id, approver, trust, roles, allow_unsigned)
+    key_id = str(signature.get("key_id", ""))
+    if approver is None:
+        return Verification(False, False, key_id, f"approver {approver_id!r} is not in the trust file {trust.source}")
+    checked = _check_signature(statement, signature, trust, approver_id, key_id)
+    if not checked.ok:
+        return checked
+    missing = _role_problem(approver, roles)
+    if missing:
+        return Verification(False, True, key_id, missing)
+    return checked
+
+
+def _unsigned(
+    approver_id: str,
+    approver: Approver | None,
+    trust: TrustStore,
+    roles: frozenset[str] | None,
+    allow_unsigned: bool,
+) -> Verification:
+    if not allow_unsigned:
+        return Verification(
+            False, False, None,
+            f"unsigned statement by {approver_id!r}; sign it with --key "
+            "(unsigned ones count only with allow_unsigned_approvals: true)",
+        )
+    if approver is None and trust.approvers:
+        return Verification(False, False, None, f"approver {approver_id!r} is not in the trust file {trust.source}")
+    problem = _role_problem(approver, roles) if approver else None
+    if problem:
+        return Verification(False, False, None, problem)
+    return Verification(True, False)
+
+
+def _check_signature(
+    statement: Mapping[str, Any],
+    signature: Mapping[str, Any],
+    trust: TrustStore,
+    approver_id: str,
+    key_id: str,
+) -> Verification:
+    try:
+        sig = base64.b64decode(str(signature.get("sig", "")), validate=True)
+    except (binascii.Error, ValueError):
+        return Verification(False, False, key_id, "signature is not valid base64")
+    message = statement_bytes(statement)
+    matching = [v for v in trust.verifiers(approver_id) if v.key_id.hex() == key_id]
+    if not matching:
+        return Verification(
+            False, False, key_id,
+            f"signed with key {key_id}, which is not a key of {approver_id!r} in the trust file {trust.source}",
+        )
+    if any(v.verify(message, sig) for v in matching):
+        return Verification(True, True, key_id)
+    return Verification(
+        False, False, key_id,
+        f"signature by key {key_id} of {approver_id!r} does not verify (statement altered or wrong key)",
+    )
+
+
+def _role_problem(approver: Approver | None, roles: frozenset[str] | None) -> str | None:
+    if approver is None or roles is None or roles & approver.roles:
+        return None
+    held = ", ".join(sorted(approver.roles)) or "none"
+    wanted = " or ".join(sorted(roles))
+    return f"approver {approver.id!r} does not hold role {wanted} in the trust file (holds: {held})"
+
+
+def now_text(now: Any = None) -> str:
+    """RFC 3339 UTC with microseconds, the time format of statements and entries."""
+    from datetime import UTC, datetime
+
+    when = now or datetime.now(UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_statement(
+    config: Any,
+    entry_type: str,
+    subject: Mapping[str, str],
+    statement: Mapping[str, Any],
+    *,
+    approver_key: str | None,
+    note: str | None = None,
+    err: Any = None,
+) -> tuple[int, int]:
+    """Sign ``statement`` with the approver's key (if given) and append it to the log.
+
+    Returns:
+        (seq of the entry, size of the signed checkpoint covering it).
+
+    Raises:
+        KeyUnavailableError: the approver's or the log's key cannot be loaded.
+        LogUnavailableError: the log cannot be written.
+    """
+    from policyengine.errors import KeyUnavailableError
+    from policyengine.gate import log_errors, open_log
+
+    signature = None
+    if approver_key:
+        from audit.errors import AuditError
+        from audit.keys import load_signer
+
+        try:
+            signature = sign_statement(statement, load_signer(approver_key, env="POLICYENGINE_APPROVER_KEY"))
+        except (AuditError, OSError) as exc:
+            raise KeyUnavailableError(f"approver key {approver_key}: {exc}") from exc
+    payload: dict[str, Any] = {"statement": dict(statement), "signature": signature}
+    if note:
+        payload["note"] = note
+    log = open_log(config, config.signer(err))
+    with log_errors(config):
+        appended = log.append(entry_type, dict(subject), str(statement["approver"]), payload)
+        checkpoint = log.checkpoint()
+    return appended.seq, checkpoint.size

@@ -1,0 +1,279 @@
+"""Build the evaluation ``history`` of one model version from the audit log.
+
+Owns turning log entries into the ``Context.history`` dict the engine reads
+(see the shared contract): ``approvals`` (verified against the trust file),
+``waivers`` (verified, minus those revoked by a verified revocation),
+``decisions``, ``promotions`` and ``events``. Every entry's payload is checked
+against the digest in its envelope, and approvals and waivers against the
+approver's key and role; an entry that fails is left out and reported in
+``rejected`` with the reason, and the history carries the rejected approvals
+(``rejected_approvals``) so the approvals rule and the reports can say why an
+approval did not count.
+
+Not handled here: signing (``approvals.py``), evaluating (``policy/``),
+appending (``gate.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from policyengine.approvals import (
+    APPROVAL_KIND,
+    REVOCATION_KIND,
+    WAIVER_KIND,
+    TrustStore,
+    verify_statement,
+)
+
+__all__ = ["EVENT_TYPES", "HistoryResult", "Rejection", "build_history", "history_from_entries"]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "registered",
+    "rolled_back",
+    "retired",
+    "drift_detected",
+    "incident",
+    "violation",
+    "alias_reverted",
+)
+_TYPES = ["approval", "waiver", "waiver_revoked", "decision", "promoted", *EVENT_TYPES]
+
+
+class _Entry(Protocol):
+    seq: int
+    envelope: dict[str, Any]
+    payload: Any
+    redacted: bool
+
+
+class _Log(Protocol):
+    def query(self, **kwargs: Any) -> Iterable[_Entry]: ...
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One log entry left out of the history, and why."""
+
+    seq: int
+    """Sequence number of the entry."""
+    type: str
+    """Entry type (approval, waiver, ...)."""
+    actor: str
+    """Who the entry says acted."""
+    reason: str
+    """Why it does not count."""
+    role: str | None = None
+    """The role an approval claimed."""
+
+    def __str__(self) -> str:
+        role = f" ({self.role})" if self.role else ""
+        return f"{self.type} by {self.actor}{role} at seq {self.seq}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for ``history.rejected_approvals``."""
+        return {"seq": self.seq, "type": self.type, "approver": self.actor, "role": self.role,
+                "reason": self.reason}
+
+
+@dataclass
+class HistoryResult:
+    """The history dict and the entries that were left out."""
+
+    history: dict[str, Any]
+    """Context.history for the engine."""
+    rejected: list[Rejection] = field(default_factory=list)
+    """Entries that did not verify or do not apply, with reasons."""
+
+
+def build_history(
+    log: _Log,
+    *,
+    model: str,
+    version: str,
+    digest: str,
+    trust: TrustStore,
+    allow_unsigned: bool = False,
+    now: datetime | None = None,
+) -> HistoryResult:
+    """Read this model's entries from the log and build the verified history.
+
+    Args:
+        log: an ``audit.log.AuditLog`` (anything with ``query``).
+        model, version, digest: the model version being decided.
+        trust: approvers and their keys.
+        allow_unsigned: let unsigned approvals and waivers count (marked unsigned).
+        now: the evaluation time; approvals expired by then are left out.
+    """
+    entries = log.query(name=model, types=list(_TYPES))
+    return history_from_entries(
+        entries, model=model, version=version, digest=digest, trust=trust,
+        allow_unsigned=allow_unsigned, now=now,
+    )
+
+
+def history_from_entries(
+    entries: Iterable[_Entry],
+    *,
+    model: str,
+    version: str,
+    digest: str,
+    trust: TrustStore,
+    allow_unsigned: bool = False,
+    now: datetime | None = None,
+) -> HistoryResult:
+    """Build the history from already-fetched entries (seq order)."""
+    builder = _Builder(model, version, digest, trust, allow_unsigned, now)
+    for entry in entries:
+        builder.add(entry)
+    return builder.result()
+
+
+def _payload_problem(entry: _Entry) -> str | None:
+    """The payload must hash to the envelope's payload_digest (contract: RFC 8785 bytes)."""
+    if entry.redacted or entry.payload is None:
+        return "payload redacted"
+    from audit.canonical import dumps
+
+    want = str(entry.envelope.get("payload_digest", ""))
+    got = "sha256:" + hashlib.sha256(dumps(entry.payload)).hexdigest()
+    return None if got == want else f"payload digest mismatch: expected {want[:19]}, got {got[:19]}"
+
+
+def _parse_time(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class _Builder:
+    """Accumulates history items while walking entries in seq order."""
+
+    def __init__(
+        self, model: str, version: str, digest: str, trust: TrustStore, allow_unsigned: bool,
+        now: datetime | None,
+    ) -> None:
+        self.model, self.version, self.digest = model, version, digest
+        self.trust, self.allow_unsigned, self.now = trust, allow_unsigned, now
+        self.approvals: list[dict[str, Any]] = []
+        self.waivers: dict[str, dict[str, Any]] = {}
+        self.revoked: set[str] = set()
+        self.decisions: list[dict[str, Any]] = []
+        self.promotions: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.rejected: list[Rejection] = []
+
+    def reject(self, entry: _Entry, reason: str, role: str | None = None) -> None:
+        self.rejected.append(
+            Rejection(entry.seq, str(entry.envelope.get("type")), str(entry.envelope.get("actor")), reason, role)
+        )
+
+    def add(self, entry: _Entry) -> None:
+        envelope = entry.envelope
+        kind = envelope.get("type")
+        subject = envelope.get("subject") or {}
+        if subject.get("name") != self.model:
+            return
+        if kind not in ("waiver", "waiver_revoked") and subject.get("version") != self.version:
+            return
+        problem = _payload_problem(entry)
+        if problem:
+            if kind in ("approval", "waiver", "waiver_revoked", "decision", "promoted"):
+                self.reject(entry, problem)
+            return
+        handler = getattr(self, f"_add_{kind}", None)
+        if handler is not None:
+            handler(entry, subject)
+        elif kind in EVENT_TYPES:
+            self.events.append({"type": kind, "time": envelope.get("time"), "data": entry.payload})
+
+    def _add_approval(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        st = payload.get("statement") or {}
+        role = st.get("role")
+        if st.get("kind") != APPROVAL_KIND:
+            return self.reject(entry, "payload is not an approval statement", role)
+        bound = (st.get("model"), st.get("version"), st.get("digest"))
+        if bound != (subject.get("name"), subject.get("version"), subject.get("digest")):
+            return self.reject(entry, "signed statement does not match the entry's subject", role)
+        check = verify_statement(st, payload.get("signature"), self.trust,
+                                 roles=frozenset([str(role)]), allow_unsigned=self.allow_unsigned)
+        if not check:
+            return self.reject(entry, str(check.reason), role)
+        if st.get("digest") != self.digest:
+            return self.reject(
+                entry, f"approval is for artifact {str(st.get('digest'))[:19]}..., "
+                f"not this card's {self.digest[:19]}...", role)
+        expires = _parse_time(st.get("expires")) if st.get("expires") else None
+        if expires and self.now and expires <= self.now:
+            return self.reject(entry, f"approval expired at {st.get('expires')}", role)
+        self.approvals.append({
+            "approver": st.get("approver"), "role": role, "model": st.get("model"),
+            "version": st.get("version"), "digest": st.get("digest"), "time": st.get("time"),
+            "expires": st.get("expires"), "signed": check.signed, "key_id": check.key_id,
+            "note": payload.get("note"),
+        })
+        return None
+
+    def _verified(self, entry: _Entry, subject: Mapping[str, Any], kind: str, what: str) -> Any:
+        """The statement of a waiver or revocation entry and its check, or None if rejected."""
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        st = payload.get("statement") or {}
+        if st.get("kind") != kind or st.get("model") != subject.get("name"):
+            self.reject(entry, f"payload is not a {what} for this model")
+            return None
+        check = verify_statement(st, payload.get("signature"), self.trust,
+                                 roles=self.trust.waiver_roles or None, allow_unsigned=self.allow_unsigned)
+        if not check:
+            self.reject(entry, str(check.reason))
+            return None
+        return st, check
+
+    def _add_waiver(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        found = self._verified(entry, subject, WAIVER_KIND, "waiver statement")
+        if found:
+            st, check = found
+            keys = ("id", "rules", "model", "version", "versions", "reason", "ticket", "approver",
+                    "time", "expires")
+            self.waivers[str(st.get("id"))] = {k: st.get(k) for k in keys} | {"signed": check.signed}
+
+    def _add_waiver_revoked(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        found = self._verified(entry, subject, REVOCATION_KIND, "waiver revocation")
+        if found:
+            self.revoked.add(str(found[0].get("waiver_id")))
+
+    def _add_decision(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        decision = payload.get("decision") or {}
+        event = payload.get("event") or decision.get("event") or {}
+        allow = decision.get("allow")
+        verdict = decision.get("decision") or ("allow" if allow else "deny")
+        self.decisions.append({
+            "id": decision.get("id"), "decision": verdict, "stage": event.get("stage"),
+            "digest": subject.get("digest"), "bundle_digest": decision.get("bundle_digest"),
+            "time": entry.envelope.get("time"), "seq": entry.seq,
+        })
+
+    def _add_promoted(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        self.promotions.append({
+            "stage": payload.get("stage"), "digest": subject.get("digest"),
+            "time": entry.envelope.get("time"), "seq": entry.seq,
+        })
+
+    def result(self) -> HistoryResult:
+        waivers = [w for wid, w in self.waivers.items() if wid not in self.revoked]
+        history = {
+            "approvals": self.approvals,
+            "waivers": waivers,
+            "decisions": self.decisions,
+            "promotions": self.promotions,
+            "events": self.events,
+            "rejected_approvals": [r.to_dict() for r in self.rejected if r.type == "approval"],
+        }
+        return HistoryResult(history=history, rejected=self.rejected)
