@@ -3,30 +3,109 @@
 Each command lives in its own module of this package and exposes
 ``register(subparsers)``; the parser a command registers sets ``func``,
 called as ``func(args, out, err) -> int``. This module only wires them and
-owns the one mapping from error codes to exit codes.
+owns the one mapping from error codes to exit codes (:data:`EXIT_CODES`):
+it catches :class:`~policyengine.errors.PolicyEngineError` (and the audit
+package's ``AuditError``) once, prints its diagnostics, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
+
+from policyengine.errors import PolicyEngineError
 
 # Command modules, in the order `--help` lists them.
-_COMMANDS: tuple[str, ...] = ()
+_COMMANDS: tuple[str, ...] = ("check", "eval", "gate", "approve", "waive", "promote", "event", "audit", "keys")
+
+EXIT_OK, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_CODES: dict[str, int] = {
+    # 0 allow/ok, 1 deny/failed check, 2 bad input/config, 3 log or key unavailable
+    "policy_invalid": EXIT_INPUT,
+    "card_invalid": EXIT_INPUT,
+    "bad_input": EXIT_INPUT,
+    "config_invalid": EXIT_INPUT,
+    "evaluation_failed": EXIT_INPUT,
+    "internal_error": EXIT_INPUT,
+    "promotion_refused": EXIT_DENY,
+    "log_unavailable": EXIT_UNAVAILABLE,
+    "key_unavailable": EXIT_UNAVAILABLE,
+    "mlflow_unavailable": EXIT_UNAVAILABLE,
+    # audit/ errors (its own hierarchy; mapped here, at policyengine's edge)
+    "audit_log_unavailable": EXIT_UNAVAILABLE,
+    "audit_storage_error": EXIT_UNAVAILABLE,
+    "audit_key_load_error": EXIT_UNAVAILABLE,
+    "audit_integrity_error": EXIT_DENY,
+    "audit_invalid_proof": EXIT_DENY,
+    "audit_invalid_signature": EXIT_DENY,
+    "audit_retention_refused": EXIT_DENY,
+}
+"""Error code -> exit code; a code not listed exits 2."""
+
+
+def exit_code_for(code: str) -> int:
+    """The exit code for an error ``code`` (2 when unknown)."""
+    return EXIT_CODES.get(code, EXIT_INPUT)
+
+
+class _UsageError(Exception):
+    """argparse found bad arguments."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that reports usage errors to the injected stream."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="policyengine",
         description="Declarative governance for the ML model lifecycle.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (repeat for debug); logs go to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       parser_class=_Parser)
     for name in _COMMANDS:
         module = importlib.import_module(f"policyengine.cli.{name}")
         module.register(subparsers)
     return parser
+
+
+def _configure_logging(verbosity: int, err: TextIO) -> None:
+    """Key-value logs for people on stderr, unless something configured structlog."""
+    import structlog
+
+    if structlog.is_configured():
+        return
+    names = {0: "WARNING", 1: "INFO"}
+    level_name = os.environ.get("POLICYENGINE_LOG_LEVEL") or names.get(verbosity, "DEBUG")
+    level = logging.getLevelName(level_name.upper())
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"])],
+        wrapper_class=structlog.make_filtering_bound_logger(level if isinstance(level, int) else 30),
+        logger_factory=structlog.PrintLoggerFactory(err),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _error_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) else None
+
+
+def _report(exc: Any, err: TextIO) -> int:
+    text = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
+    err.write(text.rstrip("\n") + "\n")
+    return exit_code_for(_error_code(exc) or "internal_error")
 
 
 def main(
@@ -39,8 +118,25 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        err.write(f"{exc}\n")
+        return EXIT_INPUT
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help(out)
-        return 2
-    return int(args.func(args, out, err))
+        return EXIT_INPUT
+    _configure_logging(getattr(args, "verbose", 0), err)
+    try:
+        return int(args.func(args, out, err))
+    except PolicyEngineError as exc:
+        return _report(exc, err)
+    except _UsageError as exc:
+        err.write(f"{exc}\n")
+        return EXIT_INPUT
+    except Exception as exc:
+        if type(exc).__module__.startswith("audit") and _error_code(exc):
+            return _report(exc, err)
+        raise

@@ -1,0 +1,135 @@
+"""Explanations: the values a rule read, and the field whose absence broke it.
+
+Both work on the member paths the CEL seam found at compile time
+(``("card", "fairness", None, "value")``, None meaning every element) and
+on the plain, number-normalised input data. Output is bounded: at most
+:data:`MAX_VALUES` values per rule, long strings cut, big lists and objects
+summarised, so a decision stays small whatever the card holds.
+Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["MAX_VALUES", "missing_field", "render_path", "values_read"]
+
+MAX_VALUES = 20
+"""Values shown per rule."""
+_MAX_TEXT = 120
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+ReadPath = tuple[str | int | None, ...]
+
+
+def render_path(path: ReadPath) -> str:
+    """``card.fairness[0].value`` style text for a concrete path."""
+    out = str(path[0])
+    for step in path[1:]:
+        if step is None:
+            out += "[*]"
+        elif isinstance(step, int):
+            out += f"[{step}]"
+        elif _IDENT.match(step):
+            out += f".{step}"
+        else:
+            out += f"[{json.dumps(step)}]"
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def missing_field(paths: tuple[ReadPath, ...], data: dict[str, Any]) -> str | None:
+    """Describe the first path (shortest first) that cannot be resolved in ``data``.
+
+    Returns e.g. ``"card.fairness is missing"`` or ``"card.slo is a string,
+    expected an object"``; None when every path resolves.
+    """
+    for path in paths:
+        if path and path[0] in data:
+            problem = _walk(data[path[0]], path, 1, (path[0],))
+            if problem:
+                return problem
+    return None
+
+
+def _walk(value: Any, path: ReadPath, i: int, here: ReadPath) -> str | None:
+    if i == len(path):
+        return None
+    step = path[i]
+    if step is None:
+        items = (enumerate(value) if isinstance(value, list)
+                 else value.items() if isinstance(value, dict) else None)
+        if items is None:
+            return f"{render_path(here)} is {_kind(value)}, expected a list"
+        for key, item in items:
+            problem = _walk(item, path, i + 1, (*here, key))
+            if problem:
+                return problem
+        return None
+    if isinstance(step, int):
+        if not isinstance(value, list):
+            return f"{render_path(here)} is {_kind(value)}, expected a list"
+        if not -len(value) <= step < len(value):
+            return f"{render_path((*here, step))} is missing (list has {len(value)} items)"
+        return _walk(value[step], path, i + 1, (*here, step))
+    if not isinstance(value, dict):
+        return f"{render_path(here)} is {_kind(value)}, expected an object"
+    if step not in value:
+        return f"{render_path((*here, step))} is missing"
+    return _walk(value[step], path, i + 1, (*here, step))
+
+
+def _expand(value: Any, path: ReadPath, i: int, here: ReadPath) -> Iterator[tuple[ReadPath, Any]]:
+    if i == len(path):
+        yield here, value
+        return
+    step = path[i]
+    if step is None:
+        items = (enumerate(value) if isinstance(value, list)
+                 else value.items() if isinstance(value, dict) else ())
+        for key, item in items:
+            yield from _expand(item, path, i + 1, (*here, key))
+    elif isinstance(step, int):
+        if isinstance(value, list) and -len(value) <= step < len(value):
+            yield from _expand(value[step], path, i + 1, (*here, step))
+    elif isinstance(value, dict) and step in value:
+        yield from _expand(value[step], path, i + 1, (*here, step))
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _MAX_TEXT:
+        return value[:_MAX_TEXT] + "..."
+    if isinstance(value, list | dict):
+        text = json.dumps(value, sort_keys=True, default=str)
+        if len(text) > _MAX_TEXT:
+            return (f"<list of {len(value)} items>" if isinstance(value, list)
+                    else f"<object with {len(value)} fields>")
+    return value
+
+
+def values_read(paths: tuple[ReadPath, ...], data: dict[str, Any]) -> dict[str, Any]:
+    """Up to :data:`MAX_VALUES` ``{rendered path: value}`` pairs for ``paths``."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        if not path or path[0] not in data:
+            continue
+        for concrete, value in _expand(data[path[0]], path, 1, (path[0],)):
+            if len(out) >= MAX_VALUES:
+                out["..."] = "more values not shown"
+                return out
+            out[render_path(concrete)] = _shown(value)
+    return out

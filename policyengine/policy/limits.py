@@ -1,0 +1,104 @@
+"""Resource limits for policy expressions, at compile time and at run time.
+
+cel-python has no cost model, so a rule such as
+``[1,2,3].map(x, [1,2,3].map(y, [1,2,3].map(z, ...)))`` could run for as
+long as it likes. The engine bounds every expression in two layers:
+
+- Compile time (:mod:`policyengine.policy.lint`): source length, syntactic
+  nesting depth, and comprehension (macro) nesting, checked on the parse
+  tree before any code is generated. Deeply nested input never reaches the
+  recursive transpiler.
+- Run time (:class:`Budget`): the CEL seam wraps every comprehension macro
+  (``all``, ``exists``, ``exists_one``, ``map``, ``filter``). Each iteration
+  costs one unit plus the size of any list, map or string the iteration
+  produced, and each macro charges the size of the collection it walks.
+  Every charge also checks a wall-clock deadline. When the cost or the
+  deadline is exceeded, :class:`LimitExceeded` unwinds the evaluation and
+  the rule's outcome is ``error`` ("evaluation exceeded limit ...").
+  Without comprehensions a CEL expression does work linear in its own size
+  and its input, so bounding comprehensions bounds the whole evaluation.
+
+Known gap: a single built-in call that is slow on its own (a pathological
+regular expression in ``matches``) is not interrupted; policies are
+reviewed code and the deadline catches it at the next charge.
+
+The budget travels in a :class:`contextvars.ContextVar`, so concurrent
+evaluations in threads or tasks each have their own. This module owns the
+limits and the accounting; it reads the monotonic clock only to enforce the
+deadline, never to stamp a decision.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LIMITS", "Budget", "LimitExceeded", "Limits", "current_budget"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds applied to every rule expression and message."""
+
+    max_expr_length: int = 4096
+    """Characters in one expression (expr or message)."""
+    max_depth: int = 24
+    """Nesting of sub-expressions: parentheses, calls, lists, maps, index."""
+    max_comprehension_depth: int = 3
+    """Macros (all/exists/map/filter/exists_one) nested inside each other."""
+    max_cost: int = 20_000
+    """Cost units per evaluation of one expression (see module docstring)."""
+    max_seconds: float = 0.25
+    """Wall-clock budget per evaluation of one expression."""
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class LimitExceeded(Exception):  # noqa: N818 - internal signal, never escapes evaluate()
+    """Raised inside an evaluation when its budget runs out."""
+
+
+class Budget:
+    """Cost and deadline accounting for one expression evaluation."""
+
+    __slots__ = ("cost", "deadline", "limits")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.cost = 0
+        self.deadline = time.monotonic() + limits.max_seconds
+
+    def charge(self, units: int = 1) -> None:
+        """Spend ``units``; raise :class:`LimitExceeded` when over cost or time."""
+        self.cost += units
+        if self.cost > self.limits.max_cost:
+            raise LimitExceeded(
+                f"evaluation exceeded limit: cost {self.cost} > {self.limits.max_cost} "
+                "(comprehension iterations and elements built)"
+            )
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded(
+                f"evaluation exceeded limit: time > {self.limits.max_seconds:g}s"
+            )
+
+
+_CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
+    "policyengine_budget", default=None
+)
+
+
+def current_budget() -> Budget | None:
+    """The budget of the evaluation running in this context, if any."""
+    return _CURRENT.get()
+
+
+def set_budget(budget: Budget | None) -> contextvars.Token[Budget | None]:
+    """Install ``budget`` for this context; returns the token to reset it."""
+    return _CURRENT.set(budget)
+
+
+def reset_budget(token: contextvars.Token[Budget | None]) -> None:
+    """Restore the budget that was current before :func:`set_budget`."""
+    _CURRENT.reset(token)

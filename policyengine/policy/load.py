@@ -1,0 +1,315 @@
+"""YAML -> policy documents, with a file:line:col for every node.
+
+Policies are read with ``yaml.compose`` so every mapping key, value and list
+item keeps its source mark; any later error (schema, lint, CEL syntax) can
+then name the exact line and column. For CEL text inside YAML scalars,
+:meth:`PolicyDocument.text_position` maps a position inside the expression
+back to the file, accounting for block scalars (``>`` folds lines, ``|``
+keeps them) and indentation.
+
+This module owns reading policy files and data files (cards, history,
+params) from disk; it validates shape against ``schemas/policy.schema.json``
+via :mod:`policyengine.policy.lint` and never evaluates anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policyengine.errors import Diagnostic, InputError, PolicyLoadError
+
+__all__ = [
+    "PolicyDocument",
+    "find_policy_files",
+    "is_test_file",
+    "load_data",
+    "load_overrides",
+    "load_policies",
+    "parse_documents",
+]
+
+JsonPath = tuple[str | int, ...]
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BOOL = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Where a scalar's text sits in the file (absolute character offsets)."""
+
+    start: int
+    end: int
+    style: str | None
+
+
+@dataclass
+class PolicyDocument:
+    """One YAML document of a policy file, as plain data plus source marks."""
+
+    file: str
+    """Path as the user named it (used in every diagnostic)."""
+    index: int
+    """Position of this document in its file (0-based)."""
+    data: Any
+    """The document as plain JSON-like data (timestamps stay strings)."""
+    text: str = field(repr=False)
+    """Whole file text (shared by the documents of one file)."""
+    marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)
+    """JSON path -> 0-based (line, col) of the value node."""
+    key_marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)
+    """JSON path -> 0-based (line, col) of the mapping key naming it."""
+    spans: dict[JsonPath, _Span] = field(default_factory=dict, repr=False)
+    """JSON path -> source span of string scalars."""
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Compiled artefacts (parsed and transpiled CEL), filled by lint/compile."""
+
+    @property
+    def name(self) -> str | None:
+        """metadata.name when it is a string."""
+        meta = self.data.get("metadata") if isinstance(self.data, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return name if isinstance(name, str) else None
+
+    def rule_id(self, path: JsonPath) -> str | None:
+        """The id of the rule a path points into (``spec.rules[i]...``)."""
+        if len(path) >= 3 and path[:2] == ("spec", "rules") and isinstance(path[2], int):
+            try:
+                rid = self.data["spec"]["rules"][path[2]].get("id")
+            except (KeyError, IndexError, TypeError, AttributeError):
+                return None
+            return rid if isinstance(rid, str) else None
+        return None
+
+    def position(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, col) of the nearest node on ``path``."""
+        table = self.key_marks if key else self.marks
+        for cut in range(len(path), -1, -1):
+            prefix = path[:cut]
+            if prefix in table:
+                line, col = table[prefix]
+                return line + 1, col + 1
+            if prefix in self.marks:
+                line, col = self.marks[prefix]
+                return line + 1, col + 1
+        return 1, 1
+
+    def diagnostic(self, path: JsonPath, message: str, *, key: bool = False,
+                   at: tuple[int, int] | None = None) -> Diagnostic:
+        """A Diagnostic for ``path`` naming this policy and the rule it is in."""
+        line, col = at or self.position(path, key=key)
+        return Diagnostic(self.file, line, col, self.name, self.rule_id(path), message)
+
+    def text_position(self, path: JsonPath, line: int, column: int) -> tuple[int, int]:
+        """Map a 1-based (line, column) inside the scalar at ``path`` to the file."""
+        span = self.spans.get(path)
+        value = _get(self.data, path)
+        if span is None or not isinstance(value, str):
+            return self.position(path)
+        lines = value.split("\n")
+        line = max(1, min(line, len(lines)))
+        offset = sum(len(x) + 1 for x in lines[: line - 1]) + max(column - 1, 0)
+        index = _align(value, self.text, span, min(offset, max(len(value) - 1, 0)))
+        if index is None:
+            return self.position(path)
+        before = self.text.rfind("\n", 0, index)
+        return self.text.count("\n", 0, index) + 1, index - before
+
+
+def _get(data: Any, path: JsonPath) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _align(value: str, text: str, span: _Span, offset: int) -> int | None:
+    """File index of ``value[offset]``, walking the scalar's source text.
+
+    Source whitespace the value lacks (indentation, folded newlines) is
+    skipped; a non-space mismatch (escape sequences in quoted scalars) gives
+    up and the caller falls back to the scalar's own position.
+    """
+    j = span.start
+    if span.style in {">", "|"}:
+        j = text.find("\n", j, span.end) + 1 or span.end
+    elif span.style in {"'", '"'}:
+        j += 1
+    for k, ch in enumerate(value):
+        while j < span.end and text[j] != ch and text[j] in " \t\r\n":
+            j += 1
+        if j >= span.end or (text[j] != ch and not ch.isspace()):
+            return None
+        if k == offset:
+            return j
+        if text[j] == ch:
+            j += 1
+    return None
+
+
+class _Builder:
+    """Turns a composed YAML node tree into data plus marks for one document."""
+
+    def __init__(self, doc: PolicyDocument, problems: list[Diagnostic]) -> None:
+        self.doc = doc
+        self.problems = problems
+
+    def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        self.doc.marks[path] = (node.start_mark.line, node.start_mark.column)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in out:
+                    line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    self.problems.append(self.doc.diagnostic(
+                        path, f"duplicate key {key!r}", at=(line, col)))
+                self.doc.key_marks[(*path, key)] = (key_node.start_mark.line,
+                                                    key_node.start_mark.column)
+                out[key] = self.build(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.Node, path: JsonPath) -> Any:
+        tag, raw = node.tag.rsplit(":", 1)[-1], node.value
+        if tag == "null":
+            return None
+        if tag == "bool":
+            return _BOOL.get(raw.lower(), raw)
+        if tag == "int":
+            return yaml.SafeLoader.construct_yaml_int(_CONSTRUCTOR, node)
+        if tag == "float":
+            return yaml.SafeLoader.construct_yaml_float(_CONSTRUCTOR, node)
+        self.doc.spans[path] = _Span(node.start_mark.index, node.end_mark.index, node.style)
+        return raw
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Diagnostic]]:
+    """Compose every YAML document in ``text``; returns documents and problems."""
+    docs: list[PolicyDocument] = []
+    problems: list[Diagnostic] = []
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append(Diagnostic(file, line, col, None, None,
+                                   f"invalid yaml: {exc.problem or exc.context}"))
+        return docs, problems
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        doc = PolicyDocument(file=file, index=index, data=None, text=text)
+        doc.data = _Builder(doc, problems).build(node, ())
+        docs.append(doc)
+    return docs, problems
+
+
+def is_test_file(path: Path, root: Path | None = None) -> bool:
+    """True for pack test files: ``*_test.yaml`` or anything under a ``tests`` dir."""
+    stem = path.name.rsplit(".", 1)[0]
+    parts = path.relative_to(root).parts[:-1] if root and path.is_relative_to(root) else ()
+    return stem.endswith("_test") or "tests" in parts or path.parent.name == "tests"
+
+
+def find_policy_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Policy files named by ``paths``: files as given, directories searched recursively.
+
+    Directories yield every ``*.yaml``/``*.yml`` except pack tests
+    (:func:`is_test_file`), in sorted order.
+    """
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+            yield from (p for p in found if p.is_file() and not is_test_file(p, path))
+        else:
+            yield path
+
+
+def load_policies(paths: list[Path]) -> list[PolicyDocument]:
+    """Load, schema-check and lint every policy document under ``paths``.
+
+    Args:
+        paths: policy files or directories (searched recursively).
+
+    Returns:
+        The documents, in file order, each with its CEL parsed and analysed.
+
+    Raises:
+        PolicyLoadError: with every problem found in every file, together.
+    """
+    from policyengine.policy.lint import lint_documents  # lint imports this module
+
+    docs: list[PolicyDocument] = []
+    problems: list[Diagnostic] = []
+    for file in find_policy_files(paths):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Diagnostic(str(file), 0, 0, None, None,
+                                       f"cannot read policy file: {exc}"))
+            continue
+        found, issues = parse_documents(text, str(file))
+        docs.extend(found)
+        problems.extend(issues)
+    if not docs and not problems:
+        where = ", ".join(str(p) for p in paths) or "(no paths)"
+        problems.append(Diagnostic(where, 0, 0, None, None,
+                                   "no policy documents found; expected *.yaml policy files"))
+    problems.extend(lint_documents(docs))
+    if problems:
+        raise PolicyLoadError(problems)
+    return docs
+
+
+def load_data(path: Path, what: str = "input") -> Any:
+    """Read a JSON or YAML data file (card, history, params); timestamps stay strings.
+
+    Raises:
+        InputError: unreadable file or invalid JSON/YAML, naming the file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc}") from exc
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid json: {exc.msg}") from exc
+    docs, problems = parse_documents(text, str(path))
+    if problems:
+        raise InputError(str(problems[0]).replace(": -: ", ": "))
+    if len(docs) != 1:
+        raise InputError(f"{path}: expected one yaml document, got {len(docs)}")
+    return docs[0].data
+
+
+def load_overrides(params_file: Path | None, sets: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Param overrides from ``--params FILE`` then ``--set policy.param=value`` (later wins).
+
+    Raises:
+        InputError: the params file cannot be read or parsed.
+        ConfigError: it is not ``{policy-name: {param: value}}`` or a --set is malformed.
+    """
+    from policyengine.policy.compile import merge_overrides, parse_set
+
+    layers: list[Any] = []
+    if params_file is not None:
+        layers.append(load_data(params_file, "params") or {})
+    for text in sets:
+        policy, param, value = parse_set(text)
+        layers.append({policy: {param: value}})
+    return merge_overrides(*layers)
