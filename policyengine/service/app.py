@@ -1,0 +1,172 @@
+"""The FastAPI application factory of ``policyengine serve``.
+
+Owns wiring only: routers, the request-id and access-log middleware, the
+size-limit middleware, the error handlers, health and metrics endpoints.
+Handlers live in ``audit_routes`` (reads), ``write_routes`` (decisions,
+approvals, waivers, promotions, events), ``webhooks_mlflow`` and
+``webhooks_generic``; what they call lives in the library (``gate``,
+``approvals``, ``promote``, ``history``), reached through ``operations``.
+
+OpenAPI is published at ``/openapi.json`` (docs at ``/docs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from policyengine import __version__
+from policyengine.service.limits import SizeLimitMiddleware, install_error_handlers
+from policyengine.service.metrics import CONTENT_TYPE_LATEST
+from policyengine.service.runtime import Service, open_service
+from policyengine.service.settings import ServiceSettings, load_service_settings
+
+if TYPE_CHECKING:
+    from policyengine.config import Config
+
+__all__ = ["configure_logging", "create_app", "create_app_from_env"]
+
+_log = structlog.get_logger("policyengine.service")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON log lines on stderr (structlog), one per event, with a timestamp."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (``X-Request-Id``) and logs one access line.
+
+    The access line has method, path, status, duration and the authenticated
+    actor; never headers, query values or bodies (they may hold secrets or
+    sensitive card data).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            state = scope.get("state") or {}
+            _log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                actor=state.get("actor"),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: log and keys usable")
+    def readyz(request: Request) -> JSONResponse:
+        """200 only when the log answers and the signing key signs."""
+        ok, reason = request.app.state.svc.ready()
+        return JSONResponse({"status": "ready" if ok else "not_ready", "reason": reason}, 200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    def metrics(request: Request) -> Response:
+        """Counters and histograms in the Prometheus text format."""
+        return Response(request.app.state.svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    config: Config,
+    settings: ServiceSettings | None = None,
+    *,
+    service: Service | None = None,
+) -> FastAPI:
+    """Build the service application.
+
+    Args:
+        config: the gate configuration (log URL, signing key, policies, trust).
+        settings: service settings (tokens, webhook secrets, MLflow); read
+            from ``POLICYENGINE_SERVICE_CONFIG`` when omitted.
+        service: prebuilt shared state (tests); opened from ``config`` when omitted.
+
+    Raises:
+        PolicyEngineError, AuditError: the log or the signing key is unusable.
+    """
+    from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
+
+    settings = settings or load_service_settings()
+    svc = service or open_service(config, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        svc.close()
+
+    app = FastAPI(title="policyengine", version=__version__, lifespan=lifespan)
+    app.state.svc = svc
+    app.state.tokens = svc.tokens
+    app.state.limits = settings.limits
+    install_error_handlers(app)
+    for module in (write_routes, audit_routes, webhooks_mlflow, webhooks_generic):
+        app.include_router(module.router)
+    _add_health(app)
+    app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: configuration from environment variables.
+
+    ``policyengine serve`` exports ``POLICYENGINE_CONFIG``, ``POLICYENGINE_LOG_URL``
+    and ``POLICYENGINE_SERVICE_CONFIG`` before starting workers, so every
+    worker resolves the same configuration.
+    """
+    from policyengine.config import load_config
+
+    configure_logging()
+    flags: dict[str, Any] = {}
+    return create_app(load_config(flags, env=dict(os.environ)), load_service_settings())

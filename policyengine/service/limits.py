@@ -1,0 +1,271 @@
+"""Input limits and the one error mapping of the HTTP service.
+
+Owns: the request body size limit (an ASGI middleware that refuses an
+oversize body before it is buffered), the JSON nesting depth limit (checked on
+the raw bytes before parsing, so a deeply nested document cannot exhaust the
+parser's recursion), JSON parsing into pydantic models with JSON-path errors
+(422), and the single place where an error ``code`` becomes an HTTP status
+and an ``ErrorV1`` body. No response ever carries a stack trace.
+
+It does not own authentication (``auth``) or webhook signatures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from audit.errors import AuditError
+from policyengine.service.auth import AuthError
+
+__all__ = [
+    "BodyTooLargeError",
+    "ErrorV1",
+    "InputError",
+    "SizeLimitMiddleware",
+    "install_error_handlers",
+    "json_depth",
+    "parse_body",
+    "status_for_code",
+]
+
+_log = structlog.get_logger("policyengine.service")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ErrorItem(BaseModel):
+    """One problem in a request, located by a JSON path such as ``$.card.model``."""
+
+    path: str
+    message: str
+
+
+class ErrorV1(BaseModel):
+    """The body of every error response."""
+
+    code: str
+    message: str
+    errors: list[ErrorItem] = []
+
+
+class InputError(Exception):
+    """A request body the service refuses, with its status and located errors."""
+
+    def __init__(
+        self, status: int, code: str, message: str, errors: Sequence[ErrorItem] = ()
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.errors = list(errors)
+
+
+class BodyTooLargeError(InputError):
+    """The request body exceeds the configured limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "body_too_large", f"request body exceeds {limit} bytes")
+
+
+# The one mapping from error codes (PolicyEngineError.code, AuditError.code)
+# to HTTP statuses. Codes not listed fall back by family in status_for_code.
+_STATUS_BY_CODE: dict[str, int] = {
+    # audit/errors.py
+    "audit_log_unavailable": 503,
+    "audit_storage_error": 503,
+    "audit_key_load_error": 503,
+    "audit_invalid_proof": 500,
+    "audit_invalid_signature": 500,
+    "audit_integrity_error": 500,
+    "audit_retention_refused": 409,
+    "audit_canonicalization_error": 422,
+    "audit_invalid_input": 400,
+    # policyengine/errors.py
+    "internal_error": 500,
+    "policy_invalid": 500,
+    "card_invalid": 422,
+    "bad_input": 422,
+    "config_invalid": 400,
+    "evaluation_failed": 422,
+    "log_unavailable": 503,
+    "key_unavailable": 503,
+    "mlflow_unavailable": 502,
+    "promotion_refused": 409,
+    "not_supported": 501,
+}
+
+
+def status_for_code(code: str, *, audit: bool) -> int:
+    """Return the HTTP status for an error code (the only such mapping)."""
+    if code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[code]
+    if code.endswith("_not_found"):
+        return 404
+    if code.endswith("_unavailable"):
+        return 503
+    if code.endswith(("_invalid", "_validation_error", "_input_error")):
+        return 422
+    return 500 if audit else 400
+
+
+def json_depth(raw: bytes) -> int:
+    """Return the maximum nesting depth of ``[``/``{`` in JSON bytes.
+
+    Scans bytes without parsing, skipping string contents, so it is safe on
+    input that would overflow a recursive parser.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def json_path(loc: Sequence[int | str]) -> str:
+    """Render a pydantic location tuple as a JSON path (``$.a.b[0]``)."""
+    out = "$"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def loads_limited(raw: bytes, max_depth: int) -> Any:
+    """Parse JSON bytes after checking nesting depth.
+
+    Raises:
+        InputError: 400 for malformed JSON, 413 for too deep a document.
+    """
+    if json_depth(raw) > max_depth:
+        raise InputError(413, "json_too_deep", f"json nesting exceeds depth {max_depth}")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(400, "malformed_json", f"request body is not valid json: {exc}") from exc
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Read, size-check, depth-check and validate a JSON body into ``model``.
+
+    Raises:
+        InputError: 400/413 for unreadable bodies, 422 with JSON paths for
+            bodies that do not match ``model``.
+    """
+    raw = await request.body()
+    data = loads_limited(raw, request.app.state.limits.max_json_depth)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_input_error(exc.errors()) from exc
+
+
+def _validation_input_error(errors: Sequence[Any]) -> InputError:
+    items = [ErrorItem(path=json_path(e.get("loc", ())), message=str(e.get("msg"))) for e in errors]
+    first = items[0] if items else ErrorItem(path="$", message="invalid")
+    return InputError(422, "invalid_request", f"{first.path}: {first.message}", items)
+
+
+class SizeLimitMiddleware:
+    """ASGI middleware refusing request bodies larger than ``max_bytes``.
+
+    A declared Content-Length over the limit is refused at once; a streamed
+    body is counted as it arrives and the read fails on the byte that passes
+    the limit, so an oversize body is never held in memory.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            scope.setdefault("state", {})["body_too_large"] = True
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            if scope.get("state", {}).get("body_too_large"):
+                raise BodyTooLargeError(self.max_bytes)
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def error_response(status: int, code: str, message: str, errors: Sequence[ErrorItem] = ()) -> JSONResponse:
+    """Build an ErrorV1 JSON response."""
+    body = ErrorV1(code=code, message=message, errors=list(errors))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one exception handler per error family on ``app``."""
+    from policyengine.errors import PolicyEngineError
+
+    async def on_input(request: Request, exc: InputError) -> JSONResponse:
+        return error_response(exc.status, exc.code, str(exc), exc.errors)
+
+    async def on_auth(request: Request, exc: AuthError) -> JSONResponse:
+        return error_response(exc.status, exc.code, str(exc))
+
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        code = getattr(exc, "code", "internal_error")
+        status = status_for_code(code, audit=isinstance(exc, AuditError))
+        message = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
+        if status >= 500:
+            _log.error("request_failed", code=code, error=message)
+        items = [
+            ErrorItem(path=str(e.path), message=str(e.message))
+            for e in getattr(exc, "errors", None) or []
+            if hasattr(e, "path") and hasattr(e, "message")
+        ]
+        return error_response(status, code, message.splitlines()[0] if message else code, items)
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = _validation_input_error(exc.errors())
+        return error_response(err.status, err.code, str(err), err.errors)
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.error("unhandled_error", error_type=type(exc).__name__)
+        return error_response(500, "internal_error", "internal error; see the service log")
+
+    app.add_exception_handler(InputError, on_input)  # type: ignore[arg-type]
+    app.add_exception_handler(AuthError, on_auth)  # type: ignore[arg-type]
+    app.add_exception_handler(PolicyEngineError, on_domain)
+    app.add_exception_handler(AuditError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,354 @@
+"""The service's calls into the library: the same functions the CLI runs.
+
+Owns only the adaptation from HTTP inputs to ``policyengine.gate.gate``,
+``policyengine.promote.promote`` / ``record_event`` and
+``policyengine.approvals`` (statement building, verification, recording), so
+that ``POST /v1/decisions`` means exactly ``policyengine gate``, ``POST
+/v1/promotions`` exactly ``policyengine promote``, and so on. Nothing here
+decides anything itself. Where a library function accepts the service's
+already open log and signer, they are passed (one connection pool per
+process); otherwise the library opens its own, as the CLI does.
+
+Also owns how an MLflow model version becomes a card (via the MLflow card
+importer when present, a card tag, or a run artifact) and its digest.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from policyengine.errors import InputError, PolicyEngineError
+from policyengine.service.runtime import Service
+
+__all__ = [
+    "AliasCheck",
+    "Outcome",
+    "card_digest",
+    "card_for_mlflow_version",
+    "decide",
+    "promote",
+    "promote_or_refuse",
+    "approve",
+    "waive",
+    "promotion",
+    "lifecycle_event",
+    "version_digest",
+]
+
+REGISTRY_STAGE = "registry"
+"""Stage recorded for registration decisions (a registration targets no stage)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A logged decision: the gate's result in the service's terms."""
+
+    allow: bool
+    seq: int
+    decision: dict[str, Any]
+    receipt: dict[str, Any]
+    checkpoint_size: int | None
+
+
+@dataclass(frozen=True)
+class AliasCheck:
+    """Whether the log justifies a model version at a stage, and why not."""
+
+    allowed: bool
+    reason: str = ""
+    seq: int | None = None
+    """The ``promoted`` entry when allowed."""
+
+
+@cache
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    return name in inspect.signature(fn).parameters
+
+
+def _shared(svc: Service, fn: Callable[..., Any]) -> dict[str, Any]:
+    """The service's open log and signer, for library functions that take them."""
+    extra: dict[str, Any] = {}
+    if _accepts(fn, "log"):
+        extra["log"] = svc.log
+    if _accepts(fn, "signer") and svc.signer is not None:
+        extra["signer"] = svc.signer
+    return extra
+
+
+def card_digest(card: Mapping[str, Any]) -> str:
+    """The artifact digest a card names (``model.artifact_digest``).
+
+    Raises:
+        InputError: the card names none (it cannot be bound to an artifact).
+    """
+    digest = (card.get("model") or {}).get("artifact_digest") if isinstance(card, Mapping) else None
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise InputError("card: expected model.artifact_digest as sha256:<64 hex>")
+    return digest
+
+
+def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: str) -> Outcome:
+    """Run the gate (``policyengine gate``) and count the decision in the metrics."""
+    from policyengine.gate import gate
+
+    stage = str(event.get("stage") or REGISTRY_STAGE)
+    kind = str(event.get("type") or "promote")
+    with svc.metrics.evaluation_seconds.time():
+        result = gate(card, stage, kind, svc.config, actor=actor, card_source="request", **_shared(svc, gate))
+    svc.metrics.record_decision(result.decision, kind)
+    size = getattr(result.checkpoint, "size", None)
+    return Outcome(result.allow, result.seq, result.decision, result.receipt, size)
+
+
+def promote(svc: Service, model: str, version: str, digest: str, stage: str, actor: str) -> int:
+    """Run ``policyengine promote``; returns the ``promoted`` entry's seq.
+
+    Raises:
+        PromotionRefusedError: no matching fresh allow in the log (nothing written).
+    """
+    from policyengine.promote import promote as library_promote
+
+    result = library_promote(
+        model=model, version=version, digest=digest, stage=stage, config=svc.config, actor=actor,
+        **_shared(svc, library_promote),
+    )
+    return int(result.seq)
+
+
+def promote_or_refuse(
+    svc: Service, model: str, version: str, digest: str | None, stage: str, actor: str
+) -> AliasCheck:
+    """Run ``promote``; a refusal (no matching allow) is returned, not raised.
+
+    With an allow the ``promoted`` entry is written; without one nothing is,
+    and the reason says what the log lacks.
+    """
+    from policyengine.promote import PromotionRefusedError
+
+    if not digest:
+        return AliasCheck(False, f"no artifact digest known for {model} {version}; register it first")
+    try:
+        seq = promote(svc, model, version, digest, stage, actor)
+    except PromotionRefusedError as exc:
+        return AliasCheck(False, exc.diagnostics())
+    return AliasCheck(True, seq=seq)
+
+
+def _tags(version: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    raw = version.get("tags") or []
+    if isinstance(raw, list):  # REST shape: [{"key", "value"}]
+        tags.update({str(t.get("key")): str(t.get("value")) for t in raw if isinstance(t, Mapping)})
+    elif isinstance(raw, Mapping):
+        tags.update({str(k): str(v) for k, v in raw.items()})
+    hook_tags = data.get("tags")
+    if isinstance(hook_tags, Mapping):
+        tags.update({str(k): str(v) for k, v in hook_tags.items()})
+    return tags
+
+
+def _set_path(card: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = card
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return
+    node[leaf] = value
+
+
+def _load_json_card(text: str | bytes, where: str) -> dict[str, Any]:
+    try:
+        card = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: expected a JSON model card: {exc}") from exc
+    if not isinstance(card, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(card).__name__}")
+    return card
+
+
+def card_for_mlflow_version(
+    svc: Service, name: str, version: str, data: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Fetch a version's metadata from MLflow and build its card.
+
+    Sources, first found wins: the tag ``mlflow.card_tag`` holding a whole
+    card as JSON; the run artifact ``mlflow.card_artifact``; the MLflow card
+    importer over the version metadata. Tags listed in ``mlflow.tag_fields``
+    then set card fields. Returns (card, source).
+    """
+    cfg = svc.settings.mlflow
+    meta: dict[str, Any] = dict(data)
+    if svc.mlflow is not None:
+        meta = svc.mlflow.get_model_version(name, version) or meta
+    tags = _tags(meta, data)
+    run_id = str(meta.get("run_id") or data.get("run_id") or "")
+    card: dict[str, Any] | None = None
+    source = "mlflow-metadata"
+    if cfg.card_tag and cfg.card_tag in tags:
+        card, source = _load_json_card(tags[cfg.card_tag], f"tag {cfg.card_tag}"), "tag"
+    elif cfg.card_artifact and run_id and svc.mlflow is not None:
+        raw = svc.mlflow.get_run_artifact(run_id, cfg.card_artifact)
+        if raw is not None:
+            card, source = _load_json_card(raw, f"artifact {cfg.card_artifact}"), "artifact"
+    if card is None:
+        card = _import_mlflow_card(meta, tags)
+    for tag, path in cfg.tag_fields.items():
+        if tag in tags:
+            _set_path(card, path, tags[tag])
+    model = card.setdefault("model", {})
+    if isinstance(model, dict):
+        model["name"], model["version"] = name, version
+    return card, source
+
+
+def _import_mlflow_card(meta: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    """The MLflow card importer's card for this version's metadata."""
+    try:
+        from policyengine.cards import mlflow as importer
+    except ImportError as exc:
+        raise InputError(
+            "no card for this model version: set the tag or log the run artifact named in the "
+            "service config (mlflow.card_tag / mlflow.card_artifact)"
+        ) from exc
+    convert = getattr(importer, "card_from_model_version", None) or getattr(importer, "import_mlflow", None)
+    if convert is None:
+        raise InputError("the MLflow card importer offers no model-version conversion")
+    return dict(convert({**meta, "tags": dict(tags)}))
+
+
+def version_digest(svc: Service, name: str, version: str) -> str | None:
+    """The artifact digest of a version: from our ``registered`` entry, else MLflow."""
+    for entry in svc.log.query(name=name, version=version, types=["registered"], descending=True, limit=1):
+        digest = (entry.envelope.get("subject") or {}).get("digest")
+        if digest:
+            return str(digest)
+    if svc.mlflow is None:
+        return None
+    try:
+        card, _ = card_for_mlflow_version(svc, name, version, {"name": name, "version": version})
+        return card_digest(card)
+    except PolicyEngineError:  # no card, or MLflow cannot say: no digest, so no allow can match
+        return None
+
+
+class NotSupportedError(InputError):
+    """The library in this build cannot do what the request asks."""
+
+    code = "not_supported"
+
+
+def _record(svc: Service, entry_type: str, subject: dict[str, str], statement: dict[str, Any],
+            signature: Mapping[str, str] | None, note: str | None = None) -> tuple[int, int]:
+    from policyengine.approvals import record_statement
+
+    kwargs = _shared(svc, record_statement)
+    if signature is not None:
+        if not _accepts(record_statement, "signature"):
+            raise NotSupportedError("signed statements over HTTP need approvals.record_statement(signature=)")
+        kwargs["signature"] = dict(signature)
+    if note is not None:
+        kwargs["note"] = note
+    seq, size = record_statement(svc.config, entry_type, subject, statement, approver_key=None, **kwargs)
+    return int(seq), int(size)
+
+
+def _verification(svc: Service, statement: dict[str, Any], signature: Mapping[str, str] | None,
+                  roles: frozenset[str] | None) -> dict[str, Any]:
+    from policyengine.approvals import load_trust, verify_statement
+
+    check = verify_statement(statement, signature, load_trust(svc.config.trust_file), roles=roles,
+                             allow_unsigned=svc.config.allow_unsigned_approvals)
+    return {"counts": bool(check), "reason": None if check else str(check.reason)}
+
+
+def _statement_times(body: Mapping[str, Any], *, required_expiry: bool) -> tuple[str, str | None]:
+    """(time, expires) as the statement holds them: given when signed, else now."""
+    from datetime import UTC, datetime
+
+    from policyengine.approvals import now_text
+    from policyengine.cli.waive import expiry
+
+    if body.get("signature") is not None and not body.get("time"):
+        raise InputError("$.time: a signed statement must carry the time it was signed with")
+    now = datetime.now(UTC)
+    when = str(body["time"]) if body.get("time") else now_text(now)
+    raw = body.get("expires")
+    if raw is None and required_expiry:
+        raise InputError("$.expires: expected a date, date-time or duration")
+    expires = None if raw is None else (raw if body.get("signature") else expiry(str(raw), now))
+    return when, expires
+
+
+def _check_signing(svc: Service, body: Mapping[str, Any], what: str) -> None:
+    from policyengine.cli.approve import check_signing
+
+    check_signing(svc.config, "signature" if body.get("signature") else None, what)
+
+
+def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any]:
+    """``policyengine approve`` with the caller as approver; returns seq and whether it counts."""
+    from policyengine.approvals import approval_statement
+
+    _check_signing(svc, body, "approval")
+    when, expires = _statement_times(body, required_expiry=False)
+    statement = approval_statement(model=body["model"], version=body["version"], digest=body["digest"],
+                                   role=body["role"], approver=approver, time=when, expires=expires)
+    signature = body.get("signature")
+    verdict = _verification(svc, statement, signature, frozenset([body["role"]]))
+    subject = {"name": body["model"], "version": body["version"], "digest": body["digest"]}
+    seq, size = _record(svc, "approval", subject, statement, signature, body.get("note"))
+    return {"seq": seq, "checkpoint_size": size, "statement": statement, **verdict}
+
+
+def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any]:
+    """``policyengine waive`` with the caller as approver."""
+    import uuid
+
+    from policyengine.approvals import load_trust, waiver_statement
+
+    if body.get("version") and body.get("versions"):
+        raise InputError("$.versions: give version or versions, not both")
+    _check_signing(svc, body, "waiver")
+    when, expires = _statement_times(body, required_expiry=True)
+    statement = waiver_statement(
+        waiver_id=body.get("id") or f"w-{uuid.uuid4().hex[:12]}", rules=body["rules"], model=body["model"],
+        version=body.get("version"), versions=body.get("versions"), reason=body["reason"],
+        ticket=body["ticket"], approver=approver, time=when, expires=str(expires),
+    )
+    signature = body.get("signature")
+    roles = load_trust(svc.config.trust_file).waiver_roles or None
+    verdict = _verification(svc, statement, signature, roles)
+    subject = {"name": body["model"]} | ({"version": body["version"]} if body.get("version") else {})
+    seq, size = _record(svc, "waiver", subject, statement, signature)
+    return {"seq": seq, "checkpoint_size": size, "statement": statement, **verdict}
+
+
+def _record_view(result: Any) -> dict[str, Any]:
+    return {"seq": result.seq, "checkpoint_size": result.checkpoint_size, "receipt": result.receipt,
+            "decision_seq": result.decision_seq}
+
+
+def promotion(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    """``policyengine promote``: 409 (promotion_refused) without a matching allow."""
+    from policyengine.promote import promote as library_promote
+
+    result = library_promote(model=body["model"], version=body["version"], digest=body["digest"],
+                             stage=body["stage"], config=svc.config, actor=actor,
+                             **_shared(svc, library_promote))
+    return _record_view(result)
+
+
+def lifecycle_event(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    """``policyengine event TYPE``: validated against the lifecycle-event schema."""
+    from policyengine.promote import record_event
+
+    result = record_event(body["type"], model=body["model"], version=body.get("version"),
+                          digest=body.get("digest"), stage=body.get("stage"), config=svc.config,
+                          actor=actor, data=body.get("data") or {}, **_shared(svc, record_event))
+    return _record_view(result)

@@ -1,0 +1,107 @@
+"""The state one service process holds: log, keys, policies, tokens, metrics.
+
+Owns opening everything the handlers share, timing appends for the metrics,
+and the readiness check (the log answers and the signing key signs). It does
+not own any HTTP detail; handlers reach it as ``request.app.state.svc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from policyengine.service.auth import TokenStore, load_token_records
+from policyengine.service.deliveries import DeliveryStore
+from policyengine.service.metrics import ServiceMetrics
+from policyengine.service.mlflow_client import MlflowRestClient
+from policyengine.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from audit.keys import Signer
+    from audit.log import AppendResult, AuditLog
+    from policyengine.config import Config
+
+__all__ = ["Service", "open_service"]
+
+_log = structlog.get_logger("policyengine.service")
+
+
+@dataclass
+class Service:
+    """Shared handles of one service process."""
+
+    config: Config
+    settings: ServiceSettings
+    log: AuditLog
+    signer: Signer | None
+    tokens: TokenStore
+    metrics: ServiceMetrics
+    deliveries: DeliveryStore
+    mlflow: MlflowRestClient | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def append(
+        self, type: str, subject: Mapping[str, str], actor: str, payload: Any
+    ) -> AppendResult:
+        """Append one entry to the log, timed into the append histogram."""
+        clean = {k: str(v) for k, v in subject.items() if v not in (None, "")}
+        with self.metrics.time_append():
+            return self.log.append(type, clean, actor, payload)
+
+    def ready(self) -> tuple[bool, str]:
+        """Return (ready, reason): the log answers and the signing key signs."""
+        try:
+            self.log.size()
+        except Exception as exc:  # any failure means "not ready", with its class
+            return False, f"log unavailable: {type(exc).__name__}"
+        if self.signer is None:
+            return False, "no signing key loaded"
+        try:
+            self.signer.sign(b"policyengine readiness probe\n")
+        except Exception as exc:  # a key that cannot sign makes receipts impossible
+            return False, f"signing key unusable: {type(exc).__name__}"
+        return True, "ok"
+
+    def close(self) -> None:
+        """Release connections."""
+        self.deliveries.dispose()
+        if self.mlflow is not None:
+            self.mlflow.close()
+        self.log.close()
+
+
+def _tokens(settings: ServiceSettings) -> TokenStore:
+    records = list(settings.tokens)
+    if settings.tokens_file is not None:
+        records += load_token_records(settings.tokens_file)
+    return TokenStore(records)
+
+
+def open_service(config: Config, settings: ServiceSettings) -> Service:
+    """Open the log, load the signing key and build the shared state.
+
+    Raises:
+        PolicyEngineError: the signing key cannot be loaded (key_unavailable).
+        AuditError: the log cannot be opened.
+    """
+    from audit.log import AuditLog
+
+    signer = config.signer()
+    log = AuditLog.open(config.log_url, origin=config.origin, signer=signer)
+    metrics = ServiceMetrics(log_size=log.size)
+    mlflow = None
+    if settings.mlflow.tracking_uri:
+        mlflow = MlflowRestClient(settings.mlflow.tracking_uri, token=settings.mlflow.token)
+    return Service(
+        config=config,
+        settings=settings,
+        log=log,
+        signer=signer,
+        tokens=_tokens(settings),
+        metrics=metrics,
+        deliveries=DeliveryStore(config.log_url),
+        mlflow=mlflow,
+    )
