@@ -1,0 +1,491 @@
+"""AuditLog: append, checkpoint, prove and read entries over a :class:`Store`.
+
+Owns the entry envelope (built, canonicalised with RFC 8785 and hashed per
+RFC 9162 §2.1.1 inside the append transaction, where seq and prev are known),
+input validation (done before any transaction, so bad input never touches the
+log), signing checkpoints, proofs, reads and receipts.
+
+It does not store rows (:mod:`audit.store`), compute tree nodes
+(:mod:`audit.tree`), decide what may be redacted (:mod:`audit.retention`) or
+verify a whole log (:mod:`audit.verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from audit import merkle
+from audit.canonical import dumps, dumps_envelope
+from audit.errors import AuditError, IntegrityError, StorageError
+from audit.keys import Signer
+from audit.note import Checkpoint, parse_checkpoint, sign_note
+from audit.store import ENTRIES, Head, NewRow, Store, open_store
+
+__all__ = [
+    "DEFAULT_ORIGIN",
+    "MIN_RETENTION_DAYS",
+    "AppendResult",
+    "AuditLog",
+    "Entry",
+    "InputError",
+    "NewEntry",
+    "SignedCheckpoint",
+    "entry_filters",
+    "format_time",
+]
+
+DEFAULT_ORIGIN = "policyengine.local/audit"
+AUDIT_TYPES = frozenset({"redaction", "legal_hold", "legal_hold_release"})
+"""Entry types only the audit package itself writes."""
+
+MIN_RETENTION_DAYS = 180
+"""Retention floor: payloads younger than this many days are never redacted."""
+
+_TYPE_RE = re.compile(r"[a-z_]+")
+_SUBJECT_KEYS = frozenset({"name", "version", "digest"})
+_ZERO = "0" * 64
+
+
+class InputError(AuditError, ValueError):
+    """A caller passed an entry the log refuses (bad type, subject, actor, time)."""
+
+    code = "audit_invalid_input"
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry to append with :meth:`AuditLog.append_many`."""
+
+    type: str
+    """Entry type, ``[a-z_]+``."""
+    subject: dict[str, str]
+    """``{"name": ..., "version"?: ..., "digest"?: ...}``, string values."""
+    actor: str
+    """Who caused the entry."""
+    payload: Any
+    """Any JSON value; stored as RFC 8785 bytes beside the envelope."""
+    time: datetime | None = None
+    """Entry time (timezone-aware); now when None."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an acknowledged (durable) append returns."""
+
+    seq: int
+    """Position in the log and Merkle leaf index."""
+    leaf_hash: str
+    """Hex SHA-256(0x00 || envelope)."""
+    envelope: bytes
+    """The canonical envelope bytes exactly as stored."""
+    time: str
+    """The envelope time, RFC 3339 UTC with microseconds."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored entry as read back."""
+
+    seq: int
+    """Position in the log."""
+    envelope: dict[str, Any]
+    """The parsed envelope."""
+    envelope_bytes: bytes
+    """The envelope bytes as stored and hashed."""
+    leaf_hash: str
+    """Hex leaf hash."""
+    payload: Any | None
+    """The parsed payload, None when redacted."""
+    redacted: bool
+    """True when the payload content was redacted."""
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A signed tree head: C2SP checkpoint body in a signed note."""
+
+    size: int
+    """Tree size the checkpoint commits to."""
+    root: bytes
+    """RFC 9162 root hash at that size."""
+    note: str
+    """The signed note text."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    type: str
+    subject: dict[str, str]
+    actor: str
+    payload: bytes
+    digest: str
+    time: str | None
+
+
+def format_time(value: datetime) -> str:
+    """Return RFC 3339 UTC with microseconds and ``Z``.
+
+    Raises:
+        InputError: ``value`` is naive (no timezone).
+    """
+    if not isinstance(value, datetime):
+        raise InputError(f"time: expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError("time: expected a timezone-aware datetime, got a naive one; pass tzinfo=UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check_subject(subject: Any) -> dict[str, str]:
+    if not isinstance(subject, dict):
+        raise InputError(f"subject: expected a dict with 'name', got {type(subject).__name__}")
+    extra = set(subject) - _SUBJECT_KEYS
+    if extra:
+        raise InputError(
+            f"subject: expected keys name, version, digest, got unknown {sorted(map(str, extra))}"
+        )
+    if not subject.get("name"):
+        raise InputError("subject: 'name' is required and must be a non-empty string")
+    for key, value in subject.items():
+        if not isinstance(value, str):
+            raise InputError(f"subject.{key}: expected a string, got {type(value).__name__}")
+    return dict(subject)
+
+
+def _prepare(entry: NewEntry, *, internal: bool = False) -> _Prepared:
+    """Validate and canonicalise one entry before any transaction starts."""
+    if not isinstance(entry.type, str) or not _TYPE_RE.fullmatch(entry.type):
+        raise InputError(f"type: expected [a-z_]+, got {entry.type!r}")
+    if entry.type in AUDIT_TYPES and not internal:
+        raise InputError(f"type: {entry.type!r} is written by the audit log itself")
+    if not isinstance(entry.actor, str) or not entry.actor:
+        raise InputError(f"actor: expected a non-empty string, got {entry.actor!r}")
+    subject = _check_subject(entry.subject)
+    payload = dumps(entry.payload)
+    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    time = None if entry.time is None else format_time(entry.time)
+    return _Prepared(entry.type, subject, entry.actor, payload, digest, time)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditLog:
+    """The tamper-evident log: one linear chain of entries with signed checkpoints."""
+
+    def __init__(
+        self, store: Store, origin: str, signer: Signer | None = None,
+        *, retention_days: int = MIN_RETENTION_DAYS,
+    ) -> None:
+        """Use :meth:`open`; this wraps an already opened store.
+
+        Raises:
+            InputError: ``retention_days`` below the 180-day floor.
+        """
+        if not isinstance(retention_days, int) or retention_days < MIN_RETENTION_DAYS:
+            raise InputError(
+                f"retention_days: expected >= {MIN_RETENTION_DAYS}, got {retention_days!r}"
+            )
+        self.store = store
+        self.origin = origin
+        self.signer = signer
+        self.retention_days = retention_days
+
+    @classmethod
+    def open(
+        cls, url: str, *, origin: str | None = None, signer: Signer | None = None,
+        retention_days: int = MIN_RETENTION_DAYS,
+    ) -> AuditLog:
+        """Open (creating if needed) the log at ``url``.
+
+        Args:
+            url: ``sqlite:///path`` or ``postgresql+psycopg://...``.
+            origin: the log's name in envelopes and checkpoints; defaults to
+                the stored origin, or ``policyengine.local/audit`` for a new log.
+            signer: signs checkpoints; needed by :meth:`checkpoint`.
+            retention_days: payloads younger than this are not redactable
+                (never below 180 days).
+
+        Raises:
+            LogUnavailableError: the database cannot be opened.
+            StorageError: ``origin`` differs from the origin of a non-empty log.
+        """
+        if not isinstance(retention_days, int) or retention_days < MIN_RETENTION_DAYS:
+            raise InputError(
+                f"retention_days: expected >= {MIN_RETENTION_DAYS}, got {retention_days!r}"
+            )
+        store = open_store(url)
+        return cls(store, _settle_origin(store, origin), signer, retention_days=retention_days)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+    # -- appending -----------------------------------------------------------
+
+    def append(
+        self, type: str, subject: dict[str, str], actor: str, payload: Any,
+        *, time: datetime | None = None,
+    ) -> AppendResult:
+        """Append one entry; it is durable when this returns.
+
+        Raises:
+            InputError: invalid type, subject, actor or time (nothing written).
+            CanonicalizationError: payload is not JSON (nothing written).
+            StorageError: the database refused the write.
+        """
+        return self.append_many([NewEntry(type, subject, actor, payload, time)])[0]
+
+    def append_many(self, entries: Sequence[NewEntry]) -> list[AppendResult]:
+        """Append entries in one transaction, in order; all or none are written.
+
+        Raises:
+            InputError, CanonicalizationError: any entry is invalid (nothing written).
+            StorageError: the database refused the write.
+        """
+        prepared = [_prepare(e) for e in entries]
+        return self._append(prepared)
+
+    def _append(
+        self, prepared: list[_Prepared], inside: Callable[[Connection, Head], None] | None = None
+    ) -> list[AppendResult]:
+        if not prepared:
+            return []
+        if inside is None:
+            with self.store.appending() as (cur, head):
+                rows = self._build_rows(head, prepared)
+                self.store.insert_entries(cur, head, rows)
+        else:
+            with self.store.locked() as (conn, head):
+                inside(conn, head)
+                rows = self._build_rows(head, prepared)
+                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                self.store.insert_entries(cur, head, rows)
+        return [AppendResult(r.seq, r.leaf_hash.hex(), r.envelope, r.time) for r in rows]
+
+    def _build_rows(self, head: Head, prepared: list[_Prepared]) -> list[NewRow]:
+        rows: list[NewRow] = []
+        prev = head.last_leaf.hex() if head.size else _ZERO
+        now = _now()
+        for i, p in enumerate(prepared):
+            seq = head.size + i
+            time = p.time or now
+            envelope = dumps_envelope({
+                "v": 1, "log": self.origin, "seq": seq, "time": time, "type": p.type,
+                "subject": p.subject, "actor": p.actor, "payload_digest": p.digest,
+                "prev": prev,
+            })
+            leaf = merkle.leaf_hash(envelope)
+            rows.append(NewRow(seq, leaf, envelope, p.type, p.subject, p.actor, time,
+                               p.digest, p.payload))
+            prev = leaf.hex()
+        return rows
+
+    # -- tree and checkpoints --------------------------------------------------
+
+    def size(self) -> int:
+        """Return the number of entries."""
+        return self.store.size()
+
+    def _bounded(self, size: int | None) -> int:
+        current = self.store.size()
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise InputError(f"size: expected 0..{current}, got {size}")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """Return the RFC 9162 root of the first ``size`` entries (default all)."""
+        return self.store.tree.root(self._bounded(size))
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """Return the inclusion proof of ``seq`` in the tree of ``size`` (default all).
+
+        Raises:
+            InputError: ``size`` beyond the log.
+            InvalidProofError: ``seq`` not below ``size``.
+        """
+        return self.store.tree.inclusion_proof(seq, self._bounded(size))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """Return the consistency proof between tree sizes ``old`` and ``new``."""
+        return self.store.tree.consistency_proof(old, self._bounded(new))
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign the current tree size, or return the checkpoint of that size.
+
+        Checks consistency with the previous checkpoint before signing; never
+        signs two roots for one size.
+
+        Raises:
+            StorageError: no signer configured.
+            IntegrityError: the stored tree disagrees with an earlier checkpoint.
+        """
+        if self.signer is None:
+            raise StorageError(
+                "cannot sign a checkpoint: no signing key; pass --signing-key or set "
+                "POLICYENGINE_SIGNING_KEY"
+            )
+        with self.store.locked() as (conn, head):
+            root = self.store.tree.root(head.size)
+            last = self.store.latest_checkpoint(conn)
+            if last is not None:
+                _check_previous(self, last, head.size, root)
+                if last.size == head.size:
+                    return SignedCheckpoint(last.size, bytes(last.root), last.note)
+            body = Checkpoint(self.origin, head.size, root).body()
+            note = sign_note(body, [self.signer])
+            self.store.insert_checkpoint(conn, head.size, root, note)
+        return SignedCheckpoint(head.size, root, note)
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        """Return the checkpoint of the largest size, or None."""
+        row = self.store.latest_checkpoint()
+        return None if row is None else SignedCheckpoint(row.size, bytes(row.root), row.note)
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, seq: int) -> Entry:
+        """Return entry ``seq``.
+
+        Raises:
+            InputError: no such entry.
+        """
+        for row in self.store.iter_rows([ENTRIES.c.seq == seq]):
+            return _entry(row)
+        raise InputError(f"no entry {seq}: expected 0..{self.size() - 1}")
+
+    def query(
+        self, *, name: str | None = None, version: str | None = None,
+        digest: str | None = None, types: list[str] | None = None, actor: str | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+        after_seq: int | None = None, limit: int | None = None, descending: bool = False,
+    ) -> Iterator[Entry]:
+        """Stream entries matching every given filter, in seq order.
+
+        ``after_seq`` is a cursor: entries after it (before it when descending).
+        ``since`` is inclusive, ``until`` exclusive.
+        """
+        where = entry_filters(name=name, version=version, digest=digest, types=types,
+                              actor=actor, since=since, until=until)
+        start = 0 if after_seq is None or descending else after_seq + 1
+        rows = self.store.iter_rows(where, start=start, descending=descending,
+                                    before=after_seq if descending else None)
+        for count, row in enumerate(rows):
+            if limit is not None and count >= limit:
+                return
+            yield _entry(row)
+
+    def receipt(self, seq: int) -> dict[str, Any]:
+        """Return an offline-verifiable receipt for entry ``seq`` (JSON-able dict).
+
+        Signs a new checkpoint when none covers ``seq`` yet (needs a signer).
+        """
+        from audit.receipt import build_receipt
+
+        entry = self.get(seq)
+        row = self.store.first_checkpoint_covering(seq)
+        cp = self.checkpoint() if row is None else SignedCheckpoint(
+            row.size, bytes(row.root), row.note)
+        proof = self.inclusion_proof(seq, cp.size)
+        return build_receipt(entry.envelope_bytes, seq, cp.size, proof, cp.note)
+
+    def redact(self, seq: int, by: str, reason: str) -> AppendResult:
+        """Redact the payload of ``seq`` (see :func:`audit.retention.redact`)."""
+        from audit.retention import redact
+
+        return redact(self, seq, by, reason)
+
+    def hold(self, name: str, version: str | None = None, *, by: str, reason: str) -> AppendResult:
+        """Place a legal hold (see :func:`audit.retention.hold`)."""
+        from audit.retention import hold
+
+        return hold(self, name, version, by=by, reason=reason)
+
+    def release(
+        self, name: str, version: str | None = None, *, by: str, reason: str
+    ) -> AppendResult:
+        """Release a legal hold (see :func:`audit.retention.release`)."""
+        from audit.retention import release
+
+        return release(self, name, version, by=by, reason=reason)
+
+
+def entry_filters(
+    *, name: str | None = None, version: str | None = None, digest: str | None = None,
+    types: list[str] | None = None, actor: str | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[Any]:
+    """Return SQL conditions on the entries table for the given filters."""
+    c = ENTRIES.c
+    where: list[Any] = []
+    for col, value in ((c.subject_name, name), (c.subject_version, version),
+                       (c.subject_digest, digest), (c.actor, actor)):
+        if value is not None:
+            where.append(col == value)
+    if types is not None:
+        where.append(c.type.in_(list(types)))
+    if since is not None:
+        where.append(c.time >= format_time(since))
+    if until is not None:
+        where.append(c.time < format_time(until))
+    return where
+
+
+def _settle_origin(store: Store, origin: str | None) -> str:
+    head = store.read_head()
+    if origin is None or origin == head.origin:
+        return head.origin
+    if head.size:
+        raise StorageError(
+            f"log at {store.url} has origin {head.origin!r}, got {origin!r}; "
+            "open it with its own origin"
+        )
+    with store.locked() as (conn, locked):
+        if locked.size:
+            raise StorageError(f"log at {store.url} has origin {locked.origin!r}, got {origin!r}")
+        store.set_origin(conn, origin)
+    return origin
+
+
+def _check_previous(log: AuditLog, last: Any, size: int, root: bytes) -> None:
+    """RFC 9162 §2.1.4: the new tree must extend the last signed one."""
+    signed = parse_checkpoint(last.note[: last.note.rfind("\n\n") + 1])
+    if signed.size != last.size or signed.root != bytes(last.root):
+        raise IntegrityError(f"stored checkpoint {last.size} disagrees with its own note")
+    if last.size > size:
+        raise IntegrityError(
+            f"log is shorter than its last checkpoint: expected >= {last.size}, got {size}"
+        )
+    old_root = log.store.tree.root(last.size)
+    if last.size == size:
+        if old_root != signed.root:
+            raise IntegrityError(f"tree root at size {size} differs from its signed checkpoint")
+        return
+    proof = log.store.tree.consistency_proof(last.size, size)
+    merkle.verify_consistency(last.size, size, proof, signed.root, root)
+    if old_root != signed.root:
+        raise IntegrityError(f"tree root at size {last.size} differs from its signed checkpoint")
+
+
+def _entry(row: Any) -> Entry:
+    envelope_bytes = bytes(row.envelope)
+    content = row.content
+    return Entry(
+        seq=row.seq,
+        envelope=json.loads(envelope_bytes),
+        envelope_bytes=envelope_bytes,
+        leaf_hash=bytes(row.leaf_hash).hex(),
+        payload=None if content is None else json.loads(bytes(content)),
+        redacted=bool(row.redacted),
+    )
+
