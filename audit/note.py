@@ -61,6 +61,18 @@ def _malformed(why: str) -> InvalidSignatureError:
     return InvalidSignatureError(f"malformed note: {why}")
 
 
+def _b64decode_canonical(what: str, text: str) -> bytes:
+    """Decode standard base64, refusing non-canonical spellings of the same bytes."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise _malformed(f"{what} is not base64") from exc
+    # Unused low bits of the last character must be zero, so one text per value.
+    if base64.b64encode(raw).decode() != text:
+        raise _malformed(f"{what} is not canonical base64")
+    return raw
+
+
 def parse_checkpoint(body: str) -> Checkpoint:
     """Parse a checkpoint body (the note text, without signatures).
 
@@ -79,10 +91,7 @@ def parse_checkpoint(body: str) -> Checkpoint:
         raise _malformed(
             f"checkpoint size: expected a decimal without leading zeros, got {size!r}"
         )
-    try:
-        root = base64.b64decode(root_b64, validate=True)
-    except binascii.Error as exc:
-        raise _malformed("checkpoint root is not base64") from exc
+    root = _b64decode_canonical("checkpoint root", root_b64)
     if len(root) != 32:
         raise _malformed(f"checkpoint root: expected 32 bytes, got {len(root)}")
     return Checkpoint(origin, int(size), root, tuple(extensions))
@@ -149,10 +158,7 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         m = _SIG_LINE_RE.fullmatch(line)
         if m is None:
             raise _malformed(f"bad signature line {line[:40]!r}")
-        try:
-            raw = base64.b64decode(m.group(2), validate=True)
-        except binascii.Error as exc:
-            raise _malformed("signature is not base64") from exc
+        raw = _b64decode_canonical("signature", m.group(2))
         if len(raw) < 5:
             raise _malformed(f"signature too short: expected more than 4 bytes, got {len(raw)}")
         sigs.append((m.group(1), raw[:4], raw[4:]))

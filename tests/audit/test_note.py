@@ -121,3 +121,16 @@ def test_parse_checkpoint_refuses_malformed(body: str, fragment: str) -> None:
     """Malformed checkpoint bodies are refused with what was wrong."""
     with pytest.raises(InvalidSignatureError, match=fragment):
         parse_checkpoint(body)
+
+
+def test_non_canonical_base64_is_rejected() -> None:
+    """A signature or root whose base64 has non-zero padding bits is refused."""
+    note = VECTOR["peter_signed_note"]
+    i = note.rindex("=") - 1
+    bumped = note[:i] + chr(ord(note[i]) + 1) + note[i + 1 :]
+    with pytest.raises(InvalidSignatureError, match="not canonical base64"):
+        open_note(bumped, [PETER_V])
+    root = base64.b64encode(ROOT).decode()
+    body = f"o\n1\n{root[:-2]}{chr(ord(root[-2]) + 1)}=\n"
+    with pytest.raises(InvalidSignatureError, match="not canonical base64"):
+        parse_checkpoint(body)
