@@ -3,7 +3,9 @@
 Owns turning log entries into the ``Context.history`` dict the engine reads
 (see the shared contract): ``approvals`` (verified against the trust file),
 ``waivers`` (verified, minus those revoked by a verified revocation),
-``decisions``, ``promotions`` and ``events``. Every entry's payload is checked
+``decisions``, ``promotions`` and ``events``. Approvals of another artifact
+digest, expired or stale ones stay in ``approvals`` (they are genuine): the
+approvals pack decides whether they count and says why. Every entry's payload is checked
 against the digest in its envelope, and approvals and waivers against the
 approver's key and role; an entry that fails is left out and reported in
 ``rejected`` with the reason, and the history carries the rejected approvals
@@ -19,7 +21,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from policyengine.approvals import (
@@ -95,24 +96,20 @@ def build_history(
     *,
     model: str,
     version: str,
-    digest: str,
     trust: TrustStore,
     allow_unsigned: bool = False,
-    now: datetime | None = None,
 ) -> HistoryResult:
     """Read this model's entries from the log and build the verified history.
 
     Args:
         log: an ``audit.log.AuditLog`` (anything with ``query``).
-        model, version, digest: the model version being decided.
+        model, version: the model version being decided.
         trust: approvers and their keys.
         allow_unsigned: let unsigned approvals and waivers count (marked unsigned).
-        now: the evaluation time; approvals expired by then are left out.
     """
     entries = log.query(name=model, types=list(_TYPES))
     return history_from_entries(
-        entries, model=model, version=version, digest=digest, trust=trust,
-        allow_unsigned=allow_unsigned, now=now,
+        entries, model=model, version=version, trust=trust, allow_unsigned=allow_unsigned
     )
 
 
@@ -121,13 +118,11 @@ def history_from_entries(
     *,
     model: str,
     version: str,
-    digest: str,
     trust: TrustStore,
     allow_unsigned: bool = False,
-    now: datetime | None = None,
 ) -> HistoryResult:
     """Build the history from already-fetched entries (seq order)."""
-    builder = _Builder(model, version, digest, trust, allow_unsigned, now)
+    builder = _Builder(model, version, trust, allow_unsigned)
     for entry in entries:
         builder.add(entry)
     return builder.result()
@@ -144,22 +139,12 @@ def _payload_problem(entry: _Entry) -> str | None:
     return None if got == want else f"payload digest mismatch: expected {want[:19]}, got {got[:19]}"
 
 
-def _parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 class _Builder:
     """Accumulates history items while walking entries in seq order."""
 
-    def __init__(
-        self, model: str, version: str, digest: str, trust: TrustStore, allow_unsigned: bool,
-        now: datetime | None,
-    ) -> None:
-        self.model, self.version, self.digest = model, version, digest
-        self.trust, self.allow_unsigned, self.now = trust, allow_unsigned, now
+    def __init__(self, model: str, version: str, trust: TrustStore, allow_unsigned: bool) -> None:
+        self.model, self.version = model, version
+        self.trust, self.allow_unsigned = trust, allow_unsigned
         self.approvals: list[dict[str, Any]] = []
         self.waivers: dict[str, dict[str, Any]] = {}
         self.revoked: set[str] = set()
@@ -205,13 +190,6 @@ class _Builder:
                                  roles=frozenset([str(role)]), allow_unsigned=self.allow_unsigned)
         if not check:
             return self.reject(entry, str(check.reason), role)
-        if st.get("digest") != self.digest:
-            return self.reject(
-                entry, f"approval is for artifact {str(st.get('digest'))[:19]}..., "
-                f"not this card's {self.digest[:19]}...", role)
-        expires = _parse_time(st.get("expires")) if st.get("expires") else None
-        if expires and self.now and expires <= self.now:
-            return self.reject(entry, f"approval expired at {st.get('expires')}", role)
         self.approvals.append({
             "approver": st.get("approver"), "role": role, "model": st.get("model"),
             "version": st.get("version"), "digest": st.get("digest"), "time": st.get("time"),

@@ -1,0 +1,63 @@
+"""`policyengine event TYPE`: record a lifecycle event (registered, rolled_back, ...).
+
+The event is validated against schemas/lifecycle-event.schema.json before it
+is appended; promotions go through ``policyengine promote`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from policyengine.cli.gate import add_config_options, config_from_args, guarded
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``event`` command."""
+    from policyengine.promote import RECORDABLE_EVENTS
+
+    parser = subparsers.add_parser(
+        "event", help="record a lifecycle event in the audit log",
+        description="Append a lifecycle event validated against the lifecycle-event schema.",
+    )
+    parser.add_argument("type", choices=RECORDABLE_EVENTS, metavar="TYPE",
+                        help=f"one of {', '.join(RECORDABLE_EVENTS)}")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--version")
+    parser.add_argument("--digest", help="artifact digest sha256:<64 hex>")
+    parser.add_argument("--stage")
+    parser.add_argument("--data", metavar="JSON", help="details as a JSON object, or @FILE")
+    parser.add_argument("--actor", help="who or what caused it (default: CI user or local user)")
+    add_config_options(parser, policies=False)
+    parser.set_defaults(func=guarded(_run))
+
+
+def _data(text: str | None) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    from policyengine.errors import InputError
+
+    if not text:
+        return {}
+    raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--data: invalid json at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"--data: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from policyengine.gate import _default_actor
+    from policyengine.promote import record_event
+
+    config = config_from_args(args)
+    result = record_event(args.type, model=args.model, version=args.version, digest=args.digest,
+                          stage=args.stage, config=config, actor=args.actor or _default_actor(config),
+                          data=_data(args.data), err=err)
+    out.write(f"recorded {args.type} for {args.model} {args.version or ''} at seq {result.seq} "
+              f"(checkpoint size {result.checkpoint_size})\n".replace("  ", " "))
+    return 0

@@ -1,0 +1,109 @@
+"""`policyengine waive` and `policyengine revoke-waiver`: signed exceptions in the log.
+
+A waiver names rule ids, a model (and a version or a version range), the
+reason, a ticket, the approver and an expiry; it is signed like an approval
+and appended as a ``waiver`` entry. ``revoke-waiver`` appends a signed
+``waiver_revoked`` entry; the gate then ignores the waiver everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from policyengine.cli.approve import approver_identity, check_signing, warn_if_not_counted
+from policyengine.cli.gate import add_config_options, config_from_args, guarded
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``waive`` and ``revoke-waiver`` commands."""
+    parser = subparsers.add_parser(
+        "waive", help="record a signed waiver of rules for a model",
+        description="Append a waiver signed with the approver's key. Expired or revoked waivers "
+        "are ignored by the gate.",
+    )
+    parser.add_argument("--rule", dest="rules", action="append", required=True, metavar="ID",
+                        help="rule id or policy/rule (repeat for several)")
+    parser.add_argument("--model", required=True)
+    versions = parser.add_mutually_exclusive_group()
+    versions.add_argument("--version", help="one model version (default: every version)")
+    versions.add_argument("--versions", metavar="RANGE", help='version range, e.g. ">=1,<3"')
+    parser.add_argument("--reason", required=True)
+    parser.add_argument("--ticket", required=True, metavar="REF")
+    parser.add_argument("--by", metavar="ID", help="approver id (default: the key's name)")
+    parser.add_argument("--key", metavar="FILE", help="approver's private key")
+    parser.add_argument("--expires", required=True, metavar="DATE",
+                        help="RFC 3339 date or date-time, or a duration such as 30d")
+    parser.add_argument("--id", dest="waiver_id", help="waiver id (default: generated)")
+    add_config_options(parser, policies=False)
+    parser.set_defaults(func=guarded(_waive))
+
+    revoke = subparsers.add_parser("revoke-waiver", help="record a signed revocation of a waiver")
+    revoke.add_argument("waiver_id", metavar="WAIVER_ID")
+    revoke.add_argument("--model", required=True)
+    revoke.add_argument("--reason", required=True)
+    revoke.add_argument("--by", metavar="ID")
+    revoke.add_argument("--key", metavar="FILE")
+    add_config_options(revoke, policies=False)
+    revoke.set_defaults(func=guarded(_revoke))
+
+
+def expiry(text: str, now: Any) -> str:
+    """An absolute expiry from a date, a date-time or a duration."""
+    from datetime import UTC, datetime
+
+    from policyengine.approvals import now_text
+    from policyengine.config import parse_duration
+    from policyengine.errors import InputError
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return now_text(now + parse_duration(text, what="--expires"))
+        except Exception as exc:
+            raise InputError(f"--expires: expected a date, date-time or duration, got {text!r}") from exc
+    return now_text(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import uuid
+    from datetime import UTC, datetime
+
+    from policyengine.approvals import now_text, record_statement, waiver_statement
+
+    config = config_from_args(args)
+    check_signing(config, args.key, "waiver")
+    approver = approver_identity(args.by, args.key)
+    now = datetime.now(UTC)
+    waiver_id = args.waiver_id or f"w-{uuid.uuid4().hex[:12]}"
+    statement = waiver_statement(
+        waiver_id=waiver_id, rules=args.rules, model=args.model, version=args.version,
+        versions=args.versions, reason=args.reason, ticket=args.ticket, approver=approver,
+        time=now_text(now), expires=expiry(args.expires, now),
+    )
+    from policyengine.approvals import load_trust
+
+    warn_if_not_counted(config, statement, args.key, load_trust(config.trust_file).waiver_roles or None, err)
+    subject = {"name": args.model} | ({"version": args.version} if args.version else {})
+    seq, size = record_statement(config, "waiver", subject, statement, approver_key=args.key, err=err)
+    out.write(f"recorded waiver {waiver_id} of {', '.join(args.rules)} for {args.model} by {approver}, "
+              f"expires {statement['expires']}, at seq {seq} (checkpoint size {size})\n")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from datetime import UTC, datetime
+
+    from policyengine.approvals import now_text, record_statement, revocation_statement
+
+    config = config_from_args(args)
+    check_signing(config, args.key, "revocation")
+    approver = approver_identity(args.by, args.key)
+    statement = revocation_statement(waiver_id=args.waiver_id, model=args.model, reason=args.reason,
+                                     approver=approver, time=now_text(datetime.now(UTC)))
+    seq, size = record_statement(config, "waiver_revoked", {"name": args.model}, statement,
+                                 approver_key=args.key, err=err)
+    out.write(f"recorded revocation of waiver {args.waiver_id} by {approver} at seq {seq} "
+              f"(checkpoint size {size})\n")
+    return 0

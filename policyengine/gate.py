@@ -1,0 +1,212 @@
+"""The promotion gate: decide one model version against the log, and log the decision.
+
+Owns the gate's sequence, in the order that keeps it fail-closed:
+
+1. validate the card (schemas/model-card.schema.json);
+2. load and compile the configured policies with the environment's params;
+3. load the trust file and the checkpoint signing key (no key: nothing is written);
+4. open the log and build this version's history from it (approvals, waivers,
+   decisions, promotions, events; signatures verified, see ``history.py``);
+5. evaluate;
+6. append the decision entry (payload: the Decision, the input card and the event);
+7. publish a signed checkpoint covering it and build the entry's receipt.
+
+Any failure of the log or the key raises :class:`LogUnavailableError` or
+:class:`KeyUnavailableError` (exit 3): no log, no allow. Rendering reports and
+exit codes are the command line's job (``cli/gate.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from policyengine.errors import LogUnavailableError, PolicyEngineError
+
+if TYPE_CHECKING:
+    from audit.keys import Signer
+    from audit.log import AuditLog
+
+    from policyengine.config import Config
+    from policyengine.history import HistoryResult
+
+__all__ = ["GateResult", "event_for", "gate", "log_errors", "open_log", "rule_locations"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What one gate run decided and where the log holds it."""
+
+    decision: dict[str, Any]
+    """The Decision (schemas/decision.schema.json)."""
+    allow: bool
+    """True when the decision is allow."""
+    seq: int
+    """Sequence number of the decision entry."""
+    checkpoint: Any
+    """The signed checkpoint covering the entry (``.size``, ``.note``)."""
+    receipt: dict[str, Any]
+    """Offline-verifiable receipt of the decision entry."""
+    history: HistoryResult
+    """The history the decision was made on, with the entries left out."""
+    rule_locations: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """``policy/rule`` -> (policy file, line), for SARIF."""
+    verifier_key: str = ""
+    """Verifier key (vkey) of the checkpoint signer, to verify the receipt."""
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a database URL before it reaches a message."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@contextmanager
+def log_errors(config: Config) -> Iterator[None]:
+    """Turn any failure of the log layer into LogUnavailableError (exit 3)."""
+    try:
+        yield
+    except PolicyEngineError:
+        raise
+    except Exception as exc:  # fail closed: whatever broke, the log is not usable
+        raise LogUnavailableError(
+            f"audit log {_redact_url(config.log_url)} unavailable: {exc}; "
+            "check --log / POLICYENGINE_LOG_URL and that the file or server is reachable"
+        ) from exc
+
+
+def open_log(config: Config, signer: Signer | None = None) -> AuditLog:
+    """Open the configured log (creating the default SQLite file's directory).
+
+    Raises:
+        LogUnavailableError: the URL is bad or the store cannot be opened.
+    """
+    with log_errors(config):
+        from audit.log import AuditLog
+
+        default = f"sqlite:///{config.state_dir / 'audit.db'}"
+        if config.log_url == default:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+        elif config.log_url.startswith("sqlite:///"):
+            path = Path(config.log_url[len("sqlite:///") :])
+            if not path.parent.is_dir():
+                raise FileNotFoundError(f"directory {path.parent} does not exist")
+        return AuditLog.open(config.log_url, origin=config.origin, signer=signer)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def event_for(card: dict[str, Any], event: str, stage: str, actor: str) -> dict[str, Any]:
+    """Context.event for ``event`` of the card's model version to ``stage``."""
+    model = card.get("model") or {}
+    return {
+        "type": event,
+        "stage": stage,
+        "model": model.get("name"),
+        "version": model.get("version"),
+        "digest": model.get("artifact_digest"),
+        "actor": actor,
+    }
+
+
+def rule_locations(docs: list[Any]) -> dict[str, tuple[str, int]]:
+    """``policy/rule`` -> (file, 1-based line) from loaded policy documents."""
+    found: dict[str, tuple[str, int]] = {}
+    for doc in docs:
+        rules = ((doc.data or {}).get("spec") or {}).get("rules") or []
+        for index, rule in enumerate(rules):
+            mark = doc.marks.get(("spec", "rules", index)) if hasattr(doc, "marks") else None
+            if isinstance(rule, dict) and doc.name and mark:
+                found[f"{doc.name}/{rule.get('id')}"] = (str(doc.file), mark[0] + 1)
+    return found
+
+
+def compile_configured(config: Config, stage: str) -> tuple[Any, list[Any]]:
+    """Load and compile the configured policies with the parameters for ``stage``.
+
+    With ``allow_unsigned_approvals`` the approvals pack's own switch is turned on
+    too, so the history's unsigned (marked) approvals are counted consistently.
+    """
+    from policyengine.policy import compile_policies, load_policies
+
+    docs = load_policies(list(config.policies))
+    params = config.params_for(stage)
+    if config.allow_unsigned_approvals and any(doc.name == "approvals" for doc in docs):
+        params.setdefault("approvals", {})["allow_unsigned"] = True
+    return compile_policies(docs, params=params), docs
+
+
+def gate(
+    card: dict[str, Any],
+    stage: str,
+    event: str,
+    config: Config,
+    *,
+    card_source: str = "card",
+    actor: str | None = None,
+    now: datetime | None = None,
+    err: TextIO | None = None,
+) -> GateResult:
+    """Decide ``event`` of the card's model version to ``stage`` and log the decision.
+
+    Raises:
+        CardValidationError: the card does not match the schema (exit 2).
+        PolicyLoadError, ConfigError: policies or configuration are bad (exit 2).
+        KeyUnavailableError: no usable signing key (exit 3).
+        LogUnavailableError: the log cannot be read or written (exit 3).
+    """
+    from policyengine.approvals import load_trust
+    from policyengine.cards.validate import validate_card
+    from policyengine.history import build_history
+    from policyengine.policy import Context, evaluate
+
+    validate_card(card, source=card_source)
+    compiled, docs = compile_configured(config, stage)
+    trust = load_trust(config.trust_file)
+    signer = config.signer(err)
+    now = now or datetime.now(UTC)
+    actor = actor or _default_actor(config)
+    ev = event_for(card, event, stage, actor)
+    log = open_log(config, signer)
+    with log_errors(config):
+        hist = build_history(log, model=ev["model"], version=ev["version"], trust=trust,
+                             allow_unsigned=config.allow_unsigned_approvals)
+    decision = evaluate(compiled, Context(card=card, event=ev, history=hist.history), now).to_dict()
+    subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
+    payload = {"decision": decision, "card": card, "event": ev,
+               "rejected": [r.to_dict() for r in hist.rejected]}
+    with log_errors(config):
+        appended = log.append("decision", subject, actor, payload)
+        checkpoint = log.checkpoint()
+        receipt = log.receipt(appended.seq)
+    return GateResult(
+        decision=decision, allow=_allow(decision), seq=appended.seq, checkpoint=checkpoint,
+        receipt=receipt, history=hist, rule_locations=rule_locations(docs),
+        verifier_key=signer.vkey,
+    )
+
+
+def _allow(decision: dict[str, Any]) -> bool:
+    if "allow" in decision:
+        return bool(decision["allow"])
+    return decision.get("decision") == "allow"
+
+
+def _default_actor(config: Config) -> str:
+    """Who acts: CI identity when known, else the local user."""
+    import getpass
+
+    env = config.env
+    for key in ("POLICYENGINE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
+        if env.get(key):
+            return str(env[key])
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "unknown"

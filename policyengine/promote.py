@@ -1,0 +1,226 @@
+"""Promotion and lifecycle events: the log gates what reaches a stage.
+
+Owns ``promote``: a ``promoted`` entry is appended only when the log holds an
+``allow`` decision for exactly that model, version, artifact digest and stage,
+made under the policy bundle currently configured, not followed by a deny for
+the same artifact and stage, no older than the freshness limit, and covered by
+a signed checkpoint. Otherwise :class:`PromotionRefusedError` (exit 1) says
+what is missing, and nothing is written. Also owns ``record_event`` for the
+other lifecycle events (registered, rolled_back, retired, drift_detected,
+incident), validated against schemas/lifecycle-event.schema.json before they
+are appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+from policyengine.errors import InputError, PolicyEngineError
+
+if TYPE_CHECKING:
+    from policyengine.config import Config
+
+__all__ = [
+    "RECORDABLE_EVENTS",
+    "PromotionRefusedError",
+    "RecordResult",
+    "find_allow",
+    "promote",
+    "record_event",
+]
+
+RECORDABLE_EVENTS: tuple[str, ...] = ("registered", "rolled_back", "retired", "drift_detected", "incident")
+
+
+class PromotionRefusedError(PolicyEngineError):
+    """The log holds no usable allow decision for this promotion (exit 1)."""
+
+    code: ClassVar[str] = "promotion_refused"
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """Where an appended lifecycle entry sits in the log."""
+
+    seq: int
+    """Sequence number of the new entry."""
+    checkpoint_size: int
+    """Size of the signed checkpoint covering it."""
+    receipt: dict[str, Any]
+    """Offline-verifiable receipt of the entry."""
+    decision_seq: int | None = None
+    """For promotions: the allow decision that justified it."""
+
+
+def _time(text: Any) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+def _decisions(entries: Iterable[Any], version: str) -> list[dict[str, Any]]:
+    """Decision items (seq order) of one version, from decision entries with payloads."""
+    out = []
+    for entry in entries:
+        env = entry.envelope
+        if entry.redacted or not isinstance(entry.payload, dict):
+            continue
+        if (env.get("subject") or {}).get("version") != version:
+            continue
+        decision = entry.payload.get("decision") or {}
+        event = entry.payload.get("event") or {}
+        allow = decision.get("allow", decision.get("decision") == "allow")
+        out.append({"seq": entry.seq, "time": env.get("time"), "allow": bool(allow),
+                    "digest": (env.get("subject") or {}).get("digest"), "stage": event.get("stage"),
+                    "bundle_digest": decision.get("bundle_digest"), "id": decision.get("id")})
+    return out
+
+
+def find_allow(
+    entries: Iterable[Any],
+    *,
+    model: str,
+    version: str,
+    digest: str,
+    stage: str,
+    bundle_digest: str,
+    now: datetime,
+    max_age: Any,
+) -> dict[str, Any]:
+    """The allow decision that justifies this promotion.
+
+    Raises:
+        PromotionRefusedError: saying what is missing (no decision, a later deny,
+            another bundle, too old).
+    """
+    what = f"{model} {version} ({digest}) to {stage}"
+    items = _decisions(entries, version)
+    matching = [d for d in items if d["digest"] == digest and d["stage"] == stage]
+    if not matching:
+        raise PromotionRefusedError(f"no decision in the log for {what}{_near_misses(items, digest, stage)}; "
+                                    f"run `policyengine gate CARD --to {stage}` first")
+    latest = matching[-1]
+    if not latest["allow"]:
+        raise PromotionRefusedError(f"the latest decision for {what} is deny (seq {latest['seq']}, "
+                                    f"{latest['time']}); fix the findings and gate again")
+    if latest["bundle_digest"] != bundle_digest:
+        raise PromotionRefusedError(
+            f"the allow decision for {what} (seq {latest['seq']}) was made under policy bundle "
+            f"{str(latest['bundle_digest'])[:19]}..., the configured bundle is {bundle_digest[:19]}...; gate again")
+    age = now - _time(latest["time"])
+    if age > max_age:
+        raise PromotionRefusedError(
+            f"the allow decision for {what} (seq {latest['seq']}, {latest['time']}) is older than "
+            f"the freshness limit {max_age}; gate again")
+    return latest
+
+
+def _near_misses(items: list[dict[str, Any]], digest: str, stage: str) -> str:
+    """Explain allows that exist for another digest or stage."""
+    notes = []
+    for d in items:
+        if d["allow"] and d["digest"] != digest:
+            notes.append(f"an allow at seq {d['seq']} is for artifact {d['digest']}")
+        elif d["allow"] and d["stage"] != stage:
+            notes.append(f"an allow at seq {d['seq']} is for stage {d['stage']}")
+    return f" ({'; '.join(notes[-3:])})" if notes else ""
+
+
+def promote(
+    *,
+    model: str,
+    version: str,
+    digest: str,
+    stage: str,
+    config: Config,
+    actor: str,
+    now: datetime | None = None,
+    err: TextIO | None = None,
+) -> RecordResult:
+    """Append a ``promoted`` entry if the log justifies it.
+
+    Raises:
+        PromotionRefusedError: no matching fresh allow (exit 1); nothing written.
+        KeyUnavailableError, LogUnavailableError: exit 3.
+    """
+    from policyengine.gate import compile_configured, log_errors, open_log
+
+    bundle = compile_configured(config, stage)[0].bundle_digest
+    signer = config.signer(err)
+    now = now or datetime.now(UTC)
+    log = open_log(config, signer)
+    with log_errors(config):
+        entries = list(log.query(name=model, version=version, types=["decision"]))
+        latest_cp = log.latest_checkpoint()
+    allow = find_allow(entries, model=model, version=version, digest=digest, stage=stage,
+                       bundle_digest=bundle, now=now, max_age=config.freshness)
+    if latest_cp is None or latest_cp.size <= allow["seq"]:
+        raise PromotionRefusedError(f"the allow decision at seq {allow['seq']} is not covered by a signed "
+                                    "checkpoint; run `policyengine audit checkpoint` or gate again")
+    data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
+    return _append_event(log, config, "promoted", model, version, digest, stage, actor, data, now,
+                         decision_seq=allow["seq"])
+
+
+def record_event(
+    event_type: str,
+    *,
+    model: str,
+    version: str | None,
+    digest: str | None,
+    stage: str | None,
+    config: Config,
+    actor: str,
+    data: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    err: TextIO | None = None,
+) -> RecordResult:
+    """Validate and append one lifecycle event (not promotions: see :func:`promote`).
+
+    Raises:
+        InputError: unknown type; CardValidationError: event invalid against the schema.
+        KeyUnavailableError, LogUnavailableError: exit 3.
+    """
+    from policyengine.gate import open_log
+
+    if event_type not in RECORDABLE_EVENTS:
+        raise InputError(f"event type: expected one of {', '.join(RECORDABLE_EVENTS)}, got {event_type!r}")
+    now = now or datetime.now(UTC)
+    _lifecycle_event(event_type, model, version, digest, stage, actor, dict(data or {}), now)
+    signer = config.signer(err)
+    log = open_log(config, signer)
+    return _append_event(log, config, event_type, model, version, digest, stage, actor, dict(data or {}), now)
+
+
+def _lifecycle_event(
+    event_type: str, model: str, version: str | None, digest: str | None, stage: str | None,
+    actor: str, data: dict[str, Any], now: datetime,
+) -> dict[str, Any]:
+    """The event as schemas/lifecycle-event.schema.json defines it, validated."""
+    from policyengine.cards.validate import validate_event
+
+    subject = {"model": model} | ({"version": version} if version else {}) | ({"digest": digest} if digest else {})
+    event: dict[str, Any] = {"schema_version": "1.0", "type": event_type, "subject": subject,
+                             "actor": actor, "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                             "data": data}
+    if stage:
+        event["stage"] = stage
+    validate_event(event, source=f"{event_type} event")
+    return event
+
+
+def _append_event(
+    log: Any, config: Config, event_type: str, model: str, version: str | None, digest: str | None,
+    stage: str | None, actor: str, data: dict[str, Any], now: datetime, decision_seq: int | None = None,
+) -> RecordResult:
+    from policyengine.gate import log_errors
+
+    event = _lifecycle_event(event_type, model, version, digest, stage, actor, data, now)
+    subject = {"name": model} | ({"version": version} if version else {}) | ({"digest": digest} if digest else {})
+    with log_errors(config):
+        appended = log.append(event_type, subject, actor, event)
+        checkpoint = log.checkpoint()
+        receipt = log.receipt(appended.seq)
+    return RecordResult(seq=appended.seq, checkpoint_size=checkpoint.size, receipt=receipt,
+                        decision_seq=decision_seq)
