@@ -12,6 +12,7 @@ OpenAPI is published at ``/openapi.json`` (docs at ``/docs``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -161,12 +162,13 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: configuration from environment variables.
 
-    ``policyengine serve`` exports ``POLICYENGINE_CONFIG``, ``POLICYENGINE_LOG_URL``
-    and ``POLICYENGINE_SERVICE_CONFIG`` before starting workers, so every
-    worker resolves the same configuration.
+    ``policyengine serve`` exports its configuration flags as JSON in
+    ``POLICYENGINE_SERVE_FLAGS`` (and ``POLICYENGINE_SERVICE_CONFIG``) before
+    starting workers, so every worker resolves the same configuration; the
+    usual variables (``POLICYENGINE_LOG_URL`` ...) apply beneath the flags.
     """
     from policyengine.config import load_config
 
     configure_logging()
-    flags: dict[str, Any] = {}
+    flags: dict[str, Any] = json.loads(os.environ.get("POLICYENGINE_SERVE_FLAGS") or "{}")
     return create_app(load_config(flags, env=dict(os.environ)), load_service_settings())

@@ -74,17 +74,18 @@ class ServiceMetrics:
             self.log_size.set_function(lambda: float(_safe(log_size)))
 
     def record_decision(self, decision: Mapping[str, Any], event: str) -> None:
-        """Count one decision (a Decision.to_dict() mapping) and its policies."""
-        outcome = "allow" if decision.get("allow", decision.get("decision") == "allow") else "deny"
+        """Count one decision (Decision.to_dict()) and each policy that applied.
+
+        A policy counts ``deny`` when one of its results blocks (enforced
+        error, or enforced deny-severity fail), else ``allow``; policies that
+        ``appliesTo`` excluded are not counted.
+        """
+        outcome = "allow" if decision.get("decision") == "allow" else "deny"
         self.decisions.labels(outcome=outcome, event=event).inc()
-        failed: dict[str, bool] = {}
-        for result in decision.get("results", []) or []:
-            policy = str(result.get("policy") or result.get("policy_name") or "unknown")
-            bad = result.get("outcome") in ("fail", "error") and result.get("mode", "enforce") == "enforce"
-            bad = bad and result.get("severity", "deny") == "deny"
-            failed[policy] = failed.get(policy, False) or bool(bad)
-        for policy, bad in failed.items():
-            self.policy_results.labels(policy=policy, outcome="deny" if bad else "allow").inc()
+        applied = {str(p.get("name")) for p in decision.get("policies", []) if p.get("applied", True)}
+        blocked = {str(r.get("policy")) for r in decision.get("results", []) if _blocks(r)}
+        for policy in sorted(applied):
+            self.policy_results.labels(policy=policy, outcome="deny" if policy in blocked else "allow").inc()
 
     @contextmanager
     def time_append(self) -> Iterator[None]:
@@ -98,6 +99,15 @@ class ServiceMetrics:
     def render(self) -> bytes:
         """Return the registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
+
+
+def _blocks(result: Mapping[str, Any]) -> bool:
+    """Mirror of RuleResult.blocks() over the result's JSON form."""
+    if result.get("mode") != "enforce":
+        return False
+    return result.get("outcome") == "error" or (
+        result.get("outcome") == "fail" and result.get("severity") == "deny"
+    )
 
 
 def _safe(fn: Callable[[], int]) -> int:

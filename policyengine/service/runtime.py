@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -74,23 +74,29 @@ class Service:
 
 
 def _tokens(settings: ServiceSettings) -> TokenStore:
+    from policyengine.errors import ConfigError
+
     records = list(settings.tokens)
-    if settings.tokens_file is not None:
-        records += load_token_records(settings.tokens_file)
-    return TokenStore(records)
+    try:
+        if settings.tokens_file is not None:
+            records += load_token_records(settings.tokens_file)
+        return TokenStore(records)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"service tokens: {exc}") from exc
 
 
-def open_service(config: Config, settings: ServiceSettings) -> Service:
+def open_service(config: Config, settings: ServiceSettings, *, err: TextIO | None = None) -> Service:
     """Open the log, load the signing key and build the shared state.
 
     Raises:
         PolicyEngineError: the signing key cannot be loaded (key_unavailable).
         AuditError: the log cannot be opened.
     """
-    from audit.log import AuditLog
+    from policyengine.gate import open_log
 
-    signer = config.signer()
-    log = AuditLog.open(config.log_url, origin=config.origin, signer=signer)
+    tokens = _tokens(settings)
+    signer = config.signer(err)
+    log = open_log(config, signer)
     metrics = ServiceMetrics(log_size=log.size)
     mlflow = None
     if settings.mlflow.tracking_uri:
@@ -100,7 +106,7 @@ def open_service(config: Config, settings: ServiceSettings) -> Service:
         settings=settings,
         log=log,
         signer=signer,
-        tokens=_tokens(settings),
+        tokens=tokens,
         metrics=metrics,
         deliveries=DeliveryStore(config.log_url),
         mlflow=mlflow,
