@@ -228,7 +228,8 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 
 def _install_guards(conn: Connection, dialect: str) -> None:
     if dialect == "postgresql":
-        conn.exec_driver_sql(_PG_GUARDS)
+        # On the driver cursor without parameters, so '%' in RAISE is literal.
+        conn.connection.dbapi_connection.cursor().execute(_PG_GUARDS)  # type: ignore[union-attr]
 
 
 def mask_url(url: str) -> str:
