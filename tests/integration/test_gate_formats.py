@@ -1,0 +1,86 @@
+"""`policyengine gate --format ...`: reports from a real decision validate against their schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import xmlschema
+
+from tests.integration.gatecli import REPO, gate
+
+VECTORS = REPO / "tests" / "vectors"
+
+
+def test_junit_output_validates(workdir):
+    """--format junit --output writes a JUnit file valid against both schemas; text still printed."""
+    run = gate("--format", "junit", "--output", "out/junit.xml")
+    assert run.code == 1 and run.out.startswith("DENY")
+    doc = (workdir / "out" / "junit.xml").read_text()
+    for xsd in ("JUnit.xsd", "junit-10.xsd"):
+        xmlschema.XMLSchema(VECTORS / "junit" / xsd).validate(doc)
+    assert "<failure" in doc and "distinct-approvers" in doc
+
+
+def test_sarif_output_validates(workdir):
+    """--format sarif writes SARIF 2.1.0 pointing at the card and the policy line."""
+    run = gate("--format", "sarif", "--output", "out.sarif")
+    assert run.code == 1
+    log = json.loads((workdir / "out.sarif").read_text())
+    schema = json.loads((VECTORS / "sarif" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(log)
+    result = log["runs"][0]["results"][0]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "card.yaml"
+    related = result["relatedLocations"][0]["physicalLocation"]
+    assert related["artifactLocation"]["uri"].endswith("approvals.yaml")
+    assert related["region"]["startLine"] > 1
+
+
+def test_json_output_is_the_decision(workdir):
+    """--format json prints the Decision (decision.schema.json)."""
+    run = gate("--format", "json")
+    decision = json.loads(run.out)
+    schema = json.loads((REPO / "schemas" / "decision.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(decision)
+    assert decision["decision"] == "deny"
+
+
+def test_github_output_and_summary(workdir, monkeypatch):
+    """--format github prints ::error commands and appends the step summary."""
+    summary = workdir / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run = gate("--format", "github")
+    assert run.code == 1
+    assert run.out.startswith("::error file=card.yaml,line=1,title=approvals/")
+    assert "policyengine gate" in summary.read_text()
+
+
+def test_receipt_verifies_offline(workdir):
+    """The receipt written by --receipt verifies with only the dev public key."""
+    from audit.keys import load_verifiers
+    from audit.receipt import verify_receipt
+
+    assert gate("--receipt", "r.json").code == 1
+    receipt = json.loads((workdir / "r.json").read_text())
+    verifiers = load_verifiers([str(workdir / ".policyengine" / "dev-signing.pub")])
+    verify_receipt(receipt, verifiers)
+    receipt_text = json.dumps(receipt).replace('"seq": 0', '"seq": 1', 1)
+    if receipt_text != json.dumps(receipt):
+        with pytest.raises(Exception):
+            verify_receipt(json.loads(receipt_text), verifiers)
+
+
+def test_decision_entry_holds_card(workdir):
+    """The decision entry's payload is the Decision plus the input card."""
+    from audit.log import AuditLog
+
+    assert gate().code == 1
+    log = AuditLog.open(f"sqlite:///{workdir / '.policyengine' / 'audit.db'}")
+    entry = log.get(0)
+    assert entry.envelope["type"] == "decision"
+    assert entry.payload["card"]["model"]["name"] == "credit-risk-scorer"
+    assert entry.payload["decision"]["decision"] == "deny"
+    assert log.latest_checkpoint().size == 1
+    assert Path(workdir / ".policyengine" / "dev-signing.key").stat().st_mode & 0o077 == 0
