@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TextIO
 from policyengine.errors import PolicyEngineError
 
 # Command modules, in the order `--help` lists them.
-_COMMANDS: tuple[str, ...] = ("check", "eval", "test", "gate", "approve", "waive", "promote", "event", "audit", "keys", "serve")
+_COMMANDS: tuple[str, ...] = ("check", "eval", "test", "gate", "approve", "waive", "promote", "event", "audit", "keys", "serve", "card")
 
 EXIT_OK, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 EXIT_CODES: dict[str, int] = {
