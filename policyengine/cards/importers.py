@@ -15,7 +15,7 @@ from typing import Any
 
 from policyengine.cards import huggingface, mct, mlflow, sagemaker
 from policyengine.cards._build import ImportResult, finish
-from policyengine.cards._errors import CardLoadError
+from policyengine.cards.validate import read_text
 
 __all__ = ["FORMATS", "ImportResult", "import_card", "import_text"]
 
@@ -54,10 +54,4 @@ def import_card(fmt: str, path: str | Path, **overrides: str | None) -> ImportRe
         CardLoadError: when the file cannot be read.
         CardImportError: when the source is malformed.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CardLoadError(f"{p}: cannot read file: {reason.lower()}") from exc
-    return import_text(fmt, text, source=str(p), **overrides)
+    return import_text(fmt, read_text(path), source=str(path), **overrides)

@@ -28,6 +28,8 @@ __all__ = [
     "card_issues",
     "event_issues",
     "load_document",
+    "parse_document",
+    "read_text",
     "schema_path",
     "validate_card",
     "validate_event",
@@ -195,10 +197,18 @@ def load_document(path: str | Path) -> Any:
     Raises:
         CardLoadError: when the file cannot be read or parsed (one line).
     """
+    return parse_document(read_text(path), source=str(path))
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 file (a BOM is dropped).
+
+    Raises:
+        CardLoadError: one line naming the file and the reason.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        return p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CardLoadError(f"{p}: cannot read file: {reason.lower()}") from exc
-    return parse_document(text, source=str(p))
