@@ -44,7 +44,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from policyengine.policy import cel_ast
 from policyengine.policy.cel_ast import ExprInfo, Reference
 from policyengine.policy.limits import Budget, LimitExceeded, current_budget, reset_budget, set_budget
-from policyengine.policy.numbers import arith_operands, compare_operands
+from policyengine.policy.numbers import arith_operands, as_double, compare_operands
 
 __all__ = [
     "FUNCTIONS",
@@ -148,7 +148,7 @@ def _compare(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
 def _arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def arith(left: Any, right: Any) -> Any:
-        return fn(*arith_operands(left, right))
+        return as_double(fn(*arith_operands(left, right)))
     return arith
 
 
@@ -224,6 +224,7 @@ def _namespaces() -> dict[str, Any]:
                                    if not k.startswith("_")})
     for name in ("add", "sub", "mul", "truediv", "mod"):
         setattr(ops, name, _arith(getattr(_operator, name)))
+    ops.neg = lambda value: as_double(_operator.neg(value))
     # cel-python's transpiler emits has() as a Python bool, which its own
     # logical_and/or/not/condition reject ("no such overload"); the interpreter
     # accepts it. Coerce, so both modes agree.

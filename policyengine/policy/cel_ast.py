@@ -18,6 +18,7 @@ runtime would bring its own analysis behind the same :class:`ExprInfo`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lark import Token, Tree
 
@@ -26,9 +27,10 @@ __all__ = ["MACROS", "ExprInfo", "Reference", "analyse", "measure"]
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 """Comprehension macros: ``target.macro(var, body)``."""
 
-Segment = str | int | None
-"""A path step: field name, list index, or None for "every element"."""
-Path = tuple[Segment, ...]
+Segment = "str | int | None | tuple[Segment, ...]"
+"""A path step: field name, list index, None for "every element", or a
+path whose value is the key (``params.limits[card.risk_tier]``)."""
+Path = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def _unwrap(node: Tree | Token) -> Tree | Token:
     return node
 
 
-def _literal_index(node: Tree | Token) -> Segment:
+def _literal_index(node: Tree | Token) -> Any:
     node = _unwrap(node)
     if isinstance(node, Tree) and node.data == "literal" and node.children:
         tok = node.children[0]
@@ -146,10 +148,18 @@ class _Walker:
             return None if base is None else (*base, str(node.children[1]))
         if node.data == "member_index":
             base = self.path_of(node.children[0], scope)
-            return None if base is None else (*base, _literal_index(node.children[1]))
+            return None if base is None else (*base, self.index(node.children[1], scope))
         if node.data == "member_dot_arg" and _token(node, 1) == "filter":
             return self.path_of(node.children[0], scope)
         return None
+
+    def index(self, node: Tree | Token, scope: dict[str, Path | None]) -> Any:
+        """The step an index expression denotes: a literal, a key path, or None."""
+        literal = _literal_index(node)
+        if literal is not None:
+            return literal
+        key = self.path_of(node, scope)
+        return key if key is not None and None not in key else None
 
     def record(self, node: Tree, scope: dict[str, Path | None], optional: bool) -> None:
         path = self.path_of(node, scope)

@@ -22,7 +22,25 @@ MAX_VALUES = 20
 _MAX_TEXT = 120
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-ReadPath = tuple[str | int | None, ...]
+ReadPath = tuple[Any, ...]
+"""Steps: str field, int index, None = every element, tuple = key read from that path."""
+
+
+def _key(step: Any, data: dict[str, Any]) -> Any:
+    """Resolve a key-path step (``card.risk_tier``) to its value, or None."""
+    if not isinstance(step, tuple):
+        return step
+    value: Any = data
+    for part in step:
+        if isinstance(value, dict) and isinstance(part, str) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value):
+            value = value[part]
+        else:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def render_path(path: ReadPath) -> str:
@@ -58,7 +76,8 @@ def missing_field(paths: tuple[ReadPath, ...], data: dict[str, Any]) -> str | No
     Returns e.g. ``"card.fairness is missing"`` or ``"card.slo is a string,
     expected an object"``; None when every path resolves.
     """
-    for path in paths:
+    for raw in paths:
+        path = tuple(_key(step, data) for step in raw)
         if path and path[0] in data:
             problem = _walk(data[path[0]], path, 1, (path[0],))
             if problem:
@@ -124,7 +143,8 @@ def _shown(value: Any) -> Any:
 def values_read(paths: tuple[ReadPath, ...], data: dict[str, Any]) -> dict[str, Any]:
     """Up to :data:`MAX_VALUES` ``{rendered path: value}`` pairs for ``paths``."""
     out: dict[str, Any] = {}
-    for path in paths:
+    for raw in paths:
+        path = tuple(_key(step, data) for step in raw)
         if not path or path[0] not in data:
             continue
         for concrete, value in _expand(data[path[0]], path, 1, (path[0],)):

@@ -15,6 +15,7 @@ via :mod:`policyengine.policy.lint` and never evaluates anything.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,21 @@ __all__ = [
 ]
 
 JsonPath = tuple[str | int, ...]
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader that also reads YAML 1.2 / JSON exponent floats (``93e-2``, ``1e0``).
+
+    PyYAML follows YAML 1.1, where a float needs a dot, so ``93e-2`` would be
+    the string "93e-2" in a YAML card and the number 0.93 in a JSON one.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 _BOOL = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from celpy import celtypes
 
-__all__ = ["arith_operands", "compare_operands", "normalise", "to_cel"]
+__all__ = ["arith_operands", "as_double", "compare_operands", "normalise", "to_cel"]
 
 _INTS = (celtypes.IntType, celtypes.UintType)
 
@@ -97,9 +97,17 @@ def to_cel(value: Any) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, _INTS + (celtypes.DoubleType,)) and not isinstance(
-        value, celtypes.BoolType
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool | celtypes.BoolType)
+
+
+def as_double(value: Any) -> Any:
+    """Re-wrap a plain Python float as a CEL double.
+
+    cel-python 0.5's DoubleType arithmetic returns plain ``float``
+    (``0.93 * 2``), which its comparisons then reject; arithmetic results
+    pass through here so they stay CEL doubles.
+    """
+    return celtypes.DoubleType(value) if type(value) is float else value
 
 
 def compare_operands(left: Any, right: Any) -> tuple[Any, Any]:
@@ -110,7 +118,7 @@ def compare_operands(left: Any, right: Any) -> tuple[Any, Any]:
     """
     if type(left) is type(right) or not (_is_number(left) and _is_number(right)):
         return left, right
-    if isinstance(left, celtypes.DoubleType) or isinstance(right, celtypes.DoubleType):
+    if isinstance(left, float) or isinstance(right, float):
         return celtypes.DoubleType(float(left)), celtypes.DoubleType(float(right))
     # int against uint: compare as Python ints (exact).
     return celtypes.IntType(int(left)), celtypes.IntType(int(right))
@@ -120,7 +128,7 @@ def arith_operands(left: Any, right: Any) -> tuple[Any, Any]:
     """Promote mixed int/double operands of + - * / % to double."""
     if type(left) is type(right) or not (_is_number(left) and _is_number(right)):
         return left, right
-    if isinstance(left, celtypes.DoubleType) or isinstance(right, celtypes.DoubleType):
+    if isinstance(left, float) or isinstance(right, float):
         lf, rf = float(left), float(right)
         if math.isfinite(lf) and math.isfinite(rf):
             return celtypes.DoubleType(lf), celtypes.DoubleType(rf)

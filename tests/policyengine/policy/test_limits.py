@@ -1,0 +1,90 @@
+"""Limits: runaway expressions end with a clear error within the limit, never hang."""
+
+from __future__ import annotations
+
+import time
+
+from policyengine.policy import cel
+from policyengine.policy.limits import Budget, LimitExceeded, Limits
+
+TEN = "[1,2,3,4,5,6,7,8,9,10]"
+
+
+def _result(decision):
+    return decision.results[0]
+
+
+def test_nested_comprehension_growth_stops_with_error(decide):
+    """Three nested maps over growing lists end as error 'evaluation exceeded limit'."""
+    big = "[" + ",".join(str(i) for i in range(60)) + "]"
+    expr = f"{big}.map(a, {big}.map(b, {big}.map(c, a + b + c))).size() > 0"
+    start = time.monotonic()
+    d = decide(f"- {{id: boom, severity: deny, expr: '{expr}', message: '\"x\"'}}")
+    elapsed = time.monotonic() - start
+    r = _result(d)
+    assert r.outcome == "error" and r.message.startswith("evaluation exceeded limit")
+    assert not d.allow
+    assert elapsed < 2.0
+
+
+def test_list_growth_is_charged_by_size():
+    """Building big lists inside a comprehension costs their size and hits the cost limit."""
+    big = "[" + ",".join(["1"] * 200) + "]"
+    source = f"{big}.map(a, {big}.map(b, {big})).size() > 0"
+    program = cel.compile_program(cel.parse(source), source)
+    budget = Budget(Limits(max_cost=20_000, max_seconds=30))
+    try:
+        program.evaluate(cel.activation({}), budget)
+    except LimitExceeded as exc:
+        assert "cost" in str(exc)
+    else:
+        raise AssertionError("expected LimitExceeded")
+    # 1 unit for the outer list, 1 + 200 per element built: far fewer than 200*200 steps.
+    assert budget.cost < 20_500
+
+
+def test_cost_limit_is_deterministic():
+    """The cost limit triggers on the same count every time, before the deadline."""
+    tree = cel.parse(f"{TEN}.map(a, {TEN}.map(b, {TEN}.map(c, a))).size() > 0")
+    program = cel.compile_program(tree, "x")
+    limits = Limits(max_cost=500, max_seconds=30)
+    messages = set()
+    for _ in range(3):
+        try:
+            program.evaluate(cel.activation({}), Budget(limits))
+        except LimitExceeded as exc:
+            messages.add(str(exc))
+    (message,) = messages
+    assert message.startswith("evaluation exceeded limit: cost ") and "> 500" in message
+
+
+def test_deadline_stops_slow_evaluation():
+    """With a huge cost budget the wall-clock deadline still stops evaluation."""
+    tree = cel.parse(f"{TEN}.map(a, {TEN}.map(b, {TEN}.map(c, a))).size() > 0")
+    program = cel.compile_program(tree, "x")
+    start = time.monotonic()
+    try:
+        program.evaluate(cel.activation({}), Budget(Limits(max_cost=10**9, max_seconds=0.001)))
+    except LimitExceeded as exc:
+        assert "time" in str(exc)
+    else:
+        raise AssertionError("expected LimitExceeded")
+    assert time.monotonic() - start < 1.0
+
+
+def test_small_comprehensions_are_within_budget(decide):
+    """Ordinary rules over card lists never come near the limit."""
+    d = decide("- {id: ok, severity: deny, expr: 'card.fairness.all(f, f.value > 0.5)', message: '\"x\"'}")
+    assert _result(d).outcome == "pass"
+
+
+def test_limit_exceeded_does_not_leak_budget():
+    """After an evaluation ends, no budget stays installed in the context."""
+    from policyengine.policy.limits import current_budget
+    tree = cel.parse(f"{TEN}.map(a, {TEN}.map(b, a)).size() > 0")
+    program = cel.compile_program(tree, "x")
+    try:
+        program.evaluate(cel.activation({}), Budget(Limits(max_cost=5)))
+    except LimitExceeded:
+        pass
+    assert current_budget() is None
