@@ -149,6 +149,20 @@ def build_env(
     return ServiceEnv(create_app(config, settings), config, settings, root, log_url)
 
 
+def verify_chain(log_url: str, key_path: Path) -> Any:
+    """Verify the whole log at ``log_url`` with the signer's public key; return the report."""
+    from audit.keys import NoteVerifier, load_signer
+    from audit.store import open_store
+    from audit.verify import Verifier
+
+    vkey = load_signer(key_path).vkey
+    store = open_store(log_url)
+    try:
+        return Verifier([NoteVerifier.from_vkey(vkey)]).verify(store.iter_entries(), store.iter_checkpoints())
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def service_env(tmp_path: Path) -> ServiceEnv:
     """An app over a fresh SQLite log, with every role's token."""
