@@ -103,11 +103,13 @@ class ServiceEnv:
 
 
 def write_key(root: Path, name: str = "pe-service-test") -> Path:
-    """Write a fresh signing key (mode 600) and return its path."""
+    """Write a signing key (mode 600) once per directory and return its path."""
     from audit.keys import generate_key
 
-    skey, _ = generate_key(name)
     path = root / "signing.key"
+    if path.exists():
+        return path
+    skey, _ = generate_key(name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(skey + "\n")
