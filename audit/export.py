@@ -172,8 +172,8 @@ def _write_entries(log: AuditLog, rows: Iterator[Any], writers: dict[str, _Hashi
 
 def _write_keys(out: Path, log: AuditLog, vkeys: list[str], files: dict[str, str]) -> int:
     texts = list(vkeys)
-    if log.signer is not None and log.signer.vkey not in texts:
-        texts.append(log.signer.vkey)
+    known = log.store.vkeys() + ([log.signer.vkey] if log.signer is not None else [])
+    texts += [k for k in known if k not in texts]
     for text in texts:
         key_name = text.split("+", 1)[0].replace("/", "_") or "key"
         rel = f"keys/{key_name}+{text.split('+')[1] if '+' in text else 'x'}.vkey"

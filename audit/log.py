@@ -344,7 +344,7 @@ class AuditLog:
                     return SignedCheckpoint(last.size, bytes(last.root), last.note)
             body = Checkpoint(self.origin, head.size, root).body()
             note = sign_note(body, [self.signer])
-            self.store.insert_checkpoint(conn, head.size, root, note)
+            self.store.insert_checkpoint(conn, head.size, root, note, [self.signer.vkey])
         return SignedCheckpoint(head.size, root, note)
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:

@@ -34,6 +34,7 @@ __all__ = [
     "EntryRow",
     "Head",
     "HoldRow",
+    "KeyRow",
     "NewRow",
     "NodeRow",
     "PayloadRow",
@@ -105,6 +106,14 @@ class HoldRow(_Base, table=True):
     release_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
+class KeyRow(_Base, table=True):
+    """A verifier key (signed-note vkey) that signed at least one checkpoint."""
+
+    __tablename__ = "audit_keys"
+    vkey: str = Field(primary_key=True)
+    first_size: int = Field(sa_type=sa.BigInteger)
+
+
 class HeadRow(_Base, table=True):
     """The single sequencer row: size, last leaf hash and compact range."""
 
@@ -122,7 +131,8 @@ _C = CheckpointRow.__table__  # type: ignore[attr-defined]
 _N = NodeRow.__table__  # type: ignore[attr-defined]
 _H = HeadRow.__table__  # type: ignore[attr-defined]
 _HOLDS = HoldRow.__table__  # type: ignore[attr-defined]
-_TABLES = [_E, _P, _C, _N, _HOLDS, _H]
+_K = KeyRow.__table__  # type: ignore[attr-defined]
+_TABLES = [_E, _P, _C, _N, _HOLDS, _K, _H]
 
 
 class _Compiled:
@@ -481,8 +491,8 @@ class Store:
         """Stream every entry from ``start`` as :class:`StoredEntry`, in seq order."""
         for r in self.iter_rows(start=start):
             yield StoredEntry(
-                seq=r.seq, envelope=bytes(r.envelope), leaf_hash=bytes(r.leaf_hash),
-                payload=None if r.content is None else bytes(r.content),
+                seq=r.seq, envelope=_blob(r.envelope), leaf_hash=_blob(r.leaf_hash),
+                payload=None if r.content is None else _blob(r.content),
                 redacted=bool(r.redacted),
             )
 
@@ -512,9 +522,26 @@ class Store:
         with self._errors(), self.engine.connect() as conn:
             return conn.execute(q).first()
 
-    def insert_checkpoint(self, conn: Connection, size: int, root: bytes, note: str) -> None:
-        """Persist a signed checkpoint inside the caller's transaction."""
+    def insert_checkpoint(
+        self, conn: Connection, size: int, root: bytes, note: str, vkeys: list[str]
+    ) -> None:
+        """Persist a signed checkpoint and its signers' vkeys in the caller's transaction."""
         conn.execute(sa.insert(_C).values(size=size, root=root, note=note))
+        known = {k for (k,) in conn.execute(sa.select(_K.c.vkey).where(_K.c.vkey.in_(vkeys)))}
+        for vkey in vkeys:
+            if vkey not in known:
+                conn.execute(sa.insert(_K).values(vkey=vkey, first_size=size))
+
+    def vkeys(self) -> list[str]:
+        """Return the verifier keys that signed checkpoints, oldest first."""
+        with self._errors(), self.engine.connect() as conn:
+            q = sa.select(_K.c.vkey).order_by(_K.c.first_size, _K.c.vkey)
+            return [k for (k,) in conn.execute(q)]
+
+
+def _blob(value: Any) -> bytes:
+    """Bytes of a stored blob (a row edited by hand may hold text instead)."""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _payload_params(r: NewRow) -> dict[str, Any]:

@@ -1,0 +1,318 @@
+"""Command line of the audit log: verify, show, checkpoint, proof, export, receipt, keys.
+
+Thin: parses arguments, calls the library, prints, and maps errors to exit
+codes in one place (:data:`_EXIT`). ``verify`` exits 0 when the log verifies,
+1 when it is tampered (naming the fault class and the first bad seq) and 2 on
+any error. Other commands exit 0 on success, 1 when a check fails, 2 on bad
+input and 3 when the log or a key is unavailable. ``policyengine audit ...``
+forwards here.
+
+Long runs (verify, export) draw a progress line on stderr only when stderr is
+a terminal and ``CI`` is not set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from audit.errors import AuditError, IntegrityError, KeyLoadError, LogUnavailableError
+
+__all__ = ["DEFAULT_LOG_URL", "main"]
+
+DEFAULT_LOG_URL = "sqlite:///.policyengine/audit.db"
+ENV_LOG_URL = "POLICYENGINE_LOG_URL"
+
+_EXIT: list[tuple[type[BaseException], int]] = [
+    (IntegrityError, 1),
+    (LogUnavailableError, 3),
+    (KeyLoadError, 3),
+    (AuditError, 2),
+]
+"""Error class -> exit code, first match wins (verify maps every error to 2)."""
+
+
+class _Progress:
+    """A one-line counter on a terminal; silent elsewhere and in CI."""
+
+    def __init__(self, stream: IO[str], label: str, total: int | None) -> None:
+        isatty = getattr(stream, "isatty", lambda: False)
+        self._on = bool(isatty()) and not os.environ.get("CI")
+        self._stream, self._label, self._total = stream, label, total
+        self._shown = 0
+
+    def __call__(self, done: int) -> None:
+        if not self._on or done - self._shown < 4096:
+            return
+        self._shown = done
+        pct = f" {100 * done // self._total}%" if self._total else ""
+        self._stream.write(f"\r{self._label} {done}/{self._total or '?'}{pct}")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._on and self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
+def _counting(items: Iterator[Any], progress: _Progress) -> Iterator[Any]:
+    for n, item in enumerate(items, 1):
+        if n & 1023 == 0:
+            progress(n)
+        yield item
+
+
+def _time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected RFC 3339 time, got {text!r}") from e
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with a zone (e.g. Z), got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="audit", description="Tamper-evident audit log.")
+    sub = p.add_subparsers(dest="command", required=True)
+    log = argparse.ArgumentParser(add_help=False)
+    log.add_argument("--log", help=f"log URL (default ${ENV_LOG_URL} or {DEFAULT_LOG_URL})")
+    signing = argparse.ArgumentParser(add_help=False)
+    signing.add_argument("--signing-key", help="signing key file (default $POLICYENGINE_SIGNING_KEY)")
+
+    v = sub.add_parser("verify", parents=[log], help="verify a log or an evidence bundle")
+    v.add_argument("--bundle", help="an evidence bundle directory instead of --log")
+    v.add_argument("--key", action="append", default=[], help="verifier key (vkey text or file)")
+    v.add_argument("--trusted-checkpoint", help="a signed checkpoint note kept earlier")
+    v.set_defaults(func=_verify)
+    s = sub.add_parser("show", parents=[log], help="print one entry as JSON")
+    s.add_argument("seq", type=int)
+    s.set_defaults(func=_show)
+    c = sub.add_parser("checkpoint", parents=[log, signing], help="sign and print a checkpoint")
+    c.set_defaults(func=_checkpoint)
+    pr = sub.add_parser("proof", help="print Merkle proofs").add_subparsers(dest="kind", required=True)
+    inc = pr.add_parser("inclusion", parents=[log], help="inclusion proof of one entry")
+    inc.add_argument("seq", type=int)
+    inc.add_argument("--size", type=int, help="tree size (default: current)")
+    inc.set_defaults(func=_proof_inclusion)
+    con = pr.add_parser("consistency", parents=[log], help="consistency proof OLD -> NEW")
+    con.add_argument("old", type=int)
+    con.add_argument("new", type=int)
+    con.set_defaults(func=_proof_consistency)
+    e = sub.add_parser("export", parents=[log, signing], help="write an evidence bundle")
+    e.add_argument("--out", required=True, help="new or empty directory")
+    e.add_argument("--name", help="subject name")
+    e.add_argument("--version", help="subject version")
+    e.add_argument("--since", type=_time, help="RFC 3339 time, inclusive")
+    e.add_argument("--until", type=_time, help="RFC 3339 time, exclusive")
+    e.set_defaults(func=_export)
+    r = sub.add_parser("receipt", help="receipts").add_subparsers(dest="kind", required=True)
+    rv = r.add_parser("verify", help="verify a receipt offline")
+    rv.add_argument("file")
+    rv.add_argument("--key", action="append", required=True, help="verifier key (vkey or file)")
+    rv.set_defaults(func=_receipt_verify)
+    k = sub.add_parser("keys", help="keys").add_subparsers(dest="kind", required=True)
+    kg = k.add_parser("generate", help="generate a signing key; print its verifier key")
+    kg.add_argument("name", help="key name, e.g. example.com/audit")
+    kg.add_argument("--out", help="private key file (default NAME.key, mode 600)")
+    kg.set_defaults(func=_keys_generate)
+    return p
+
+
+def _url(args: argparse.Namespace) -> str:
+    return args.log or os.environ.get(ENV_LOG_URL) or DEFAULT_LOG_URL
+
+
+def _open(args: argparse.Namespace, *, signed: bool = False) -> Any:
+    from audit.log import AuditLog
+
+    signer = None
+    if signed:
+        from audit.keys import load_signer
+
+        signer = load_signer(args.signing_key)
+    return AuditLog.open(_url(args), signer=signer)
+
+
+def _emit(out: IO[str], obj: Any) -> None:
+    out.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None,
+         stderr: IO[str] | None = None) -> int:
+    """Run the audit command line; return the exit code (never raises for user errors)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed usage
+        return 0 if e.code == 0 else 2
+    func: Callable[[argparse.Namespace, IO[str], IO[str]], int] = args.func
+    try:
+        return func(args, out, err)
+    except AuditError as e:
+        err.write(f"error: {e.diagnostics()}\n")
+        if args.command == "verify":
+            return 2
+        return next(code for cls, code in _EXIT if isinstance(e, cls))
+    except OSError as e:
+        err.write(f"error: {e.strerror or e}: {e.filename or ''}\n")
+        return 2
+
+
+def _verifiers(keys: list[str]) -> list[Any]:
+    from audit.keys import load_verifiers
+
+    return load_verifiers(keys)
+
+
+def _verify(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from audit.export import open_bundle
+
+    if args.bundle and args.log:
+        err.write("error: give --log or --bundle, not both\n")
+        return 2
+    trusted = Path(args.trusted_checkpoint).read_text() if args.trusted_checkpoint else None
+    if args.bundle:
+        bundle = open_bundle(args.bundle)
+        keys = _verifiers(args.key) if args.key else bundle.verifiers
+        if not keys:
+            err.write("error: the bundle ships no verifier keys: pass --key VKEY\n")
+            return 2
+        if not args.key:
+            err.write("warning: no --key given; trusting the keys shipped in the bundle\n")
+        if bundle.filtered:
+            return _verify_filtered(bundle, keys, out)
+        source: Any = bundle
+        origin, total = bundle.origin, bundle.manifest.get("counts", {}).get("entries")
+    else:
+        if not args.key:
+            err.write("error: no verifier key: pass --key VKEY (or a file holding it)\n")
+            return 2
+        keys = _verifiers(args.key)
+        log = _open(args)
+        source, origin, total = log.store, log.origin, log.size()
+    return _run_verifier(source, keys, origin, trusted, total, out, err,
+                         bundle=bundle if args.bundle else None)
+
+
+def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None,
+                  total: int | None, out: IO[str], err: IO[str], *, bundle: Any = None) -> int:
+    from audit.verify import Verifier
+
+    progress = _Progress(err, "verify", total)
+    verifier = Verifier(keys, origin, trusted)
+    try:
+        report = verifier.verify(_counting(source.iter_entries(), progress),
+                                 source.iter_checkpoints())
+    finally:
+        progress.close()
+    if not report.ok:
+        fault = getattr(report.fault, "value", report.fault)
+        out.write(f"TAMPERED: {fault} at seq {report.first_bad_seq}: {report.message}\n")
+        return 1
+    if bundle is not None and (bad := bundle.manifest_mismatches()):
+        out.write(f"TAMPERED: manifest digest mismatch in {', '.join(bad)}\n")
+        return 1
+    redacted = len(report.redacted_seqs)
+    out.write(f"ok: {report.entries_checked} entries, {report.checkpoints_checked} checkpoints "
+              f"verified; {redacted} redacted payload(s)\n")
+    if report.unsigned_entries:
+        out.write(f"note: {report.unsigned_entries} entries after the last checkpoint are "
+                  "not yet covered by a signature\n")
+    return 0
+
+
+def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
+    from audit.export import BundleIntegrityError, verify_filtered_bundle
+
+    try:
+        verify_filtered_bundle(bundle, keys)
+    except BundleIntegrityError as e:
+        out.write(f"TAMPERED: filtered bundle at seq {e.seq}: {e}\n")
+        return 1
+    except IntegrityError as e:
+        out.write(f"TAMPERED: {e}\n")
+        return 1
+    if bad := bundle.manifest_mismatches():
+        out.write(f"TAMPERED: manifest digest mismatch in {', '.join(bad)}\n")
+        return 1
+    count = bundle.manifest.get("counts", {}).get("entries", 0)
+    out.write(f"ok: {count} entries verified by inclusion proofs (filtered bundle)\n")
+    return 0
+
+
+def _show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    entry = _open(args).get(args.seq)
+    _emit(out, {"seq": entry.seq, "leaf_hash": entry.leaf_hash, "envelope": entry.envelope,
+                "payload": entry.payload, "redacted": entry.redacted})
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    out.write(_open(args, signed=True).checkpoint().note)
+    return 0
+
+
+def _proof_inclusion(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    log = _open(args)
+    size = log.size() if args.size is None else args.size
+    proof = log.inclusion_proof(args.seq, size)
+    _emit(out, {"seq": args.seq, "size": size, "leaf_hash": log.get(args.seq).leaf_hash,
+                "root": log.root(size).hex(), "proof": [p.hex() for p in proof]})
+    return 0
+
+
+def _proof_consistency(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    log = _open(args)
+    proof = log.consistency_proof(args.old, args.new)
+    _emit(out, {"old": args.old, "new": args.new, "old_root": log.root(args.old).hex(),
+                "new_root": log.root(args.new).hex(), "proof": [p.hex() for p in proof]})
+    return 0
+
+
+def _export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from audit.export import export_bundle
+
+    wants_signer = bool(args.signing_key or os.environ.get("POLICYENGINE_SIGNING_KEY"))
+    log = _open(args, signed=wants_signer)
+    progress = _Progress(err, "export", log.size())
+    try:
+        manifest = export_bundle(log, args.out, name=args.name, version=args.version,
+                                 since=args.since, until=args.until, progress=progress)
+    finally:
+        progress.close()
+    counts = manifest["counts"]
+    out.write(f"exported {counts['entries']} entries, {counts['checkpoints']} checkpoints "
+              f"to {args.out}\n")
+    return 0
+
+
+def _receipt_verify(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from audit.receipt import loads_receipt, verify_receipt
+
+    receipt = loads_receipt(Path(args.file).read_bytes())
+    verify_receipt(receipt, _verifiers(args.key))
+    out.write(f"ok: receipt for seq {receipt.get('leaf_index')} verifies\n")
+    return 0
+
+
+def _keys_generate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from audit.keys import generate_key
+
+    skey, vkey = generate_key(args.name)
+    path = Path(args.out or (args.name.replace("/", "_") + ".key"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(skey + "\n")
+    os.chmod(path, 0o600)
+    out.write(vkey + "\n")
+    err.write(f"wrote private key {path} (mode 600); keep it secret\n")
+    return 0
