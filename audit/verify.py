@@ -1,0 +1,542 @@
+"""Streaming verification of a whole log: entries, chain, tree, checkpoints, payloads.
+
+Owns :class:`Verifier`, which reads entries and checkpoints once, in order,
+from a store or an export bundle, and names the first fault it finds. Memory
+does not grow with the log: it keeps a :class:`~audit.merkle.CompactRange`
+(one hash per set bit of the size), the last two leaf hashes, the next
+checkpoint, and the redacted entries still waiting for their tombstone.
+
+For each entry at position ``p`` it checks, in this order: the envelope
+parses (a strict pattern of the canonical form, else JSON plus a canonical
+re-encoding); its leaf hash SHA-256(0x00 || envelope) (RFC 9162 §2.1.1)
+equals the stored one; its ``seq`` equals ``p``; its ``prev`` equals the
+previous leaf hash; its ``log`` is the origin; its payload hashes to
+``payload_digest`` (redacted payloads are reported, not failed, when a
+``redaction`` tombstone names them with the same digest). Each checkpoint is
+checked when the stream reaches its size: signature (c2sp.org/signed-note),
+origin, and root against the streamed tree hash; checkpoints verified this
+way are consistent with each other by construction (they are roots of
+prefixes of one leaf sequence). A trusted checkpoint from the auditor must
+match too, and one larger than the log means truncation.
+
+How the fault class is told apart, from the envelope ``seq`` (bound by the
+leaf hash) and the ``prev`` links (each entry commits to its predecessor):
+
+- modified: an envelope that does not hash to its stored leaf hash or does
+  not parse; or a broken ``prev`` link with ``seq`` in place: the entry
+  before the link (``p - 1``) was rewritten and rehashed, unless a verified
+  checkpoint already covers it or the next entry does not link to ``p``, in
+  which case ``p`` itself was rewritten.
+- inserted: ``seq`` below ``p`` (a seq seen again), or ``seq`` above ``p``
+  where the next entry carries ``p`` and links to ``p - 1`` and the stray
+  seq is a duplicate or beyond the log; or an entry whose next entry repeats
+  its seq and links past it.
+- deleted: ``seq`` above ``p`` and seq ``p`` never appears later.
+- reordered: ``seq`` above ``p`` and seq ``p`` appears later (a swap of
+  neighbours is recognised at once from the links).
+- truncated: a validly signed checkpoint, or the trusted checkpoint, covers
+  more entries than the log holds.
+- forged_checkpoint: a checkpoint that is malformed, carries a bad signature
+  by a known key, names another origin, or signs a size other than stored.
+- unknown_key: a checkpoint signed only by keys the auditor did not supply.
+- inconsistent_checkpoints: a validly signed checkpoint (or the trusted one)
+  whose root differs from the tree of the entries at that size (a fork,
+  rollback, or two different roots signed for one size).
+- payload_mismatch: a present payload whose SHA-256 differs from the
+  envelope's digest, or a payload missing without being marked redacted.
+- redaction_abuse: a payload marked redacted that no later ``redaction``
+  tombstone names, a tombstone whose recorded digest differs from the
+  redacted entry's digest, or a tombstone that is itself redacted.
+
+For a checkpoint fault ``first_bad_seq`` is the first seq the bad checkpoint
+covers that no verified checkpoint covers before it. Reading the rows is the
+caller's job (:mod:`audit.store`, :mod:`audit.export`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+from audit.canonical import dumps_envelope
+from audit.errors import CanonicalizationError, InvalidSignatureError
+from audit.keys import NoteVerifier
+from audit.merkle import CompactRange
+from audit.note import Checkpoint, check_note, parse_checkpoint
+from audit.records import StoredCheckpoint, StoredEntry
+
+__all__ = ["FaultClass", "VerificationReport", "Verifier"]
+
+
+class FaultClass(str, Enum):
+    """The class of the first fault verification found."""
+
+    MODIFIED = "modified"
+    INSERTED = "inserted"
+    DELETED = "deleted"
+    REORDERED = "reordered"
+    TRUNCATED = "truncated"
+    FORGED_CHECKPOINT = "forged_checkpoint"
+    INCONSISTENT_CHECKPOINTS = "inconsistent_checkpoints"
+    UNKNOWN_KEY = "unknown_key"
+    PAYLOAD_MISMATCH = "payload_mismatch"
+    REDACTION_ABUSE = "redaction_abuse"
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Outcome of one verification; true when the log verified.
+
+    Attributes:
+        ok: True when no fault was found.
+        fault: the class of the first fault, or None.
+        first_bad_seq: the first seq at fault, or None.
+        message: one line saying what was found, or a summary when ok.
+        entries_checked: entries verified before the fault (all when ok).
+        checkpoints_checked: checkpoints whose signature and root verified.
+        redacted_seqs: seqs whose payload was redacted under a tombstone.
+        checkpoint_size: size of the checkpoint at fault, for checkpoint faults.
+        unsigned_entries: entries after the last verified checkpoint.
+    """
+
+    ok: bool
+    fault: FaultClass | None
+    first_bad_seq: int | None
+    message: str
+    entries_checked: int
+    checkpoints_checked: int
+    redacted_seqs: tuple[int, ...] = ()
+    checkpoint_size: int | None = None
+    unsigned_entries: int = 0
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class _Fault(Exception):
+    """Internal: stops the stream with a fault (turned into a report)."""
+
+    def __init__(self, fault: FaultClass, seq: int | None, message: str,
+                 checkpoint_size: int | None = None) -> None:
+        super().__init__(message)
+        self.fault, self.seq, self.message = fault, seq, message
+        self.checkpoint_size = checkpoint_size
+
+
+class _Env(NamedTuple):
+    """The envelope fields verification needs."""
+
+    log: str
+    digest: str
+    prev: str
+    seq: int
+    type: str
+
+
+# A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx).
+_S = rb'(?:[^"\\\x00-\x1f]|\\["\\bfnrt]|\\u00[01][0-9a-f])*'
+# The canonical envelope: keys in RFC 8785 order, subject per the contract.
+_ENVELOPE_RE = re.compile(
+    rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
+    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"subject":\{(?:"digest":"' + _S
+    + rb'",)?"name":"' + _S + rb'"(?:,"version":"' + _S + rb'")?\},"time":"' + _S
+    + rb'","type":"([a-z_]+)","v":1\}'
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ZERO_PREV = "0" * 64
+
+
+def _parse_json_envelope(data: bytes) -> _Env | None:
+    """Slow path: any envelope that is canonical JSON with the required fields."""
+    try:
+        obj = json.loads(data)
+        if not isinstance(obj, dict) or dumps_envelope(obj) != data:
+            return None
+    except (ValueError, CanonicalizationError):
+        return None
+    digest, prev, seq = obj.get("payload_digest"), obj.get("prev"), obj.get("seq")
+    if not (isinstance(digest, str) and digest.startswith("sha256:")
+            and _HEX64.fullmatch(digest[7:]) and isinstance(prev, str) and _HEX64.fullmatch(prev)
+            and type(seq) is int and seq >= 0 and obj.get("v") == 1
+            and isinstance(obj.get("log"), str) and isinstance(obj.get("type"), str)):
+        return None
+    return _Env(obj["log"], digest[7:], prev, seq, obj["type"])
+
+
+def _parse_envelope(data: bytes) -> _Env | None:
+    """Return the envelope fields, or None when the bytes are not a canonical envelope."""
+    m = _ENVELOPE_RE.fullmatch(data)
+    if m is None:
+        return _parse_json_envelope(bytes(data))
+    log = m.group(1)
+    try:
+        text = json.loads(b'"' + log + b'"') if b"\\" in log else log.decode()
+    except ValueError:  # invalid UTF-8 inside the string
+        return None
+    return _Env(text, m.group(2).decode(), m.group(3).decode(), int(m.group(4)),
+                m.group(5).decode())
+
+
+class _Peeked(NamedTuple):
+    env: _Env | None
+    hash_hex: str
+
+
+def _peek(it: Iterator[StoredEntry]) -> _Peeked | None:
+    entry = next(it, None)
+    if entry is None:
+        return None
+    env = entry.envelope
+    return _Peeked(_parse_envelope(env), hashlib.sha256(b"\x00" + env).hexdigest())
+
+
+def _scan(it: Iterable[StoredEntry], want: int, stray: int) -> tuple[bool, bool, int]:
+    """Read the rest: was seq ``want`` seen, was seq ``stray`` seen, how many entries."""
+    found = again = False
+    count = 0
+    for entry in it:
+        count += 1
+        env = _parse_envelope(entry.envelope)
+        if env is not None:
+            found = found or env.seq == want
+            again = again or env.seq == stray
+    return found, again, count
+
+
+class Verifier:
+    """Verifies a log read as a stream of entries and checkpoints (see module doc)."""
+
+    def __init__(
+        self,
+        verifiers: Sequence[NoteVerifier],
+        origin: str | None = None,
+        trusted_checkpoint: str | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Configure the keys, the log origin and an optional trusted checkpoint.
+
+        Args:
+            verifiers: public keys whose checkpoint signatures count.
+            origin: the log origin; None adopts the first entry's ``log``.
+            trusted_checkpoint: a signed checkpoint note the auditor kept
+                from earlier (catches truncation and rollback).
+            progress: called with the number of entries read, every 16,384.
+
+        Raises:
+            KeyLoadError: no verifier keys were given.
+            InvalidSignatureError: the trusted checkpoint does not verify with
+                these keys or names another origin.
+        """
+        from audit.errors import KeyLoadError
+
+        self._verifiers = list(verifiers)
+        if not self._verifiers:
+            raise KeyLoadError("no verifier keys given: expected at least one public key")
+        self._origin = origin
+        self._progress = progress
+        self._trusted: Checkpoint | None = None
+        if trusted_checkpoint is not None:
+            check = check_note(trusted_checkpoint, self._verifiers)
+            if not check:
+                raise InvalidSignatureError(
+                    "trusted checkpoint does not verify with the given keys: "
+                    f"verified {list(check.verified)}, failed {list(check.failed)}"
+                )
+            self._trusted = parse_checkpoint(check.body)
+            if origin is not None and self._trusted.origin != origin:
+                raise InvalidSignatureError(
+                    f"trusted checkpoint origin: expected {origin!r}, got {self._trusted.origin!r}"
+                )
+
+    def verify(
+        self, entries: Iterable[StoredEntry], checkpoints: Iterable[StoredCheckpoint]
+    ) -> VerificationReport:
+        """Verify every entry and checkpoint; never raises on a failed check.
+
+        Args:
+            entries: every entry of the log, in seq order (streamed).
+            checkpoints: every stored checkpoint, in size order (streamed).
+
+        Returns:
+            A report naming the first fault and its seq, or ok.
+        """
+        run = _Run(self._verifiers, self._origin, self._trusted, iter(checkpoints),
+                   self._progress)
+        try:
+            run.consume(iter(entries))
+            run.finish()
+        except _Fault as fault:
+            return run.report(fault)
+        return run.report(None)
+
+
+class _Run:
+    """State of one verification pass; O(log n) memory plus pending redactions."""
+
+    def __init__(self, verifiers: list[NoteVerifier], origin: str | None,
+                 trusted: Checkpoint | None, checkpoints: Iterator[StoredCheckpoint],
+                 progress: Callable[[int], None] | None) -> None:
+        self.verifiers, self.origin, self.trusted = verifiers, origin, trusted
+        self.checkpoints, self.progress = checkpoints, progress
+        self.next_cp = next(checkpoints, None)
+        self.p = 0
+        self.cr = CompactRange()
+        self.last_hex, self.before_last = _ZERO_PREV, ""
+        self.pending: dict[int, str] = {}
+        self.redacted: list[int] = []
+        self.verified_size = 0
+        self.below_verified = 0
+        """The verified size before ``verified_size`` (for faults at that same size)."""
+        self.checked = 0
+        self.held: _Fault | None = None
+        """A root mismatch waiting for the next checkpoint to tell its class."""
+        self.due = 0
+        """The next size at which a checkpoint (stored or trusted) is due."""
+
+    def report(self, fault: _Fault | None) -> VerificationReport:
+        # A held root mismatch precedes any later fault (its seq is lower).
+        if self.held is not None and (
+                fault is None or fault.fault is not FaultClass.INCONSISTENT_CHECKPOINTS):
+            fault = self.held
+        redacted = tuple(s for s in self.redacted if s not in self.pending)
+        if fault is None:
+            unsigned = self.p - self.verified_size
+            return VerificationReport(
+                True, None, None,
+                f"ok: {self.p} entries, {self.checked} checkpoints, {len(redacted)} redacted, "
+                f"{unsigned} entries after the last checkpoint",
+                self.p, self.checked, redacted, None, unsigned)
+        return VerificationReport(False, fault.fault, fault.seq, fault.message, self.p,
+                                  self.checked, redacted, fault.checkpoint_size,
+                                  self.p - self.verified_size)
+
+    def consume(self, it: Iterator[StoredEntry]) -> None:
+        """The hot loop: one pass over the entries."""
+        sha, parse, append = hashlib.sha256, _parse_envelope, self.cr.append
+        self._due_checkpoints()
+        p = self.p
+        for e in it:
+            env = e.envelope
+            h = sha(b"\x00" + env).digest()
+            f = parse(env)
+            if f is None:
+                raise _Fault(FaultClass.MODIFIED, p,
+                             f"entry {p}: stored envelope is not a canonical envelope")
+            if h != e.leaf_hash:
+                raise _Fault(FaultClass.MODIFIED, p,
+                             f"entry {p}: leaf hash mismatch: expected {bytes(e.leaf_hash).hex()}, "
+                             f"got {h.hex()}")
+            if f.seq != p or f.prev != self.last_hex:
+                self._chain_fault(f, h, it)
+            if f.log != self.origin:
+                self._check_origin(f)
+            self._payload(e, f)
+            append(h)
+            self.before_last, self.last_hex = self.last_hex, h.hex()
+            p = self.p = p + 1
+            if p >= self.due:
+                self._due_checkpoints()
+            if self.progress is not None and not p & 0x3FFF:
+                self.progress(p)
+
+    def _check_origin(self, f: _Env) -> None:
+        if self.origin is None:
+            self.origin = f.log
+            return
+        raise _Fault(FaultClass.MODIFIED, self.p,
+                     f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {f.log!r}")
+
+    def _payload(self, e: StoredEntry, f: _Env) -> None:
+        p = self.p
+        if e.redacted:
+            if f.type == "redaction":
+                raise _Fault(FaultClass.REDACTION_ABUSE, p,
+                             f"entry {p}: the payload of a redaction tombstone was redacted")
+            self.pending[p] = f.digest
+            self.redacted.append(p)
+        elif e.payload is None:
+            raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                         f"entry {p}: payload missing but not marked redacted")
+        else:
+            got = hashlib.sha256(e.payload).hexdigest()
+            if got != f.digest:
+                raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                             f"entry {p}: payload digest mismatch: expected sha256:{f.digest}, "
+                             f"got sha256:{got}")
+        if f.type == "redaction" and not e.redacted:
+            self._tombstone(bytes(e.payload or b""))
+
+    def _tombstone(self, payload: bytes) -> None:
+        """A ``redaction`` entry: its payload names the redacted seq and its digest."""
+        p = self.p
+        try:
+            body = json.loads(payload)
+            target, digest = body["seq"], body["digest"]
+            if type(target) is not int or not isinstance(digest, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _Fault(FaultClass.REDACTION_ABUSE, p,
+                         f"entry {p}: redaction tombstone does not name a seq and digest") from exc
+        if not 0 <= target < p:
+            raise _Fault(FaultClass.REDACTION_ABUSE, p,
+                         f"entry {p}: redaction tombstone names seq {target}, expected below {p}")
+        recorded = self.pending.pop(target, None)
+        if recorded is not None and "sha256:" + recorded != digest:
+            raise _Fault(FaultClass.REDACTION_ABUSE, target,
+                         f"entry {target}: redacted payload digest changed: tombstone {p} "
+                         f"recorded {digest}, envelope has sha256:{recorded}")
+
+    def _chain_fault(self, f: _Env, h: bytes, it: Iterator[StoredEntry]) -> None:
+        """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
+        p = self.p
+        if f.seq < p:
+            if f.seq == p - 1 and f.prev == self.before_last:
+                raise _Fault(FaultClass.INSERTED, p - 1,
+                             f"entry at position {p - 1} was inserted: entry seq {f.seq} "
+                             f"at position {p} links past it")
+            raise _Fault(FaultClass.INSERTED, p,
+                         f"entry at position {p} was inserted: it repeats seq {f.seq}")
+        nxt = _peek(it)
+        nxt_env = nxt.env if nxt is not None else None
+        links_back = nxt_env is not None and nxt_env.seq == p and nxt_env.prev == self.last_hex
+        if f.seq > p:
+            self._seq_gap(f, h, nxt, links_back, it)
+        if links_back:
+            raise _Fault(FaultClass.INSERTED, p,
+                         f"entry at position {p} was inserted: the next entry carries seq {p} "
+                         f"and links to entry {p - 1}")
+        own = nxt is not None and (nxt_env is None or nxt_env.prev != h.hex())
+        bad = p if p == 0 or self.verified_size >= p or own else p - 1
+        raise _Fault(FaultClass.MODIFIED, bad,
+                     f"entry {bad} was modified: prev of entry {p} is {f.prev}, "
+                     f"expected {self.last_hex}")
+
+    def _seq_gap(self, f: _Env, h: bytes, nxt: _Peeked | None, links_back: bool,
+                 it: Iterator[StoredEntry]) -> None:
+        """Entry at ``p`` carries a larger seq: deleted, reordered or inserted; raises."""
+        p = self.p
+        if links_back and nxt is not None:
+            if f.prev == nxt.hash_hex:
+                raise _Fault(FaultClass.REORDERED, p,
+                             f"entries reordered: seq {f.seq} stands before seq {p}")
+            _found, again, rest = _scan(it, p, f.seq)
+            if again or f.seq >= p + 2 + rest:
+                raise _Fault(FaultClass.INSERTED, p,
+                             f"entry at position {p} was inserted: it carries seq {f.seq} "
+                             f"and the next entry continues at seq {p}")
+            raise _Fault(FaultClass.REORDERED, p,
+                         f"entries reordered: seq {f.seq} stands at position {p}")
+        found = nxt is not None and nxt.env is not None and nxt.env.seq == p
+        found = found or _scan(it, p, -1)[0]
+        if found:
+            raise _Fault(FaultClass.REORDERED, p,
+                         f"entries reordered: seq {f.seq} stands at position {p}, "
+                         f"seq {p} comes later")
+        raise _Fault(FaultClass.DELETED, p,
+                     f"entries deleted: seq {p} to {f.seq - 1} are missing "
+                     f"(entry seq {f.seq} follows seq {p - 1})")
+
+    def _due_checkpoints(self) -> None:
+        """Check every checkpoint (stored, then trusted) whose size the stream reached."""
+        p = self.p
+        while self.next_cp is not None and self.next_cp.size <= p:
+            cp = self.next_cp
+            if cp.size < p:
+                raise _Fault(FaultClass.FORGED_CHECKPOINT, self._lo(cp.size),
+                             f"checkpoint of size {cp.size} listed after size {p}: "
+                             "expected checkpoints in size order", cp.size)
+            self._check_stored(cp, self.cr.root())
+            self.next_cp = next(self.checkpoints, None)
+        if self.trusted is not None and self.trusted.size == p:
+            if self.trusted.root != self.cr.root():
+                raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
+                             f"log is inconsistent with the trusted checkpoint at size {p}: "
+                             f"expected root {self.trusted.root.hex()}, got "
+                             f"{self.cr.root().hex()} (history rewritten or rolled back)", p)
+        sizes = [c.size for c in (self.next_cp, self.trusted) if c is not None and c.size > p]
+        self.due = min(sizes, default=1 << 62)
+
+    def _open(self, cp: StoredCheckpoint) -> Checkpoint:
+        """Signature, format, origin and size of one stored checkpoint; raises a fault."""
+        lo = self._lo(cp.size)
+
+        def fault(kind: FaultClass, why: str) -> _Fault:
+            return _Fault(kind, lo, f"checkpoint at size {cp.size}: {why}", cp.size)
+
+        try:
+            check = check_note(cp.note, self.verifiers)
+            if check.failed:
+                raise fault(FaultClass.FORGED_CHECKPOINT,
+                            f"invalid signature for known key {check.failed[0]}")
+            if not check.verified:
+                raise fault(FaultClass.UNKNOWN_KEY,
+                            f"signed only by unknown keys {', '.join(check.unknown) or 'none'}")
+            signed = parse_checkpoint(check.body)
+        except InvalidSignatureError as exc:
+            raise fault(FaultClass.FORGED_CHECKPOINT, str(exc)) from exc
+        if self.origin is not None and signed.origin != self.origin:
+            raise fault(FaultClass.FORGED_CHECKPOINT,
+                        f"origin mismatch: expected {self.origin!r}, got {signed.origin!r}")
+        if signed.size != cp.size:
+            raise fault(FaultClass.FORGED_CHECKPOINT,
+                        f"stored size differs from the signed size {signed.size}")
+        return signed
+
+    def _check_stored(self, cp: StoredCheckpoint, root: bytes) -> None:
+        """Signature and root of a stored checkpoint at the current size.
+
+        A validly signed root that differs from the log's is held back until
+        the next checkpoint: if that one matches the log, the odd one out is
+        inconsistent with it (inconsistent_checkpoints); if it also differs,
+        or none follows, the entries were rewritten (modified).
+        """
+        signed = self._open(cp)
+        if signed.root != root:
+            lo = self._lo(cp.size)
+            why = (f"checkpoint at size {cp.size} signs root {signed.root.hex()}, but the "
+                   f"log's root at that size is {root.hex()}")
+            if self.verified_size == cp.size:
+                raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, lo,
+                             f"two different roots signed for size {cp.size}: {why}", cp.size)
+            if self.held is None:
+                self.held = _Fault(FaultClass.MODIFIED, lo,
+                                   f"entries {lo} to {cp.size - 1} were rewritten: {why}", cp.size)
+                return
+            raise self.held
+        if self.held is not None:
+            raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self.held.seq,
+                         f"{self.held.message.split(': ', 1)[1]}; it is inconsistent with the "
+                         f"checkpoint at size {cp.size}, which matches the log",
+                         self.held.checkpoint_size)
+        if cp.size != self.verified_size:
+            self.below_verified = self.verified_size
+        self.verified_size = cp.size
+        self.checked += 1
+
+    def _lo(self, size: int) -> int:
+        """First seq a checkpoint of ``size`` covers that no verified smaller one covers."""
+        return self.verified_size if self.verified_size < size else self.below_verified
+
+    def finish(self) -> None:
+        """After the last entry: truncation, then redactions without a tombstone."""
+        p = self.p
+        if self.next_cp is not None:
+            cp = self.next_cp
+            self._open(cp)
+            raise _Fault(FaultClass.TRUNCATED, p,
+                         f"log truncated: a signed checkpoint covers {cp.size} entries, "
+                         f"the log holds {p}", cp.size)
+        if self.trusted is not None and self.trusted.size > p:
+            raise _Fault(FaultClass.TRUNCATED, p,
+                         f"log truncated: the trusted checkpoint covers {self.trusted.size} "
+                         f"entries, the log holds {p}", self.trusted.size)
+        if self.pending:
+            seq = min(self.pending)
+            raise _Fault(FaultClass.REDACTION_ABUSE, seq,
+                         f"entry {seq}: payload marked redacted but no redaction tombstone names it")
