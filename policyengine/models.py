@@ -95,7 +95,9 @@ class _Strict(BaseModel):
 class ModelIdentity(_Strict):
     """Identity of a model version; the digest binds approvals to exact bytes."""
 
-    name: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")]
+    name: Annotated[
+        str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")
+    ]
     version: Annotated[str, Field(min_length=1, max_length=128)]
     artifact_digest: Digest
     artifact_uri: Text | None = None

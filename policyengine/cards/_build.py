@@ -119,8 +119,13 @@ def _has(card: dict[str, Any], dotted: str) -> bool:
     return True
 
 
-def finish(card: dict[str, Any], fmt: str, source: str, overrides: dict[str, str | None],
-           warnings: list[str]) -> ImportResult:
+def finish(
+    card: dict[str, Any],
+    fmt: str,
+    source: str,
+    overrides: dict[str, str | None],
+    warnings: list[str],
+) -> ImportResult:
     """Apply overrides, record provenance, and report missing fields."""
     model = card.setdefault("model", {})
     for key in ("name", "version"):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from policyengine.cards._build import fail, number, texts
+from policyengine.cards._build import fail, number
 from policyengine.cards.validate import _PlainLoader
 
 __all__ = ["convert"]
@@ -42,9 +42,9 @@ def _split(text: str, source: str) -> tuple[dict[str, Any], str]:
     fences = list(_FENCE.finditer(text))
     if len(fences) < 2 or fences[0].start() != 0:
         raise fail(source, "front matter", "opening '---' has no closing '---' line")
-    block, body = text[fences[0].end():fences[1].start()], text[fences[1].end():]
+    block, body = text[fences[0].end() : fences[1].start()], text[fences[1].end() :]
     try:
-        meta = yaml.load(block, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+        meta = yaml.load(block, Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"front matter line {mark.line + 2}" if mark else "front matter"
@@ -62,7 +62,9 @@ def _check_placeholders(meta: dict[str, Any], source: str) -> None:
         values = value if isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, str) and item.strip().lower() in _PLACEHOLDERS:
-                raise fail(source, key, f"template placeholder {item!r} left in; replace or remove it")
+                raise fail(
+                    source, key, f"template placeholder {item!r} left in; replace or remove it"
+                )
 
 
 def _languages(meta: dict[str, Any], source: str) -> list[str]:
@@ -70,10 +72,18 @@ def _languages(meta: dict[str, Any], source: str) -> list[str]:
     items = raw if isinstance(raw, list) else [] if raw is None else [raw]
     for i, item in enumerate(items):
         if not isinstance(item, str):
-            hint = " (YAML 1.1 reads no/yes/on/off as booleans: quote the code)" if isinstance(item, bool) else ""
-            raise fail(source, f"language[{i}]", f"expected a language code string, got {item!r}{hint}")
+            hint = (
+                " (YAML 1.1 reads no/yes/on/off as booleans: quote the code)"
+                if isinstance(item, bool)
+                else ""
+            )
+            raise fail(
+                source, f"language[{i}]", f"expected a language code string, got {item!r}{hint}"
+            )
         if not _LANGUAGE.match(item):
-            raise fail(source, f"language[{i}]", f"expected a BCP-47 code such as 'zh-CN', got {item!r}")
+            raise fail(
+                source, f"language[{i}]", f"expected a BCP-47 code such as 'zh-CN', got {item!r}"
+            )
     return items
 
 
@@ -107,7 +117,9 @@ def _metric(raw: Any, where: str, source: str, dataset: dict[str, Any]) -> dict[
 
 def _result_metrics(result: Any, where: str, source: str) -> list[dict[str, Any]]:
     if not isinstance(result, dict):
-        raise fail(source, where, f"expected a mapping with task, dataset and metrics, got {result!r}")
+        raise fail(
+            source, where, f"expected a mapping with task, dataset and metrics, got {result!r}"
+        )
     dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
     raw = result.get("metrics", result.get("metric"))
     if isinstance(raw, dict):  # legacy Trainer format: one `metric` mapping
@@ -117,7 +129,9 @@ def _result_metrics(result: Any, where: str, source: str) -> list[dict[str, Any]
     return [_metric(m, f"{where}.metrics[{i}]", source, dataset) for i, m in enumerate(raw)]
 
 
-def _model_index(meta: dict[str, Any], source: str) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+def _model_index(
+    meta: dict[str, Any], source: str
+) -> tuple[str | None, str | None, list[dict[str, Any]]]:
     """Model name, task type and metrics from ``model-index`` (or legacy ``model_index``)."""
     key = "model-index" if "model-index" in meta else "model_index"
     index = meta.get(key)
@@ -157,10 +171,15 @@ def _pick(sections: dict[str, str], *words: str) -> str | None:
 def _body_fields(body: str) -> dict[str, Any]:
     sections = _sections(body)
     out: dict[str, Any] = {}
-    purpose = _pick(sections, "intended") or _pick(sections, "direct use") or _pick(sections, "uses")
+    purpose = (
+        _pick(sections, "intended") or _pick(sections, "direct use") or _pick(sections, "uses")
+    )
     out_of_scope = _pick(sections, "out-of-scope") or _pick(sections, "out of scope")
     limits = _pick(sections, "limitation") or _pick(sections, "bias, risks")
-    out["intended_use"] = {"purpose": purpose, "out_of_scope": [out_of_scope] if out_of_scope else None}
+    out["intended_use"] = {
+        "purpose": purpose,
+        "out_of_scope": [out_of_scope] if out_of_scope else None,
+    }
     out["limitations"] = [limits] if limits else None
     return out
 
@@ -187,10 +206,14 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
             "task": meta.get("pipeline_tag") or task,
             "framework": meta.get("library_name"),
             "license": str(license_) if license_ is not None else None,
-            "base_model": meta.get("base_model") if isinstance(meta.get("base_model"), str) else None,
+            "base_model": meta.get("base_model")
+            if isinstance(meta.get("base_model"), str)
+            else None,
         },
         "training_data": _datasets(meta, source),
-        "evaluation_data": [{"name": n} for n in dict.fromkeys(m["dataset"] for m in metrics if m["dataset"])],
+        "evaluation_data": [
+            {"name": n} for n in dict.fromkeys(m["dataset"] for m in metrics if m["dataset"])
+        ],
         "metrics": metrics,
         **_body_fields(body),
         "extensions": {"huggingface": {**kept, "language": languages} if kept else None},

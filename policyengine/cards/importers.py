@@ -31,9 +31,17 @@ FORMATS: dict[str, Converter] = {
 """Importers by the name ``card import --from`` takes."""
 
 
-def import_text(fmt: str, text: str, *, source: str = "<input>", name: str | None = None,
-                version: str | None = None, digest: str | None = None,
-                risk_tier: str | None = None, author: str | None = None) -> ImportResult:
+def import_text(
+    fmt: str,
+    text: str,
+    *,
+    source: str = "<input>",
+    name: str | None = None,
+    version: str | None = None,
+    digest: str | None = None,
+    risk_tier: str | None = None,
+    author: str | None = None,
+) -> ImportResult:
     """Convert card text of format ``fmt``; overrides win over the source's values.
 
     Raises:
@@ -43,7 +51,13 @@ def import_text(fmt: str, text: str, *, source: str = "<input>", name: str | Non
     if fmt not in FORMATS:
         raise ValueError(f"unknown card format {fmt!r}; expected one of {', '.join(FORMATS)}")
     card, warnings = FORMATS[fmt](text, source)
-    overrides = {"name": name, "version": version, "digest": digest, "risk_tier": risk_tier, "author": author}
+    overrides = {
+        "name": name,
+        "version": version,
+        "digest": digest,
+        "risk_tier": risk_tier,
+        "author": author,
+    }
     return finish(card, fmt, Path(source).name, overrides, warnings)
 
 

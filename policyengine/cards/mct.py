@@ -24,8 +24,14 @@ def _load(text: str, source: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        hint = " (protobuf text format? export the card as JSON)" if "{" in text and ":" in text else ""
-        raise fail(source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}{hint}") from exc
+        hint = (
+            " (protobuf text format? export the card as JSON)"
+            if "{" in text and ":" in text
+            else ""
+        )
+        raise fail(
+            source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}{hint}"
+        ) from exc
     if not isinstance(data, dict):
         raise fail(source, "$", f"expected a JSON object, got {type(data).__name__}")
     if not isinstance(data.get("model_details"), dict):
@@ -53,7 +59,11 @@ def _datasets(params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     for item in data if isinstance(data, list) else []:
         if not isinstance(item, dict):
             continue
-        entry = {"name": item.get("name") or "unnamed", "uri": item.get("link") or item.get("path"), **_flags(item)}
+        entry = {
+            "name": item.get("name") or "unnamed",
+            "uri": item.get("link") or item.get("path"),
+            **_flags(item),
+        }
         is_eval = any(w in str(item.get("name", "")).lower() for w in ("eval", "valid", "test"))
         (evals if is_eval else train).append(entry)
     return train, evals
@@ -75,25 +85,32 @@ def _metrics(analysis: dict[str, Any], warnings: list[str]) -> list[dict[str, An
     for i, m in enumerate(analysis.get("performance_metrics") or []):
         value = number(m.get("value")) if isinstance(m, dict) else None
         if value is None:
-            warnings.append(f"quantitative_analysis.performance_metrics[{i}].value is not a number; dropped")
+            warnings.append(
+                f"quantitative_analysis.performance_metrics[{i}].value is not a number; dropped"
+            )
             continue
         ci = m.get("confidence_interval") if isinstance(m.get("confidence_interval"), dict) else {}
-        out.append({
-            "name": str(m.get("type") or m.get("name") or "unnamed"),
-            "value": value,
-            "slice": m.get("slice") if isinstance(m.get("slice"), str) else None,
-            "threshold": number(m.get("threshold")),
-            "ci_lower": number(ci.get("lower_bound")),
-            "ci_upper": number(ci.get("upper_bound")),
-        })
+        out.append(
+            {
+                "name": str(m.get("type") or m.get("name") or "unnamed"),
+                "value": value,
+                "slice": m.get("slice") if isinstance(m.get("slice"), str) else None,
+                "threshold": number(m.get("threshold")),
+                "ci_lower": number(ci.get("lower_bound")),
+                "ci_upper": number(ci.get("upper_bound")),
+            }
+        )
     return out
 
 
 def _license(details: dict[str, Any]) -> str | None:
     if isinstance(details.get("license"), str):
         return details["license"]
-    ids = [lic.get("identifier") or lic.get("custom_text") for lic in details.get("licenses") or []
-           if isinstance(lic, dict)]
+    ids = [
+        lic.get("identifier") or lic.get("custom_text")
+        for lic in details.get("licenses") or []
+        if isinstance(lic, dict)
+    ]
     return " OR ".join(i for i in ids if isinstance(i, str)) or None
 
 
@@ -105,8 +122,29 @@ def _version(details: dict[str, Any], warnings: list[str]) -> str | None:
         return None
     unknown = sorted(set(version) - {"name", "date", "diff"})
     if unknown:
-        warnings.append(f"model_details.version has unknown key(s) {', '.join(unknown)} (typo for date?); ignored")
+        warnings.append(
+            f"model_details.version has unknown key(s) {', '.join(unknown)}"
+            " (typo for date?); ignored"
+        )
     return str(version["name"]) if version.get("name") is not None else None
+
+
+def _owner(details: dict[str, Any]) -> dict[str, Any] | None:
+    """The first owner as the accountable team (MCT owners are people or teams)."""
+    owners = [o for o in details.get("owners") or [] if isinstance(o, dict)]
+    return {"team": owners[0].get("name"), "contact": owners[0].get("contact")} if owners else None
+
+
+def _mct_extras(data: dict[str, Any], considerations: dict[str, Any]) -> dict[str, Any]:
+    """Considerations the canonical card has no field for, kept under extensions.mct."""
+    ethics = considerations.get("ethical_considerations") or []
+    return {
+        "schema_version": data.get("schema_version"),
+        "ethical_considerations": [
+            e["name"] for e in ethics if isinstance(e, dict) and isinstance(e.get("name"), str)
+        ],
+        "tradeoffs": texts(considerations.get("tradeoffs")),
+    }
 
 
 def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
@@ -121,8 +159,6 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     considerations = _section(data, "considerations", source)
     warnings: list[str] = []
     train, evals = _datasets(params)
-    owners = [o for o in details.get("owners") or [] if isinstance(o, dict)]
-    ethics = [e.get("name") for e in considerations.get("ethical_considerations") or [] if isinstance(e, dict)]
     card: dict[str, Any] = {
         "model": {
             "name": details.get("name"),
@@ -131,17 +167,17 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
             "license": _license(details),
             "artifact_uri": details.get("path"),
         },
-        "owner": {"team": owners[0].get("name"), "contact": owners[0].get("contact")} if owners else None,
-        "intended_use": {"purpose": " ".join(texts(considerations.get("use_cases"))) or None,
-                         "primary_uses": texts(considerations.get("use_cases")),
-                         "users": texts(considerations.get("users"))},
+        "owner": _owner(details),
+        "intended_use": {
+            "purpose": " ".join(texts(considerations.get("use_cases"))) or None,
+            "primary_uses": texts(considerations.get("use_cases")),
+            "users": texts(considerations.get("users")),
+        },
         "limitations": texts(considerations.get("limitations")),
         "training_data": train,
         "evaluation_data": evals,
         "metrics": _metrics(_section(data, "quantitative_analysis", source), warnings),
         "documentation": {"architecture": params.get("model_architecture")},
-        "extensions": {"mct": {"schema_version": data.get("schema_version"),
-                               "ethical_considerations": [e for e in ethics if isinstance(e, str)],
-                               "tradeoffs": texts(considerations.get("tradeoffs"))}},
+        "extensions": {"mct": _mct_extras(data, considerations)},
     }
     return card, warnings

@@ -35,7 +35,11 @@ def _tags(raw: Any, source: str) -> dict[str, str]:
     if isinstance(raw, dict):
         return {str(k): str(v) for k, v in raw.items()}
     if not isinstance(raw, list):
-        raise fail(source, "tags", f"expected a list of {{key, value}} or a mapping, got {type(raw).__name__}")
+        raise fail(
+            source,
+            "tags",
+            f"expected a list of {{key, value}} or a mapping, got {type(raw).__name__}",
+        )
     out = {}
     for i, tag in enumerate(raw):
         if not isinstance(tag, dict) or "key" not in tag:
@@ -61,7 +65,7 @@ def _apply_tags(card: dict[str, Any], tags: dict[str, str], warnings: list[str])
     """Set ``card.<path>`` tags into the card; other card.* tags are reported."""
     known = _top_level_fields()
     for key in sorted(k for k in tags if k.startswith(_TAG_PREFIX)):
-        path = key[len(_TAG_PREFIX):].split(".")
+        path = key[len(_TAG_PREFIX) :].split(".")
         if path[0] not in known or not all(path):
             warnings.append(f"tag {key} names no card field; ignored")
             continue
@@ -87,7 +91,9 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     if isinstance(data, dict) and isinstance(data.get("model_version"), dict):
         data = data["model_version"]
     if not isinstance(data, dict):
-        raise fail(source, "$", f"expected an MLflow model version object, got {type(data).__name__}")
+        raise fail(
+            source, "$", f"expected an MLflow model version object, got {type(data).__name__}"
+        )
     if not isinstance(data.get("name"), str) or not data["name"]:
         raise fail(source, "name", "required: an MLflow model version has a registered model name")
     tags = _tags(data.get("tags"), source)
@@ -101,8 +107,13 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
             "created": _created(data.get("creation_timestamp")),
         },
         "author": data.get("user_id") or None,
-        "extensions": {"mlflow": {k: data[k] for k in ("run_id", "current_stage", "status", "aliases", "run_link")
-                                  if data.get(k) not in (None, "", [])}},
+        "extensions": {
+            "mlflow": {
+                k: data[k]
+                for k in ("run_id", "current_stage", "status", "aliases", "run_link")
+                if data.get(k) not in (None, "", [])
+            }
+        },
     }
     _apply_tags(card, tags, warnings)
     other = {k: v for k, v in tags.items() if not k.startswith(_TAG_PREFIX)}

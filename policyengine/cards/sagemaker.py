@@ -24,8 +24,14 @@ from policyengine.cards._build import fail, number
 
 __all__ = ["convert"]
 
-_SECTIONS = ("model_overview", "intended_uses", "business_details", "training_details",
-             "evaluation_details", "additional_information")
+_SECTIONS = (
+    "model_overview",
+    "intended_uses",
+    "business_details",
+    "training_details",
+    "evaluation_details",
+    "additional_information",
+)
 _RISK = {"high": "high", "medium": "medium", "low": "low"}  # "Unknown" has no tier
 # Clarify bias metric codes with a standard fairness name; other codes in a
 # bias group are kept as ``clarify_<code>``.
@@ -44,16 +50,27 @@ def _load(text: str, source: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise fail(source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from exc
+        raise fail(
+            source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
+        ) from exc
     if isinstance(data, dict) and isinstance(data.get("ModelCardContent"), str):
         return _load(data["ModelCardContent"], f"{source} ModelCardContent")
     if not isinstance(data, dict) or not any(k in data for k in _SECTIONS):
         keys = ", ".join(sorted(data)[:4]) if isinstance(data, dict) else type(data).__name__
-        raise fail(source, "$", f"expected SageMaker model card content ({', '.join(_SECTIONS[:2])}, ...), got {keys}")
+        raise fail(
+            source,
+            "$",
+            f"expected SageMaker model card content ({', '.join(_SECTIONS[:2])}, ...), got {keys}",
+        )
     for key in _SECTIONS:
         want = list if key == "evaluation_details" else dict
         if key in data and not isinstance(data[key], want):
-            raise fail(source, f"$.{key}", f"expected {'an array' if want is list else 'an object'}, got {type(data[key]).__name__}")
+            raise fail(
+                source,
+                f"$.{key}",
+                f"expected {'an array' if want is list else 'an object'},"
+                f" got {type(data[key]).__name__}",
+            )
     return data
 
 
@@ -63,10 +80,17 @@ def _fairness(group: str, metric: dict[str, Any], value: float | int) -> dict[st
         return None
     code = str(metric.get("name"))
     kind = _CLARIFY_FAIRNESS.get(code, "clarify_" + code.lower())
-    return {"metric": kind, "value": value, "protected_attribute": facet.group(1), "groups": [facet.group(2)]}
+    return {
+        "metric": kind,
+        "value": value,
+        "protected_attribute": facet.group(1),
+        "groups": [facet.group(2)],
+    }
 
 
-def _evaluations(evals: list[Any], warnings: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def _evaluations(
+    evals: list[Any], warnings: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Metrics, fairness results and evaluation datasets from ``evaluation_details``."""
     metrics, fairness, datasets, skipped = [], [], [], 0
     for ev in (e for e in evals if isinstance(e, dict)):
@@ -82,11 +106,50 @@ def _evaluations(evals: list[Any], warnings: list[str]) -> tuple[list[dict[str, 
                 if result:
                     fairness.append({**result, "dataset": ev.get("name")})
                 else:
-                    metrics.append({"name": str(m.get("name")), "value": value,
-                                    "dataset": ev.get("name"), "slice": name or None})
+                    metrics.append(
+                        {
+                            "name": str(m.get("name")),
+                            "value": value,
+                            "dataset": ev.get("name"),
+                            "slice": name or None,
+                        }
+                    )
     if skipped:
-        warnings.append(f"{skipped} non-numeric evaluation metric(s) (graphs, matrices, strings) not carried over")
+        warnings.append(
+            f"{skipped} non-numeric evaluation metric(s) (graphs, matrices, strings)"
+            " not carried over"
+        )
     return metrics, fairness, datasets
+
+
+def _model(overview: dict[str, Any]) -> dict[str, Any]:
+    """Model identity from ``model_overview`` (name and version only on newer cards)."""
+    artifacts = [a for a in overview.get("model_artifact") or [] if isinstance(a, str)]
+    version = overview.get("model_version")
+    return {
+        "name": overview.get("model_name"),
+        "version": str(version) if version is not None else None,
+        "description": overview.get("model_description"),
+        "framework": overview.get("algorithm_type"),
+        "task": overview.get("problem_type"),
+        "artifact_uri": artifacts[0] if artifacts else None,
+    }
+
+
+def _risk_tier(uses: dict[str, Any], warnings: list[str]) -> str | None:
+    rating = str(uses.get("risk_rating") or "").lower()
+    if rating and rating not in _RISK:
+        warnings.append(
+            f"intended_uses.risk_rating {uses.get('risk_rating')!r} has no risk tier;"
+            " set --risk-tier"
+        )
+    return _RISK.get(rating)
+
+
+def _training_data(training: dict[str, Any]) -> list[dict[str, Any]]:
+    job = training.get("training_job_details")
+    names = job.get("training_datasets") if isinstance(job, dict) else None
+    return [{"name": d, "uri": d} for d in names or [] if isinstance(d, str)]
 
 
 def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
@@ -98,35 +161,27 @@ def convert(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     data = _load(text, source)
     overview = data.get("model_overview") or {}
     uses = data.get("intended_uses") or {}
-    training = data.get("training_details") or {}
-    extra = data.get("additional_information") or {}
+    caveats = (data.get("additional_information") or {}).get("caveats_and_recommendations")
     warnings: list[str] = []
     metrics, fairness, evals = _evaluations(data.get("evaluation_details") or [], warnings)
-    job = training.get("training_job_details") if isinstance(training.get("training_job_details"), dict) else {}
-    artifacts = [a for a in overview.get("model_artifact") or [] if isinstance(a, str)]
-    rating = str(uses.get("risk_rating") or "").lower()
-    if rating and rating not in _RISK:
-        warnings.append(f"intended_uses.risk_rating {uses.get('risk_rating')!r} has no risk tier; set --risk-tier")
-    caveats = extra.get("caveats_and_recommendations")
     card: dict[str, Any] = {
-        "model": {
-            "name": overview.get("model_name"),
-            "version": str(overview["model_version"]) if overview.get("model_version") is not None else None,
-            "description": overview.get("model_description"),
-            "framework": overview.get("algorithm_type"),
-            "task": overview.get("problem_type"),
-            "artifact_uri": artifacts[0] if artifacts else None,
-        },
+        "model": _model(overview),
         "owner": {"team": overview.get("model_owner")} if overview.get("model_owner") else None,
         "author": overview.get("model_creator"),
-        "risk_tier": _RISK.get(rating),
-        "intended_use": {"purpose": uses.get("purpose_of_model"),
-                         "primary_uses": [uses["intended_uses"]] if uses.get("intended_uses") else None},
+        "risk_tier": _risk_tier(uses, warnings),
+        "intended_use": {
+            "purpose": uses.get("purpose_of_model"),
+            "primary_uses": [uses["intended_uses"]] if uses.get("intended_uses") else None,
+        },
         "limitations": [caveats] if isinstance(caveats, str) and caveats else None,
-        "training_data": [{"name": d, "uri": d} for d in job.get("training_datasets") or [] if isinstance(d, str)],
+        "training_data": _training_data(data.get("training_details") or {}),
         "evaluation_data": evals,
         "metrics": metrics,
         "fairness": fairness,
-        "extensions": {"sagemaker": {k: data[k] for k in ("business_details", "additional_information") if k in data}},
+        "extensions": {
+            "sagemaker": {
+                k: data[k] for k in ("business_details", "additional_information") if k in data
+            }
+        },
     }
     return card, warnings

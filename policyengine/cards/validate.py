@@ -181,9 +181,11 @@ def parse_document(text: str, *, source: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise CardLoadError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+            raise CardLoadError(
+                f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
+            ) from exc
     try:
-        return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

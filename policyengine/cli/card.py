@@ -19,8 +19,11 @@ from typing import Any, TextIO
 
 def register(subparsers: Any) -> None:
     """Add the ``card`` command with its ``validate`` and ``import`` subcommands."""
-    parser = subparsers.add_parser("card", help="validate model cards or import other card formats",
-                                   description="Validate model cards or import other card formats.")
+    parser = subparsers.add_parser(
+        "card",
+        help="validate model cards or import other card formats",
+        description="Validate model cards or import other card formats.",
+    )
     sub = parser.add_subparsers(dest="card_command", metavar="SUBCOMMAND", required=True)
     validate = sub.add_parser("validate", help="check cards against the model-card schema")
     validate.add_argument("files", nargs="+", metavar="FILE", help="card files (JSON or YAML)")
@@ -74,8 +77,15 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.cards.importers import import_card
     from policyengine.cards.validate import card_issues
 
-    result = import_card(args.fmt, args.file, name=args.name, version=args.version,
-                         digest=args.digest, risk_tier=args.risk_tier, author=args.author)
+    result = import_card(
+        args.fmt,
+        args.file,
+        name=args.name,
+        version=args.version,
+        digest=args.digest,
+        risk_tier=args.risk_tier,
+        author=args.author,
+    )
     for warning in result.warnings:
         err.write(f"warning: {warning}\n")
     if result.missing:
@@ -89,5 +99,8 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for issue in issues:
         err.write(f"not yet valid: {issue.path}: {issue.message}\n")
     if issues:
-        err.write("supply the missing values (--name, --version, --digest, --risk-tier) or edit the card\n")
+        err.write(
+            "supply the missing values (--name, --version, --digest, --risk-tier)"
+            " or edit the card\n"
+        )
     return 1 if issues else 0

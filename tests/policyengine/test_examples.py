@@ -23,7 +23,9 @@ EXAMPLES = REPO / "examples"
 NOW = "2026-11-26T12:00:00Z"
 
 
-def _eval(card: Path, event: str, stage: str, history: Path | None = None) -> tuple[int, dict[str, Any], str]:
+def _eval(
+    card: Path, event: str, stage: str, history: Path | None = None
+) -> tuple[int, dict[str, Any], str]:
     argv = ["eval", str(card), "--event", event, "--to", stage, "--now", NOW, "--format", "json"]
     if history:
         argv += ["--history", str(history)]
@@ -34,30 +36,59 @@ def _eval(card: Path, event: str, stage: str, history: Path | None = None) -> tu
 
 def _failed(decision: dict[str, Any]) -> dict[str, str]:
     """Rule id -> message for every rule that did not pass or skip."""
-    return {r["rule"]: r["message"] for r in decision["results"] if r["outcome"] in ("fail", "error")}
+    return {
+        r["rule"]: r["message"] for r in decision["results"] if r["outcome"] in ("fail", "error")
+    }
 
 
 CASES = [
     # card, event, stage, history, exit code, failing rules (exactly)
     ("credit-risk-scorer", "promote", "production", "credit-risk-scorer-approvals", 0, set()),
     ("credit-risk-scorer", "register", "development", None, 0, set()),
-    ("credit-risk-scorer", "promote", "production", "no-approvals", 1, {"distinct-approvers", "required-roles"}),
+    (
+        "credit-risk-scorer",
+        "promote",
+        "production",
+        "no-approvals",
+        1,
+        {"distinct-approvers", "required-roles"},
+    ),
     ("resume-screener", "promote", "staging", None, 1, {"demographic-parity-ratio"}),
-    ("churn-forecaster", "register", "development", None, 1,
-     {"limitations", "training-data-lineage", "evaluation-data", "human-oversight"}),
+    (
+        "churn-forecaster",
+        "register",
+        "development",
+        None,
+        1,
+        {"limitations", "training-data-lineage", "evaluation-data", "human-oversight"},
+    ),
     ("support-ticket-router", "promote", "production", "support-ticket-router-approvals", 0, set()),
 ]
 
 
-@pytest.mark.parametrize(("card", "event", "stage", "history", "code", "failing"), CASES,
-                         ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[3] or 'no-history'}" for c in CASES])
-def test_example_gives_documented_outcome(tmp_path: Path, card: str, event: str, stage: str,
-                                          history: str | None, code: int, failing: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("card", "event", "stage", "history", "code", "failing"),
+    CASES,
+    ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[3] or 'no-history'}" for c in CASES],
+)
+def test_example_gives_documented_outcome(
+    tmp_path: Path,
+    card: str,
+    event: str,
+    stage: str,
+    history: str | None,
+    code: int,
+    failing: set[str],
+) -> None:
     """Each example card's decision, exit code and failing rules match examples/README.md."""
     hist = EXAMPLES / "history" / f"{history}.yaml" if history else None
     if history == "no-approvals":
         hist = tmp_path / "empty.json"
-        hist.write_text(json.dumps({"approvals": [], "waivers": [], "decisions": [], "promotions": [], "events": []}))
+        hist.write_text(
+            json.dumps(
+                {"approvals": [], "waivers": [], "decisions": [], "promotions": [], "events": []}
+            )
+        )
     got, decision, _ = _eval(EXAMPLES / "cards" / f"{card}.yaml", event, stage, hist)
     assert got == code
     assert decision["decision"] == ("allow" if code == 0 else "deny")
@@ -66,9 +97,13 @@ def test_example_gives_documented_outcome(tmp_path: Path, card: str, event: str,
 
 def test_without_history_approvals_fail_closed() -> None:
     """Promotion to production with no history at all is denied by the approvals pack."""
-    code, decision, _ = _eval(EXAMPLES / "cards" / "credit-risk-scorer.yaml", "promote", "production")
+    code, decision, _ = _eval(
+        EXAMPLES / "cards" / "credit-risk-scorer.yaml", "promote", "production"
+    )
     assert code == 1
-    assert {r["policy"] for r in decision["results"] if r["outcome"] in ("fail", "error")} == {"approvals"}
+    assert {r["policy"] for r in decision["results"] if r["outcome"] in ("fail", "error")} == {
+        "approvals"
+    }
 
 
 def test_fairness_denial_names_attribute_and_value() -> None:
@@ -83,15 +118,27 @@ def _write(tmp_path: Path, card: dict[str, Any]) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("section", "field"), [("model", "artifact_digest"), ("model", "version"),
-                                                 (None, "risk_tier"), (None, "schema_version")])
-def test_removing_a_schema_required_field_exits_two_with_json_path(tmp_path: Path, section: str | None,
-                                                                  field: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ("model", "artifact_digest"),
+        ("model", "version"),
+        (None, "risk_tier"),
+        (None, "schema_version"),
+    ],
+)
+def test_removing_a_schema_required_field_exits_two_with_json_path(
+    tmp_path: Path, section: str | None, field: str
+) -> None:
     """A card missing a schema-required field is bad input: exit 2 naming the JSON path."""
     card = copy.deepcopy(load_document(EXAMPLES / "cards" / "credit-risk-scorer.yaml"))
     del (card[section] if section else card)[field]
-    code, _, err = _eval(_write(tmp_path, card), "promote", "production",
-                         EXAMPLES / "history" / "credit-risk-scorer-approvals.yaml")
+    code, _, err = _eval(
+        _write(tmp_path, card),
+        "promote",
+        "production",
+        EXAMPLES / "history" / "credit-risk-scorer-approvals.yaml",
+    )
     path = f"$.{section}.{field}" if section else f"$.{field}"
     assert code == 2
     assert f"{path}: required field is missing" in err
@@ -109,19 +156,26 @@ def test_removing_a_schema_required_field_exits_two_with_json_path(tmp_path: Pat
         ("documentation", "technical-file", "card.documentation.technical_file_uri"),
     ],
 )
-def test_removing_a_policy_required_field_denies_naming_it(tmp_path: Path, field: str, rule: str,
-                                                          named: str) -> None:
-    """A valid card missing a field a pack needs is denied (exit 1) with the field in the message."""
+def test_removing_a_policy_required_field_denies_naming_it(
+    tmp_path: Path, field: str, rule: str, named: str
+) -> None:
+    """A valid card missing a field a pack needs is denied (exit 1), the message naming it."""
     card = copy.deepcopy(load_document(EXAMPLES / "cards" / "credit-risk-scorer.yaml"))
     del card[field]
-    code, decision, _ = _eval(_write(tmp_path, card), "promote", "production",
-                              EXAMPLES / "history" / "credit-risk-scorer-approvals.yaml")
+    code, decision, _ = _eval(
+        _write(tmp_path, card),
+        "promote",
+        "production",
+        EXAMPLES / "history" / "credit-risk-scorer-approvals.yaml",
+    )
     assert code == 1
     assert named in _failed(decision)[rule]
 
 
-@pytest.mark.parametrize(("old", "new"), [('"value": 0.91', '"value": 91e-2'),
-                                          ('"latency_p95_ms": 120,', '"latency_p95_ms": 120.0,')])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('"value": 0.91', '"value": 91e-2'), ('"latency_p95_ms": 120,', '"latency_p95_ms": 120.0,')],
+)
 def test_number_spelling_does_not_change_the_decision(tmp_path: Path, old: str, new: str) -> None:
     """The same card with a number written two ways (0.91 / 91e-2, 120 / 120.0) decides alike."""
     text = json.dumps(load_document(EXAMPLES / "cards" / "credit-risk-scorer.yaml"))
@@ -132,7 +186,9 @@ def test_number_spelling_does_not_change_the_decision(tmp_path: Path, old: str, 
         path = tmp_path / f"card{i}.json"
         path.write_text(source)
         code, decision, _ = _eval(path, "promote", "production", hist)
-        outcomes.append((code, decision["decision"], [(r["rule"], r["outcome"]) for r in decision["results"]]))
+        outcomes.append(
+            (code, decision["decision"], [(r["rule"], r["outcome"]) for r in decision["results"]])
+        )
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][:2] == (0, "allow")
 

@@ -48,7 +48,9 @@ def _type(node: dict[str, Any]) -> str:
     return str(node.get("type", "any"))
 
 
-def _walk(node: dict[str, Any], root: dict[str, Any], path: str, required: bool, out: Shape) -> None:
+def _walk(
+    node: dict[str, Any], root: dict[str, Any], path: str, required: bool, out: Shape
+) -> None:
     node = _deref(node, root)
     kind = _type(node)
     extra = node.get("additionalProperties", True) if kind == "object" else None
@@ -67,7 +69,7 @@ def _shape(schema: dict[str, Any]) -> Shape:
 
 @pytest.mark.parametrize(("schema_name", "model"), PAIRS)
 def test_every_schema_path_exists_in_the_model(schema_name: str, model: type[BaseModel]) -> None:
-    """Each JSON Schema property path is in the model with the same type, requiredness and extras."""
+    """Each schema property path is in the model with the same type, requiredness, extras."""
     schema = _shape(json.loads(schema_path(schema_name).read_text()))
     code = _shape(model.model_json_schema())
     missing = sorted(set(schema) - set(code))

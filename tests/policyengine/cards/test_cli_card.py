@@ -51,10 +51,28 @@ def test_validate_unparsable_file_exits_two(tmp_path: Path) -> None:
 
 def test_import_complete_card_exits_zero(shared_data: Path, tmp_path: Path) -> None:
     """Import with overrides writes a valid YAML card and lists what is still missing."""
-    src = shared_data / "model-cards" / "huggingface" / "mi-comodoro-wav2vec2-west-slavic-multi-dataset-asr.md"
+    src = (
+        shared_data
+        / "model-cards"
+        / "huggingface"
+        / "mi-comodoro-wav2vec2-west-slavic-multi-dataset-asr.md"
+    )
     target = tmp_path / "card.yaml"
-    code, out, err = _run("card", "import", "--from", "huggingface", str(src), "--version", "1.0",
-                          "--digest", DIGEST, "--risk-tier", "low", "--out", str(target))
+    code, out, err = _run(
+        "card",
+        "import",
+        "--from",
+        "huggingface",
+        str(src),
+        "--version",
+        "1.0",
+        "--digest",
+        DIGEST,
+        "--risk-tier",
+        "low",
+        "--out",
+        str(target),
+    )
     assert code == 0 and out == ""
     assert "missing: author," in err
     assert _run("card", "validate", str(target))[0] == 0
@@ -62,7 +80,13 @@ def test_import_complete_card_exits_zero(shared_data: Path, tmp_path: Path) -> N
 
 def test_import_incomplete_card_exits_one(shared_data: Path) -> None:
     """Without version and digest the card is printed, not yet valid, exit 1."""
-    src = shared_data / "model-cards" / "huggingface" / "hf-hub-test-fixtures" / "sample_simple_model_index.md"
+    src = (
+        shared_data
+        / "model-cards"
+        / "huggingface"
+        / "hf-hub-test-fixtures"
+        / "sample_simple_model_index.md"
+    )
     code, out, err = _run("card", "import", "--from", "huggingface", str(src))
     assert code == 1
     assert json.loads(out)["model"]["name"] == "my-cool-model"
@@ -71,7 +95,12 @@ def test_import_incomplete_card_exits_one(shared_data: Path) -> None:
 
 def test_import_malformed_card_exits_two_in_one_line(shared_data: Path) -> None:
     """A malformed source is one stderr line naming the file and key, exit 2."""
-    src = shared_data / "model-cards" / "huggingface" / "malformed-dumiiii-model-index-mapping-no-results.md"
+    src = (
+        shared_data
+        / "model-cards"
+        / "huggingface"
+        / "malformed-dumiiii-model-index-mapping-no-results.md"
+    )
     code, out, err = _run("card", "import", "--from", "huggingface", str(src))
     assert (code, out) == (2, "")
     assert err == f"{src}: model-index: expected a list of models, got a dict\n"

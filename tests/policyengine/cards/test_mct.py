@@ -12,20 +12,26 @@ from policyengine.cards.importers import import_card, import_text
 DIGEST = "sha256:" + "d" * 64
 
 
-
 def _mct_dir(shared_data: Path) -> Path:
     return shared_data / "model-cards" / "model-card-toolkit"
 
 
 def test_v001_card_maps_owner_considerations_and_metrics(shared_data: Path) -> None:
     """The v0.0.1 cats-vs-dogs card fills owner, uses, limitations and three numeric metrics."""
-    result = import_card("mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1.json", digest=DIGEST, risk_tier="minimal")
+    result = import_card(
+        "mct",
+        _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1.json",
+        digest=DIGEST,
+        risk_tier="minimal",
+    )
     card = result.card
     assert card["owner"] == {"team": "Model Cards Team", "contact": "model-cards@google.com"}
     assert card["model"]["version"] == "v1.0"
     assert card["model"]["license"] == "Apache-2.0"
     assert card["limitations"] == ["This model is not able to classify images of other classes."]
-    assert [m["value"] for m in card["metrics"]] == pytest.approx([0.978125, 0.99328859, 0.96491229], rel=1e-6)
+    assert [m["value"] for m in card["metrics"]] == pytest.approx(
+        [0.978125, 0.99328859, 0.96491229], rel=1e-6
+    )
     assert result.valid
 
 
@@ -47,21 +53,31 @@ def test_name_with_spaces_is_slugged_with_a_warning(shared_data: Path) -> None:
 
 def test_version_typo_is_reported(shared_data: Path) -> None:
     """The in-the-wild `version.data` typo is reported instead of silently dropped."""
-    result = import_card("mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1-typo-version-data.json")
+    result = import_card(
+        "mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1-typo-version-data.json"
+    )
     assert any("unknown key(s) data" in w for w in result.warnings)
 
 
 def test_sensitive_flag_becomes_contains_pii(shared_data: Path) -> None:
     """v0.0.1 `sensitive: true` marks the dataset as holding personal data."""
     card = import_card("mct", _mct_dir(shared_data) / "mct-minimal-knn-v0.0.1.json").card
-    flags = [d.get("contains_pii") for d in card.get("training_data", []) + card.get("evaluation_data", [])]
+    flags = [
+        d.get("contains_pii")
+        for d in card.get("training_data", []) + card.get("evaluation_data", [])
+    ]
     assert True in flags
 
 
 def test_intel_fork_without_schema_version_imports(shared_data: Path) -> None:
     """Intel's Model Card Generator COMPAS example (no schema_version) imports."""
-    result = import_card("mct", _mct_dir(shared_data) / "intel-mcg-compas-no-schema-version.json",
-                         version="1", digest=DIGEST, risk_tier="high")
+    result = import_card(
+        "mct",
+        _mct_dir(shared_data) / "intel-mcg-compas-no-schema-version.json",
+        version="1",
+        digest=DIGEST,
+        risk_tier="high",
+    )
     assert result.valid
     assert result.card["model"]["name"]
 
@@ -94,4 +110,6 @@ def test_a_schema_file_is_not_a_card(shared_data: Path) -> None:
 def test_wrong_section_type_is_named() -> None:
     """A considerations section that is not an object names its path."""
     with pytest.raises(CardImportError, match=r"\$\.considerations: expected an object, got list"):
-        import_text("mct", '{"model_details": {"name": "m"}, "considerations": []}', source="c.json")
+        import_text(
+            "mct", '{"model_details": {"name": "m"}, "considerations": []}', source="c.json"
+        )

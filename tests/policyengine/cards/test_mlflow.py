@@ -14,16 +14,29 @@ DIGEST = "sha256:" + "f" * 64
 
 
 def _version(**extra: Any) -> dict[str, Any]:
-    return {"name": "fraud-detector", "version": 7, "source": "models:/m-0a1b2c", "run_id": "0a1b2c3d",
-            "user_id": "alice@corp.example", "creation_timestamp": 1764000000000, "current_stage": "None",
-            "description": "Card-not-present fraud scores.", **extra}
+    return {
+        "name": "fraud-detector",
+        "version": 7,
+        "source": "models:/m-0a1b2c",
+        "run_id": "0a1b2c3d",
+        "user_id": "alice@corp.example",
+        "creation_timestamp": 1764000000000,
+        "current_stage": "None",
+        "description": "Card-not-present fraud scores.",
+        **extra,
+    }
 
 
 def test_rest_shape_with_tag_list() -> None:
-    """The REST response ({model_version: {...}, tags: [{key, value}]}) maps identity and card.* tags."""
-    tags = [{"key": "card.risk_tier", "value": "high"}, {"key": "card.model.artifact_digest", "value": DIGEST},
-            {"key": "card.owner.team", "value": "payments-risk"}, {"key": "card.retention.audit_log_days", "value": "365"},
-            {"key": "card.limitations", "value": '["EU card traffic only"]'}, {"key": "team", "value": "x"}]
+    """The REST shape (model_version, tags as key/value list) maps identity and card.* tags."""
+    tags = [
+        {"key": "card.risk_tier", "value": "high"},
+        {"key": "card.model.artifact_digest", "value": DIGEST},
+        {"key": "card.owner.team", "value": "payments-risk"},
+        {"key": "card.retention.audit_log_days", "value": "365"},
+        {"key": "card.limitations", "value": '["EU card traffic only"]'},
+        {"key": "team", "value": "x"},
+    ]
     result = import_text("mlflow", json.dumps({"model_version": _version(tags=tags)}))
     card = result.card
     assert card["model"]["name"] == "fraud-detector" and card["model"]["version"] == "7"
@@ -33,13 +46,19 @@ def test_rest_shape_with_tag_list() -> None:
     assert card["risk_tier"] == "high"
     assert card["retention"] == {"audit_log_days": 365}
     assert card["limitations"] == ["EU card traffic only"]
-    assert card["extensions"]["mlflow"] == {"run_id": "0a1b2c3d", "current_stage": "None", "tags": {"team": "x"}}
+    assert card["extensions"]["mlflow"] == {
+        "run_id": "0a1b2c3d",
+        "current_stage": "None",
+        "tags": {"team": "x"},
+    }
     assert result.valid
 
 
 def test_python_shape_with_tag_mapping() -> None:
     """ModelVersion's plain dict with tags as a mapping works the same way."""
-    result = import_text("mlflow", json.dumps(_version(tags={"card.risk_tier": "low"})), digest=DIGEST)
+    result = import_text(
+        "mlflow", json.dumps(_version(tags={"card.risk_tier": "low"})), digest=DIGEST
+    )
     assert result.card["risk_tier"] == "low"
     assert result.valid
 
@@ -73,7 +92,11 @@ def test_missing_name_fails_in_one_line() -> None:
 def test_malformed_tags_name_the_index() -> None:
     """A tag entry without a key is reported at its index."""
     with pytest.raises(CardImportError, match=r"tags\[1\]: expected \{key, value\}"):
-        import_text("mlflow", json.dumps(_version(tags=[{"key": "a", "value": "b"}, ["oops"]])), source="mv.json")
+        import_text(
+            "mlflow",
+            json.dumps(_version(tags=[{"key": "a", "value": "b"}, ["oops"]])),
+            source="mv.json",
+        )
 
 
 def test_unparsable_input_is_a_load_error() -> None:

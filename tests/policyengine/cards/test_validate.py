@@ -29,10 +29,18 @@ def test_example_card_is_valid(card: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("path", "field"),
-    [("model", "artifact_digest"), ("model", "name"), ("model", "version"), (None, "risk_tier"),
-     (None, "schema_version"), (None, "model")],
+    [
+        ("model", "artifact_digest"),
+        ("model", "name"),
+        ("model", "version"),
+        (None, "risk_tier"),
+        (None, "schema_version"),
+        (None, "model"),
+    ],
 )
-def test_missing_required_field_names_its_path(card: dict[str, Any], path: str | None, field: str) -> None:
+def test_missing_required_field_names_its_path(
+    card: dict[str, Any], path: str | None, field: str
+) -> None:
     """Removing a required field gives the JSON path of that field."""
     (card[path] if path else card).pop(field)
     want = f"$.{path}.{field}" if path else f"$.{field}"
@@ -48,18 +56,48 @@ def test_every_missing_field_is_listed(card: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("mutate", "path", "fragment"),
     [
-        (lambda c: c["model"].update(artifact_digest="sha256:ABC"), "$.model.artifact_digest", "expected a string matching"),
-        (lambda c: c.update(risk_tier="extreme"), "$.risk_tier", "expected one of high, medium, low, minimal"),
-        (lambda c: c["metrics"][1].update(value="0.83"), "$.metrics[1].value", "expected number, got string"),
-        (lambda c: c["fairness"][0].update(value=True), "$.fairness[0].value", "expected number, got boolean"),
-        (lambda c: c["retention"].update(audit_log_days=-1), "$.retention.audit_log_days", "expected a number >= 0"),
-        (lambda c: c["slo"]["observations"].update(error_rate=1.5), "$.slo.observations.error_rate", "<= 1"),
+        (
+            lambda c: c["model"].update(artifact_digest="sha256:ABC"),
+            "$.model.artifact_digest",
+            "expected a string matching",
+        ),
+        (
+            lambda c: c.update(risk_tier="extreme"),
+            "$.risk_tier",
+            "expected one of high, medium, low, minimal",
+        ),
+        (
+            lambda c: c["metrics"][1].update(value="0.83"),
+            "$.metrics[1].value",
+            "expected number, got string",
+        ),
+        (
+            lambda c: c["fairness"][0].update(value=True),
+            "$.fairness[0].value",
+            "expected number, got boolean",
+        ),
+        (
+            lambda c: c["retention"].update(audit_log_days=-1),
+            "$.retention.audit_log_days",
+            "expected a number >= 0",
+        ),
+        (
+            lambda c: c["slo"]["observations"].update(error_rate=1.5),
+            "$.slo.observations.error_rate",
+            "<= 1",
+        ),
         (lambda c: c["model"].update(colour="red"), "$.model.colour", "unknown field"),
-        (lambda c: c["training_data"][0].update(contains_pii="yes"), "$.training_data[0].contains_pii", "expected boolean"),
+        (
+            lambda c: c["training_data"][0].update(contains_pii="yes"),
+            "$.training_data[0].contains_pii",
+            "expected boolean",
+        ),
         (lambda c: c.update(author=""), "$.author", "expected at least 1 character"),
     ],
 )
-def test_malformed_value_gives_path_and_expected(card: dict[str, Any], mutate: Any, path: str, fragment: str) -> None:
+def test_malformed_value_gives_path_and_expected(
+    card: dict[str, Any], mutate: Any, path: str, fragment: str
+) -> None:
     """Each kind of schema violation is reported at its path with what was expected."""
     mutate(card)
     issues = card_issues(card)
@@ -68,14 +106,16 @@ def test_malformed_value_gives_path_and_expected(card: dict[str, Any], mutate: A
 
 
 def test_validate_card_raises_with_every_issue(card: dict[str, Any]) -> None:
-    """validate_card raises CardValidationError whose diagnostics list each issue with the source."""
+    """validate_card raises CardValidationError listing each issue with the source."""
     del card["model"]["artifact_digest"]
     card["risk_tier"] = "x"
     with pytest.raises(CardValidationError) as info:
         validate_card(card, source="card.yaml")
     lines = info.value.diagnostics().splitlines()
-    assert lines == ["card.yaml: $.model.artifact_digest: required field is missing",
-                     'card.yaml: $.risk_tier: expected one of high, medium, low, minimal, got "x"']
+    assert lines == [
+        "card.yaml: $.model.artifact_digest: required field is missing",
+        'card.yaml: $.risk_tier: expected one of high, medium, low, minimal, got "x"',
+    ]
     assert info.value.code == "card_invalid"
 
 
@@ -126,12 +166,36 @@ def test_example_events_are_valid() -> None:
 @pytest.mark.parametrize(
     ("event", "path"),
     [
-        ({"type": "deployed", "subject": {"model": "m"}, "actor": "a", "time": "2026-11-26T10:00:00Z"}, "$.type"),
-        ({"type": "promoted", "subject": {}, "actor": "a", "time": "2026-11-26T10:00:00Z"}, "$.subject.model"),
-        ({"type": "promoted", "subject": {"model": "m"}, "actor": "a", "time": "yesterday"}, "$.time"),
-        ({"type": "promoted", "subject": {"model": "m", "digest": "md5:1"}, "actor": "a",
-          "time": "2026-11-26T10:00:00Z"}, "$.subject.digest"),
-        ({"type": "promoted", "subject": {"model": "m"}, "time": "2026-11-26T10:00:00Z"}, "$.actor"),
+        (
+            {
+                "type": "deployed",
+                "subject": {"model": "m"},
+                "actor": "a",
+                "time": "2026-11-26T10:00:00Z",
+            },
+            "$.type",
+        ),
+        (
+            {"type": "promoted", "subject": {}, "actor": "a", "time": "2026-11-26T10:00:00Z"},
+            "$.subject.model",
+        ),
+        (
+            {"type": "promoted", "subject": {"model": "m"}, "actor": "a", "time": "yesterday"},
+            "$.time",
+        ),
+        (
+            {
+                "type": "promoted",
+                "subject": {"model": "m", "digest": "md5:1"},
+                "actor": "a",
+                "time": "2026-11-26T10:00:00Z",
+            },
+            "$.subject.digest",
+        ),
+        (
+            {"type": "promoted", "subject": {"model": "m"}, "time": "2026-11-26T10:00:00Z"},
+            "$.actor",
+        ),
     ],
 )
 def test_bad_event_names_the_path(event: dict[str, Any], path: str) -> None:
