@@ -1,9 +1,14 @@
 """`policyengine audit ...`: the audit log's own command line, with the configured log.
 
-Forwards the arguments to ``audit.cli.main``. For subcommands that read a log,
-the configured log URL (flag, ``POLICYENGINE_LOG_URL``, policyengine.yaml or
-the default ``.policyengine/audit.db``) is passed as ``--log`` unless the
-arguments name a log or a bundle already.
+Forwards the arguments to ``audit.cli.main``. What the arguments leave out is
+filled in from the gate's configuration (flags of ``audit.cli`` still win):
+
+- ``--log``: the configured log (``POLICYENGINE_LOG_URL``, policyengine.yaml,
+  or the default ``.policyengine/audit.db``) for subcommands that read a log;
+- ``--key`` for ``verify``: the configured log keys and the public key of the
+  configured signing key, or of the local development key;
+- ``--signing-key`` for ``checkpoint`` and ``export``: the local development
+  key, when no key is configured and not under CI.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-_READS_LOG = ("verify", "show", "checkpoint", "proof", "export", "query")
+_READS_LOG = ("verify", "show", "checkpoint", "proof", "export")
+_SIGNS = ("checkpoint", "export")
 
 
 def register(subparsers: Any) -> None:
@@ -24,27 +30,55 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_run)
 
 
-def forwarded_args(argv: list[str], log_url: str | None) -> list[str]:
-    """Add ``--log URL`` for subcommands that read a log when none is named."""
-    if not argv or argv[0] not in _READS_LOG or not log_url:
+def _has(argv: list[str], *flags: str) -> bool:
+    return any(a in flags or a.startswith(tuple(f"{f}=" for f in flags)) for a in argv)
+
+
+def _verifier_keys(config: Any) -> list[str]:
+    """vkeys a verifier of this log should trust, without creating any key."""
+    keys = [str(k) for k in config.log_keys]
+    try:
+        if config.signing_key or config.env.get("POLICYENGINE_SIGNING_KEY"):
+            keys.append(config.signer().vkey)
+    except Exception:  # an unusable key: audit.cli reports the missing --key itself
+        pass
+    dev_pub = config.state_dir / "dev-signing.pub"
+    if not keys and dev_pub.is_file():
+        keys.append(dev_pub.read_text(encoding="utf-8").strip())
+    return keys
+
+
+def forwarded_args(argv: list[str], config: Any) -> list[str]:
+    """``argv`` with --log, --key and --signing-key added from ``config`` where missing."""
+    if not argv or argv[0] not in _READS_LOG:
         return argv
-    if any(a in ("--log", "--bundle") or a.startswith(("--log=", "--bundle=")) for a in argv):
-        return argv
-    return [*argv, "--log", log_url]
+    out = list(argv)
+    if not _has(argv, "--log", "--bundle"):
+        out += ["--log", config.log_url]
+    if argv[0] == "verify" and not _has(argv, "--key"):
+        for key in _verifier_keys(config):
+            out += ["--key", key]
+    dev_key = config.state_dir / "dev-signing.key"
+    configured = config.signing_key or config.env.get("POLICYENGINE_SIGNING_KEY")
+    if argv[0] in _SIGNS and not _has(argv, "--signing-key") and not config.ci:
+        if configured:
+            out += ["--signing-key", str(configured)] if config.signing_key else []
+        elif dev_key.is_file():
+            out += ["--signing-key", str(dev_key)]
+    return out
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from audit.cli import main as audit_main
 
     argv = list(args.audit_args)
-    log_url = None
     if argv and argv[0] in _READS_LOG:
         from policyengine.config import load_config
         from policyengine.errors import PolicyEngineError
 
         try:
-            log_url = load_config().log_url
+            argv = forwarded_args(argv, load_config())
         except PolicyEngineError as exc:
             err.write(f"policyengine audit: {exc.diagnostics()}\n")
             return 2
-    return int(audit_main(forwarded_args(argv, log_url), stdout=out, stderr=err))
+    return int(audit_main(argv, stdout=out, stderr=err))
