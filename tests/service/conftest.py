@@ -181,6 +181,20 @@ def client(service_env: ServiceEnv) -> Iterator[Any]:
 
 
 @pytest.fixture
+def fixed_minute(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Pin the webhook clock to the start of a minute, so rejection buckets cannot straddle one."""
+    import time
+    import types
+
+    from policyengine.service import webhooks_common
+
+    now = time.time()
+    pinned = now - now % 60 + 1
+    monkeypatch.setattr(webhooks_common, "time", types.SimpleNamespace(time=lambda: pinned))
+    return pinned
+
+
+@pytest.fixture
 def make_env(tmp_path: Path) -> Callable[..., ServiceEnv]:
     """Build an app with custom service settings."""
     return lambda **kw: build_env(tmp_path, **kw)

@@ -69,14 +69,14 @@ def test_valid_delivery_is_recorded(client, service_env):
         ("bad_envelope", 422, "invalid_envelope"),
     ],
 )
-def test_rejected_delivery_leaves_one_bounded_entry(client, service_env, case, status, reason):
+def test_rejected_delivery_leaves_one_bounded_entry(client, service_env, fixed_minute, case, status, reason):
     """Each kind of bad delivery gets a 4xx and at most one webhook_rejected entry, however many arrive."""
     for _ in range(3):
         body, headers = TAG_BODY, _headers(TAG_BODY)
         if case == "bad_signature":
             headers = _headers(TAG_BODY, secret="wrong")
         elif case == "stale":
-            headers = _headers(TAG_BODY, stamp=int(time.time()) - 301)
+            headers = _headers(TAG_BODY, stamp=int(fixed_minute) - 301)
         elif case == "malformed":
             body = b'{"entity": "model_version", "action": '
             headers = _headers(body)
