@@ -12,9 +12,10 @@ the evaluation path works on plain dicts and never needs these classes.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ChangeLogEntry",
@@ -51,6 +52,18 @@ Digest = Annotated[str, Field(pattern=_DIGEST)]
 """``sha256:`` followed by 64 lower-case hex digits."""
 DateTime = Annotated[str, Field(pattern=_DATETIME)]
 """RFC 3339 date-time with an explicit offset, kept as the string written."""
+
+
+def _calendar_date(value: str) -> str:
+    """A real calendar day, as the schema's ``format: date`` checks (RFC 3339 full-date)."""
+    _dt.date.fromisoformat(value)
+    return value
+
+
+Date = Annotated[
+    str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_calendar_date)
+]
+"""RFC 3339 full-date (YYYY-MM-DD), kept as the string written."""
 Text = Annotated[str, Field(min_length=1)]
 """A non-empty string."""
 Days = Annotated[int, Field(ge=0)]
@@ -81,6 +94,16 @@ class _Strict(BaseModel):
     """Base: strict types, unknown keys rejected (schema additionalProperties false)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """Reject explicit nulls: the schema has no null type; an absent field is omitted."""
+        if isinstance(data, dict):
+            nulls = sorted(str(k) for k, v in data.items() if v is None)
+            if nulls:
+                raise ValueError(f"expected a value or no key, got null for {', '.join(nulls)}")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
@@ -244,7 +267,7 @@ class ChangeLogEntry(_Strict):
     """A relevant change over the lifecycle (Annex IV 6)."""
 
     version: Text
-    date: str | None = None
+    date: Date | None = None
     change: Text
 
 

@@ -105,7 +105,10 @@ def _issue(error: ValidationError) -> CardIssue:
         name = extra[0] if extra else "?"
         return CardIssue(f"{path}.{name}", f"unknown field; expected one of {', '.join(known)}")
     if kind == "type":
-        return CardIssue(path, f"expected {expected}, got {_type_name(value)} {_short(value)}")
+        got = "null" if value is None else f"{_type_name(value)} {_short(value)}"
+        return CardIssue(path, f"expected {expected}, got {got}")
+    if kind == "format":
+        return CardIssue(path, f"expected a {expected} string, got {_short(value)}")
     if kind == "pattern":
         return CardIssue(path, f"expected a string matching {expected}, got {_short(value)}")
     if kind == "enum":

@@ -199,3 +199,23 @@ def test_example_events_validate_with_the_lifecycle_schema() -> None:
 
     for path in sorted((EXAMPLES / "events").glob("*.json")):
         validate_event(load_document(path), source=str(path))
+
+
+def test_builtin_packs_pass_their_tests_with_full_rule_coverage() -> None:
+    """`policyengine test policies/ --coverage --threshold 100` passes for the built-in packs."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["test", str(REPO / "policies"), "--coverage", "--threshold", "100"], out=out, err=err
+    )
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert "coverage 100.00%" in out.getvalue()
+
+
+def test_every_builtin_policy_cites_references() -> None:
+    """Each built-in policy lists the regulations or papers it encodes."""
+    from policyengine.policy import load_policies
+
+    docs = load_policies([REPO / "policies"])
+    assert len(docs) >= 6
+    for doc in docs:
+        assert doc.data["metadata"].get("references"), doc.name

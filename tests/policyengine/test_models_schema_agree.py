@@ -8,11 +8,14 @@ unknown-field policy, and vice versa. Every example card round-trips.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from policyengine.cards.validate import card_issues, load_document, schema_path
@@ -134,3 +137,71 @@ def test_schema_and_model_reject_the_same_bad_cards(patch: dict[str, Any], path:
     assert issues and issues[0].path.startswith(f"$.{path}")
     with pytest.raises(ValidationError):
         ModelCard.from_dict(card)
+
+
+_LEAVES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.5,
+    0.25,
+    "",
+    "x",
+    "high",
+    "sha256:" + "0" * 64,
+    "2026-11-26T10:00:00Z",
+    [],
+    ["x"],
+    {},
+    {"name": "x"},
+]
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key/index path inside a JSON value (not the root)."""
+    out: list[tuple[Any, ...]] = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for key, child in items:
+        out.append((*prefix, key))
+        out += _paths(child, (*prefix, key))
+    return out
+
+
+@st.composite
+def _mutated_cards(draw: st.DrawFn) -> dict[str, Any]:
+    """An example card with one value replaced, one key removed, or one unknown key added."""
+    card = copy.deepcopy(load_document(draw(st.sampled_from(_example_cards()))))
+    path = draw(st.sampled_from(_paths(card)))
+    parent = card
+    for key in path[:-1]:
+        parent = parent[key]
+    action = draw(st.sampled_from(["replace", "remove", "add"]))
+    if action == "replace":
+        parent[path[-1]] = draw(st.sampled_from(_LEAVES))
+    elif action == "remove" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent["unexpected_field"] = draw(st.sampled_from(_LEAVES))
+    return card
+
+
+@settings(max_examples=300, deadline=None)
+@given(_mutated_cards())
+def test_schema_and_model_accept_and_reject_the_same_cards(card: dict[str, Any]) -> None:
+    """For arbitrary one-edit mutations of the examples, schema-valid iff model-valid."""
+    schema_ok = not card_issues(card)
+    try:
+        ModelCard.from_dict(card)
+        model_ok = True
+    except ValidationError:
+        model_ok = False
+    assert schema_ok == model_ok, card_issues(card)
