@@ -1,0 +1,74 @@
+"""Whole-process wall time of `policyengine gate` beside `python3 -c pass`, measured in one run.
+
+Prints the median of several runs of each, and their ratio. The gate run is
+the real thing: a fresh process reads the example card, loads and compiles the
+built-in packs, reads the model's history from a SQLite log, evaluates,
+appends the decision, signs a checkpoint and writes the receipt. One warm-up
+run creates the log and the development key first, so the timed runs measure
+the steady state of a CI job that reuses its log. Goal: 0.35 s on the
+reference machine. Not a timed test: it prints figures.
+
+Usage: python bench/bench_gate.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CARD = REPO / "examples" / "cards" / "credit-risk-scorer.yaml"
+GOAL_S = 0.35
+
+
+def _time(cmd: list[str], cwd: Path, env: dict[str, str], expect: int) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != expect:
+        raise SystemExit(f"{' '.join(cmd)}: expected exit {expect}, got {proc.returncode}: "
+                         f"{proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def _gate_command() -> list[str]:
+    script = Path(sys.executable).parent / "policyengine"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "policyengine"]
+
+
+def main() -> int:
+    """Measure and print; exit 0 (figures, not a pass/fail check)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_") and k != "CI"}
+    work = Path(tempfile.mkdtemp(prefix="bench-gate-"))
+    try:
+        shutil.copy(CARD, work / "card.yaml")
+        gate = [*_gate_command(), "gate", "card.yaml", "--to", "staging", "--receipt", "r.json"]
+        _time(gate, work, env, 0)  # warm-up: creates the log and the development key
+        baseline, gated = [], []
+        for _ in range(args.runs):  # interleaved, so load changes hit both alike
+            baseline.append(_time([sys.executable, "-c", "pass"], work, env, 0))
+            gated.append(_time(gate, work, env, 0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base, med = statistics.median(baseline), statistics.median(gated)
+    print(f"python3 -c pass       median {base * 1000:7.1f} ms  ({args.runs} runs)")
+    print(f"policyengine gate     median {med * 1000:7.1f} ms  ({args.runs} runs, "
+          f"min {min(gated) * 1000:.1f} ms, max {max(gated) * 1000:.1f} ms)")
+    print(f"ratio gate / python   {med / base:7.1f}x")
+    print(f"goal {GOAL_S:.2f} s: {'met' if med <= GOAL_S else 'not met'} (gate minus interpreter start "
+          f"{(med - base) * 1000:.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
