@@ -120,7 +120,8 @@ def _result_metrics(result: Any, where: str, source: str) -> list[dict[str, Any]
         raise fail(
             source, where, f"expected a mapping with task, dataset and metrics, got {result!r}"
         )
-    dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
+    found = result.get("dataset")
+    dataset: dict[str, Any] = found if isinstance(found, dict) else {}
     raw = result.get("metrics", result.get("metric"))
     if isinstance(raw, dict):  # legacy Trainer format: one `metric` mapping
         raw = [raw]

@@ -104,8 +104,9 @@ def _metrics(analysis: dict[str, Any], warnings: list[str]) -> list[dict[str, An
 
 
 def _license(details: dict[str, Any]) -> str | None:
-    if isinstance(details.get("license"), str):
-        return details["license"]
+    single = details.get("license")
+    if isinstance(single, str):
+        return single
     ids = [
         lic.get("identifier") or lic.get("custom_text")
         for lic in details.get("licenses") or []

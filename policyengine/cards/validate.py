@@ -163,7 +163,7 @@ def validate_event(event: Any, *, source: str = "event") -> None:
         raise CardValidationError(source, issues)
 
 
-class _PlainLoader(yaml.SafeLoader):
+class _PlainLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
     """Safe YAML loader that keeps timestamps as the strings written (JSON-compatible)."""
 
 
