@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     os.environ.update(serve_environment(args))
     flags = json.loads(os.environ["POLICYENGINE_SERVE_FLAGS"])
     config = load_config(flags)
-    settings = load_service_settings()
+    settings = load_service_settings(config_file=config.config_file)
     open_service(config, settings, err=err).close()  # fail fast: log, key, tokens usable
     if args.workers > 1 and config.log_url.startswith("sqlite"):
         err.write("policyengine serve: warning: several workers on a SQLite log serialise on one file lock; "

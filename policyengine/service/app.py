@@ -138,7 +138,7 @@ def create_app(
     """
     from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
 
-    settings = settings or load_service_settings()
+    settings = settings or load_service_settings(config_file=config.config_file)
     svc = service or open_service(config, settings)
 
     @asynccontextmanager
@@ -171,4 +171,5 @@ def create_app_from_env() -> FastAPI:
 
     configure_logging()
     flags: dict[str, Any] = json.loads(os.environ.get("POLICYENGINE_SERVE_FLAGS") or "{}")
-    return create_app(load_config(flags, env=dict(os.environ)), load_service_settings())
+    config = load_config(flags, env=dict(os.environ))
+    return create_app(config, load_service_settings(config_file=config.config_file))

@@ -7,7 +7,8 @@ moved without an ``allow``, which tags or run artifact carry card fields).
 Where the log lives, which key signs and which policies apply come from the
 gate's :class:`policyengine.config.Config`, so the CLI and the service agree.
 
-File (YAML; ``--service-config`` or ``POLICYENGINE_SERVICE_CONFIG``)::
+Read from the ``service:`` section of ``policyengine.yaml``, or from a file of
+its own (``--service-config`` or ``POLICYENGINE_SERVICE_CONFIG``, which wins)::
 
     tokens_file: tokens.yaml            # see policyengine.service.auth
     limits: {max_body_bytes: 1048576, max_json_depth: 64}
@@ -109,29 +110,44 @@ def _mlflow(data: Mapping[str, Any], env: Mapping[str, str]) -> MlflowSettings:
     )
 
 
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"service config {path}: cannot read: {exc}") from exc
+
+
 def load_service_settings(
     path: str | Path | None = None,
     *,
     env: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
 ) -> ServiceSettings:
-    """Read the service settings from a file (or a mapping) and the environment.
+    """Read the service settings and the secrets they name from the environment.
+
+    Args:
+        path: a service settings file; else ``POLICYENGINE_SERVICE_CONFIG``.
+        env: environment variables (default ``os.environ``).
+        data: the settings as a mapping (tests); wins over files.
+        config_file: ``policyengine.yaml``, whose ``service:`` section is used
+            when no settings file is named.
 
     Raises:
-        ConfigError: the file is unreadable or a value is invalid.
+        ConfigError: a file is unreadable or a value is invalid.
     """
     env = dict(os.environ if env is None else env)
     path = path or env.get("POLICYENGINE_SERVICE_CONFIG")
     base = Path.cwd()
     if data is None and path:
         base = Path(path).resolve().parent
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"service config {path}: cannot read: {exc}") from exc
+        data = _read_yaml(Path(path))
+    elif data is None and config_file is not None:
+        base = config_file.resolve().parent
+        data = (_read_yaml(config_file) or {}).get("service") or {}
     data = dict(data or {})
     if not isinstance(data, dict):
-        raise ConfigError(f"service config {path}: expected a mapping at top level")
+        raise ConfigError(f"service config {path or config_file}: expected a mapping")
     tokens_file = data.get("tokens_file") or env.get("POLICYENGINE_TOKENS_FILE")
     limits = _section(data, "limits")
     webhooks = _section(data, "webhooks")
