@@ -41,9 +41,17 @@ def load_policy_set(args: argparse.Namespace) -> Any:
     from policyengine.policy import compile_policies, load_policies
     from policyengine.policy.load import load_overrides
 
+    import structlog
+
     paths = list(getattr(args, "paths", None) or [resources.policies_dir()])
     docs = load_policies(paths)
-    return compile_policies(docs, load_overrides(args.params, args.sets))
+    overrides = load_overrides(args.params, args.sets)
+    cps = compile_policies(docs, overrides)
+    # Names of overridden params only, never their values (they may be sensitive).
+    structlog.get_logger("policyengine.cli").info(
+        "policy set compiled", policies=len(cps.policies), bundle_digest=cps.bundle_digest,
+        overrides=sorted(f"{k}.{p}" for k, v in overrides.items() for p in v))
+    return cps
 
 
 def register(subparsers: Any) -> None:

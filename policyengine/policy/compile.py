@@ -216,12 +216,16 @@ def _compile_policy(doc: PolicyDocument, params: dict[str, Any]) -> CompiledPoli
     canonical = copy.deepcopy(data)
     canonical["spec"]["params"] = params
     canonical = normalise(canonical)
+    try:
+        digest = digest_of(canonical)
+    except (TypeError, ValueError) as exc:  # NaN/Infinity in params
+        raise ConfigError(f"{name}: params are not canonical JSON: {exc}") from exc
     applies = data["spec"].get("appliesTo") or {}
     return CompiledPolicy(
         name=name, version=version, mode=data["spec"].get("mode", "enforce"),
         applies_to={k: tuple(v) for k, v in applies.items()},
         params=normalise(params), params_cel=to_cel(params),
-        digest=digest_of(canonical), source=doc.file,
+        digest=digest, source=doc.file,
         rules=tuple(_compile_rule(doc, i, r, name, version)
                     for i, r in enumerate(data["spec"]["rules"])),
     )

@@ -198,7 +198,11 @@ def evaluate(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decisio
         results.extend(policy_results)
         refs.append(PolicyRef(policy.name, policy.version, policy.mode, policy.digest,
                               policy.source, applied))
-    input_digest = digest_of(dict(inputs.plain, params={p.name: p.params for p in cps.policies}))
+    try:
+        input_digest = digest_of(dict(inputs.plain,
+                                      params={p.name: p.params for p in cps.policies}))
+    except (TypeError, ValueError) as exc:  # NaN/Infinity have no RFC 8785 form
+        raise EvaluationError(f"inputs are not canonical JSON (NaN or Infinity?): {exc}") from exc
     reasons = _reasons(results, any_applied, inputs.plain["event"])
     evaluated_at = _rfc3339(now)
     ident = hashlib.sha256(f"{cps.bundle_digest}|{input_digest}|{evaluated_at}".encode())

@@ -49,8 +49,10 @@ class Limits:
     """Macros (all/exists/map/filter/exists_one) nested inside each other."""
     max_cost: int = 20_000
     """Cost units per evaluation of one expression (see module docstring)."""
-    max_seconds: float = 0.25
-    """Wall-clock budget per evaluation of one expression."""
+    max_seconds: float = 2.0
+    """Wall-clock budget per evaluation of one expression: a backstop for bodies
+    whose units are slow (timestamp parsing in nested comprehensions costs
+    about 0.5 ms per unit); generous so that load never flips a decision."""
 
 
 DEFAULT_LIMITS = Limits()
