@@ -33,8 +33,10 @@ def _time(cmd: list[str], cwd: Path, env: dict[str, str], expect: int) -> float:
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if proc.returncode != expect:
-        raise SystemExit(f"{' '.join(cmd)}: expected exit {expect}, got {proc.returncode}: "
-                         f"{proc.stderr.decode()[-500:]}")
+        raise SystemExit(
+            f"{' '.join(cmd)}: expected exit {expect}, got {proc.returncode}: "
+            f"{proc.stderr.decode()[-500:]}"
+        )
     return elapsed
 
 
@@ -62,11 +64,16 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     base, med = statistics.median(baseline), statistics.median(gated)
     print(f"python3 -c pass       median {base * 1000:7.1f} ms  ({args.runs} runs)")
-    print(f"policyengine gate     median {med * 1000:7.1f} ms  ({args.runs} runs, "
-          f"min {min(gated) * 1000:.1f} ms, max {max(gated) * 1000:.1f} ms)")
+    print(
+        f"policyengine gate     median {med * 1000:7.1f} ms  ({args.runs} runs, "
+        f"min {min(gated) * 1000:.1f} ms, max {max(gated) * 1000:.1f} ms)"
+    )
     print(f"ratio gate / python   {med / base:7.1f}x")
-    print(f"goal {GOAL_S:.2f} s: {'met' if med <= GOAL_S else 'not met'} (gate minus interpreter start "
-          f"{(med - base) * 1000:.1f} ms)")
+    print(
+        f"goal {GOAL_S:.2f} s: {'met' if med <= GOAL_S else 'not met'} "
+        f"(gate minus interpreter start "
+        f"{(med - base) * 1000:.1f} ms)"
+    )
     return 0
 
 

@@ -143,7 +143,9 @@ def _approver(item: Any, where: str) -> Approver:
         try:
             NoteVerifier.from_vkey(str(key).strip())
         except Exception as exc:
-            raise ConfigError(f"{where}: key {str(key)[:40]!r} is not a verifier key: {exc}") from exc
+            raise ConfigError(
+                f"{where}: key {str(key)[:40]!r} is not a verifier key: {exc}"
+            ) from exc
     return Approver(
         id=item["id"], roles=frozenset(map(str, roles)), keys=tuple(str(k).strip() for k in keys)
     )
@@ -251,7 +253,12 @@ def verify_statement(
         return _unsigned(approver_id, approver, trust, roles, allow_unsigned)
     key_id = str(signature.get("key_id", ""))
     if approver is None:
-        return Verification(False, False, key_id, f"approver {approver_id!r} is not in the trust file {trust.source}")
+        return Verification(
+            False,
+            False,
+            key_id,
+            f"approver {approver_id!r} is not in the trust file {trust.source}",
+        )
     checked = _check_signature(statement, signature, trust, approver_id, key_id)
     if not checked.ok:
         return checked
@@ -270,12 +277,16 @@ def _unsigned(
 ) -> Verification:
     if not allow_unsigned:
         return Verification(
-            False, False, None,
+            False,
+            False,
+            None,
             f"unsigned statement by {approver_id!r}; sign it with --key "
             "(unsigned ones count only with allow_unsigned_approvals: true)",
         )
     if approver is None and trust.approvers:
-        return Verification(False, False, None, f"approver {approver_id!r} is not in the trust file {trust.source}")
+        return Verification(
+            False, False, None, f"approver {approver_id!r} is not in the trust file {trust.source}"
+        )
     problem = _role_problem(approver, roles) if approver else None
     if problem:
         return Verification(False, False, None, problem)
@@ -297,14 +308,20 @@ def _check_signature(
     matching = [v for v in trust.verifiers(approver_id) if v.key_id.hex() == key_id]
     if not matching:
         return Verification(
-            False, False, key_id,
-            f"signed with key {key_id}, which is not a key of {approver_id!r} in the trust file {trust.source}",
+            False,
+            False,
+            key_id,
+            f"signed with key {key_id}, which is not a key of {approver_id!r} "
+            f"in the trust file {trust.source}",
         )
     if any(v.verify(message, sig) for v in matching):
         return Verification(True, True, key_id)
     return Verification(
-        False, False, key_id,
-        f"signature by key {key_id} of {approver_id!r} does not verify (statement altered or wrong key)",
+        False,
+        False,
+        key_id,
+        f"signature by key {key_id} of {approver_id!r} does not verify "
+        "(statement altered or wrong key)",
     )
 
 
@@ -352,7 +369,9 @@ def record_statement(
         from audit.keys import load_signer
 
         try:
-            signature = sign_statement(statement, load_signer(approver_key, env="POLICYENGINE_APPROVER_KEY"))
+            signature = sign_statement(
+                statement, load_signer(approver_key, env="POLICYENGINE_APPROVER_KEY")
+            )
         except (AuditError, OSError) as exc:
             raise KeyUnavailableError(f"approver key {approver_key}: {exc}") from exc
     payload: dict[str, Any] = {"statement": dict(statement), "signature": signature}

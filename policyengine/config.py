@@ -209,7 +209,8 @@ def _dev_signer(state_dir: Path, err: TextIO | None) -> Signer:
     stream = err or sys.stderr
     verb = "generated" if created else "using"
     stream.write(
-        f"policyengine: {verb} DEVELOPMENT signing key {path} (public key {path.with_suffix('.pub')});"
+        f"policyengine: {verb} DEVELOPMENT signing key {path} "
+        f"(public key {path.with_suffix('.pub')});"
         " not for CI or production: set POLICYENGINE_SIGNING_KEY\n"
     )
     return signer
@@ -249,7 +250,9 @@ def load_config(
         signing_key=_signing_key(flags, data, base, cwd),
         log_keys=tuple(str(k) for k in data.get("log_keys") or ()),
         trust_file=_trust_file(flags, data, base, cwd),
-        allow_unsigned_approvals=bool(flags.get("allow_unsigned") or data.get("allow_unsigned_approvals")),
+        allow_unsigned_approvals=bool(
+            flags.get("allow_unsigned") or data.get("allow_unsigned_approvals")
+        ),
         environment=flags.get("env") or env.get("POLICYENGINE_ENV") or data.get("environment"),
         params=_mapping(data.get("params"), "params"),
         environments=_mapping(data.get("environments"), "environments"),
@@ -287,7 +290,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - _KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(_KNOWN_KEYS))}"
+            f"{path}: unknown key(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(sorted(_KNOWN_KEYS))}"
         )
     return data
 
@@ -320,11 +324,15 @@ def _normalise_log_url(value: str, base: Path) -> str:
     return f"sqlite:///{(base / value).resolve()}"
 
 
-def _policies(flags: Mapping[str, Any], env: Mapping[str, str], data: Mapping[str, Any], base: Path, cwd: Path) -> tuple[Path, ...]:
+def _policies(
+    flags: Mapping[str, Any], env: Mapping[str, str], data: Mapping[str, Any], base: Path, cwd: Path
+) -> tuple[Path, ...]:
     if flags.get("policies"):
         return tuple((cwd / str(p)).resolve() for p in flags["policies"])
     if env.get("POLICYENGINE_POLICIES"):
-        return tuple((cwd / p).resolve() for p in env["POLICYENGINE_POLICIES"].split(os.pathsep) if p)
+        return tuple(
+            (cwd / p).resolve() for p in env["POLICYENGINE_POLICIES"].split(os.pathsep) if p
+        )
     if data.get("policies"):
         items = data["policies"]
         if isinstance(items, str):
@@ -335,7 +343,9 @@ def _policies(flags: Mapping[str, Any], env: Mapping[str, str], data: Mapping[st
     return (builtin_policies_dir(),)
 
 
-def _signing_key(flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path) -> str | None:
+def _signing_key(
+    flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path
+) -> str | None:
     if flags.get("signing_key"):
         return str((cwd / str(flags["signing_key"])).resolve())
     if data.get("signing_key"):
@@ -343,7 +353,9 @@ def _signing_key(flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, 
     return None
 
 
-def _trust_file(flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path) -> Path | None:
+def _trust_file(
+    flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path
+) -> Path | None:
     if flags.get("trust_file"):
         return (cwd / str(flags["trust_file"])).resolve()
     if data.get("trust_file"):

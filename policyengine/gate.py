@@ -30,7 +30,6 @@ from policyengine.errors import LogUnavailableError, PolicyEngineError
 if TYPE_CHECKING:
     from audit.keys import Signer
     from audit.log import AuditLog
-
     from policyengine.config import Config
     from policyengine.history import HistoryResult
 
@@ -175,19 +174,33 @@ def gate(
     ev = event_for(card, event, stage, actor)
     log = open_log(config, signer)
     with log_errors(config):
-        hist = build_history(log, model=ev["model"], version=ev["version"], trust=trust,
-                             allow_unsigned=config.allow_unsigned_approvals)
+        hist = build_history(
+            log,
+            model=ev["model"],
+            version=ev["version"],
+            trust=trust,
+            allow_unsigned=config.allow_unsigned_approvals,
+        )
     decision = evaluate(compiled, Context(card=card, event=ev, history=hist.history), now).to_dict()
     subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
-    payload = {"decision": decision, "card": card, "event": ev,
-               "rejected": [r.to_dict() for r in hist.rejected]}
+    payload = {
+        "decision": decision,
+        "card": card,
+        "event": ev,
+        "rejected": [r.to_dict() for r in hist.rejected],
+    }
     with log_errors(config):
         appended = log.append("decision", subject, actor, payload)
         checkpoint = log.checkpoint()
         receipt = log.receipt(appended.seq)
     return GateResult(
-        decision=decision, allow=_allow(decision), seq=appended.seq, checkpoint=checkpoint,
-        receipt=receipt, history=hist, rule_locations=rule_locations(docs),
+        decision=decision,
+        allow=_allow(decision),
+        seq=appended.seq,
+        checkpoint=checkpoint,
+        receipt=receipt,
+        history=hist,
+        rule_locations=rule_locations(docs),
         verifier_key=signer.vkey,
     )
 

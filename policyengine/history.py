@@ -77,8 +77,13 @@ class Rejection:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for ``history.rejected_approvals``."""
-        return {"seq": self.seq, "type": self.type, "approver": self.actor, "role": self.role,
-                "reason": self.reason}
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "approver": self.actor,
+            "role": self.role,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -155,7 +160,13 @@ class _Builder:
 
     def reject(self, entry: _Entry, reason: str, role: str | None = None) -> None:
         self.rejected.append(
-            Rejection(entry.seq, str(entry.envelope.get("type")), str(entry.envelope.get("actor")), reason, role)
+            Rejection(
+                entry.seq,
+                str(entry.envelope.get("type")),
+                str(entry.envelope.get("actor")),
+                reason,
+                role,
+            )
         )
 
     def add(self, entry: _Entry) -> None:
@@ -186,16 +197,29 @@ class _Builder:
         bound = (st.get("model"), st.get("version"), st.get("digest"))
         if bound != (subject.get("name"), subject.get("version"), subject.get("digest")):
             return self.reject(entry, "signed statement does not match the entry's subject", role)
-        check = verify_statement(st, payload.get("signature"), self.trust,
-                                 roles=frozenset([str(role)]), allow_unsigned=self.allow_unsigned)
+        check = verify_statement(
+            st,
+            payload.get("signature"),
+            self.trust,
+            roles=frozenset([str(role)]),
+            allow_unsigned=self.allow_unsigned,
+        )
         if not check:
             return self.reject(entry, str(check.reason), role)
-        self.approvals.append({
-            "approver": st.get("approver"), "role": role, "model": st.get("model"),
-            "version": st.get("version"), "digest": st.get("digest"), "time": st.get("time"),
-            "expires": st.get("expires"), "signed": check.signed, "key_id": check.key_id,
-            "note": payload.get("note"),
-        })
+        self.approvals.append(
+            {
+                "approver": st.get("approver"),
+                "role": role,
+                "model": st.get("model"),
+                "version": st.get("version"),
+                "digest": st.get("digest"),
+                "time": st.get("time"),
+                "expires": st.get("expires"),
+                "signed": check.signed,
+                "key_id": check.key_id,
+                "note": payload.get("note"),
+            }
+        )
         return None
 
     def _verified(self, entry: _Entry, subject: Mapping[str, Any], kind: str, what: str) -> Any:
@@ -205,8 +229,13 @@ class _Builder:
         if st.get("kind") != kind or st.get("model") != subject.get("name"):
             self.reject(entry, f"payload is not a {what} for this model")
             return None
-        check = verify_statement(st, payload.get("signature"), self.trust,
-                                 roles=self.trust.waiver_roles or None, allow_unsigned=self.allow_unsigned)
+        check = verify_statement(
+            st,
+            payload.get("signature"),
+            self.trust,
+            roles=self.trust.waiver_roles or None,
+            allow_unsigned=self.allow_unsigned,
+        )
         if not check:
             self.reject(entry, str(check.reason))
             return None
@@ -216,9 +245,21 @@ class _Builder:
         found = self._verified(entry, subject, WAIVER_KIND, "waiver statement")
         if found:
             st, check = found
-            keys = ("id", "rules", "model", "version", "versions", "reason", "ticket", "approver",
-                    "time", "expires")
-            self.waivers[str(st.get("id"))] = {k: st.get(k) for k in keys} | {"signed": check.signed}
+            keys = (
+                "id",
+                "rules",
+                "model",
+                "version",
+                "versions",
+                "reason",
+                "ticket",
+                "approver",
+                "time",
+                "expires",
+            )
+            self.waivers[str(st.get("id"))] = {k: st.get(k) for k in keys} | {
+                "signed": check.signed
+            }
 
     def _add_waiver_revoked(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
         found = self._verified(entry, subject, REVOCATION_KIND, "waiver revocation")
@@ -231,18 +272,28 @@ class _Builder:
         event = payload.get("event") or decision.get("event") or {}
         allow = decision.get("allow")
         verdict = decision.get("decision") or ("allow" if allow else "deny")
-        self.decisions.append({
-            "id": decision.get("id"), "decision": verdict, "stage": event.get("stage"),
-            "digest": subject.get("digest"), "bundle_digest": decision.get("bundle_digest"),
-            "time": entry.envelope.get("time"), "seq": entry.seq,
-        })
+        self.decisions.append(
+            {
+                "id": decision.get("id"),
+                "decision": verdict,
+                "stage": event.get("stage"),
+                "digest": subject.get("digest"),
+                "bundle_digest": decision.get("bundle_digest"),
+                "time": entry.envelope.get("time"),
+                "seq": entry.seq,
+            }
+        )
 
     def _add_promoted(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
         payload = entry.payload if isinstance(entry.payload, dict) else {}
-        self.promotions.append({
-            "stage": payload.get("stage"), "digest": subject.get("digest"),
-            "time": entry.envelope.get("time"), "seq": entry.seq,
-        })
+        self.promotions.append(
+            {
+                "stage": payload.get("stage"),
+                "digest": subject.get("digest"),
+                "time": entry.envelope.get("time"),
+                "seq": entry.seq,
+            }
+        )
 
     def result(self) -> HistoryResult:
         waivers = [w for wid, w in self.waivers.items() if wid not in self.revoked]

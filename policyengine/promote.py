@@ -32,7 +32,13 @@ __all__ = [
     "record_event",
 ]
 
-RECORDABLE_EVENTS: tuple[str, ...] = ("registered", "rolled_back", "retired", "drift_detected", "incident")
+RECORDABLE_EVENTS: tuple[str, ...] = (
+    "registered",
+    "rolled_back",
+    "retired",
+    "drift_detected",
+    "incident",
+)
 
 
 class PromotionRefusedError(PolicyEngineError):
@@ -71,9 +77,17 @@ def _decisions(entries: Iterable[Any], version: str) -> list[dict[str, Any]]:
         decision = entry.payload.get("decision") or {}
         event = entry.payload.get("event") or {}
         allow = decision.get("allow", decision.get("decision") == "allow")
-        out.append({"seq": entry.seq, "time": env.get("time"), "allow": bool(allow),
-                    "digest": (env.get("subject") or {}).get("digest"), "stage": event.get("stage"),
-                    "bundle_digest": decision.get("bundle_digest"), "id": decision.get("id")})
+        out.append(
+            {
+                "seq": entry.seq,
+                "time": env.get("time"),
+                "allow": bool(allow),
+                "digest": (env.get("subject") or {}).get("digest"),
+                "stage": event.get("stage"),
+                "bundle_digest": decision.get("bundle_digest"),
+                "id": decision.get("id"),
+            }
+        )
     return out
 
 
@@ -98,21 +112,28 @@ def find_allow(
     items = _decisions(entries, version)
     matching = [d for d in items if d["digest"] == digest and d["stage"] == stage]
     if not matching:
-        raise PromotionRefusedError(f"no decision in the log for {what}{_near_misses(items, digest, stage)}; "
-                                    f"run `policyengine gate CARD --to {stage}` first")
+        raise PromotionRefusedError(
+            f"no decision in the log for {what}{_near_misses(items, digest, stage)}; "
+            f"run `policyengine gate CARD --to {stage}` first"
+        )
     latest = matching[-1]
     if not latest["allow"]:
-        raise PromotionRefusedError(f"the latest decision for {what} is deny (seq {latest['seq']}, "
-                                    f"{latest['time']}); fix the findings and gate again")
+        raise PromotionRefusedError(
+            f"the latest decision for {what} is deny (seq {latest['seq']}, "
+            f"{latest['time']}); fix the findings and gate again"
+        )
     if latest["bundle_digest"] != bundle_digest:
         raise PromotionRefusedError(
             f"the allow decision for {what} (seq {latest['seq']}) was made under policy bundle "
-            f"{str(latest['bundle_digest'])[:19]}..., the configured bundle is {bundle_digest[:19]}...; gate again")
+            f"{str(latest['bundle_digest'])[:19]}..., the configured bundle is "
+            f"{bundle_digest[:19]}...; gate again"
+        )
     age = now - _time(latest["time"])
     if age > max_age:
         raise PromotionRefusedError(
             f"the allow decision for {what} (seq {latest['seq']}, {latest['time']}) is older than "
-            f"the freshness limit {max_age}; gate again")
+            f"the freshness limit {max_age}; gate again"
+        )
     return latest
 
 
@@ -153,14 +174,35 @@ def promote(
     with log_errors(config):
         entries = list(log.query(name=model, version=version, types=["decision"]))
         latest_cp = log.latest_checkpoint()
-    allow = find_allow(entries, model=model, version=version, digest=digest, stage=stage,
-                       bundle_digest=bundle, now=now, max_age=config.freshness)
+    allow = find_allow(
+        entries,
+        model=model,
+        version=version,
+        digest=digest,
+        stage=stage,
+        bundle_digest=bundle,
+        now=now,
+        max_age=config.freshness,
+    )
     if latest_cp is None or latest_cp.size <= allow["seq"]:
-        raise PromotionRefusedError(f"the allow decision at seq {allow['seq']} is not covered by a signed "
-                                    "checkpoint; run `policyengine audit checkpoint` or gate again")
+        raise PromotionRefusedError(
+            f"the allow decision at seq {allow['seq']} is not covered by a signed "
+            "checkpoint; run `policyengine audit checkpoint` or gate again"
+        )
     data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
-    return _append_event(log, config, "promoted", model, version, digest, stage, actor, data, now,
-                         decision_seq=allow["seq"])
+    return _append_event(
+        log,
+        config,
+        "promoted",
+        model,
+        version,
+        digest,
+        stage,
+        actor,
+        data,
+        now,
+        decision_seq=allow["seq"],
+    )
 
 
 def record_event(
@@ -185,25 +227,44 @@ def record_event(
     from policyengine.gate import open_log
 
     if event_type not in RECORDABLE_EVENTS:
-        raise InputError(f"event type: expected one of {', '.join(RECORDABLE_EVENTS)}, got {event_type!r}")
+        raise InputError(
+            f"event type: expected one of {', '.join(RECORDABLE_EVENTS)}, got {event_type!r}"
+        )
     now = now or datetime.now(UTC)
     _lifecycle_event(event_type, model, version, digest, stage, actor, dict(data or {}), now)
     signer = config.signer(err)
     log = open_log(config, signer)
-    return _append_event(log, config, event_type, model, version, digest, stage, actor, dict(data or {}), now)
+    return _append_event(
+        log, config, event_type, model, version, digest, stage, actor, dict(data or {}), now
+    )
 
 
 def _lifecycle_event(
-    event_type: str, model: str, version: str | None, digest: str | None, stage: str | None,
-    actor: str, data: dict[str, Any], now: datetime,
+    event_type: str,
+    model: str,
+    version: str | None,
+    digest: str | None,
+    stage: str | None,
+    actor: str,
+    data: dict[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
     """The event as schemas/lifecycle-event.schema.json defines it, validated."""
     from policyengine.cards.validate import validate_event
 
-    subject = {"model": model} | ({"version": version} if version else {}) | ({"digest": digest} if digest else {})
-    event: dict[str, Any] = {"schema_version": "1.0", "type": event_type, "subject": subject,
-                             "actor": actor, "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                             "data": data}
+    subject = (
+        {"model": model}
+        | ({"version": version} if version else {})
+        | ({"digest": digest} if digest else {})
+    )
+    event: dict[str, Any] = {
+        "schema_version": "1.0",
+        "type": event_type,
+        "subject": subject,
+        "actor": actor,
+        "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": data,
+    }
     if stage:
         event["stage"] = stage
     validate_event(event, source=f"{event_type} event")
@@ -211,16 +272,33 @@ def _lifecycle_event(
 
 
 def _append_event(
-    log: Any, config: Config, event_type: str, model: str, version: str | None, digest: str | None,
-    stage: str | None, actor: str, data: dict[str, Any], now: datetime, decision_seq: int | None = None,
+    log: Any,
+    config: Config,
+    event_type: str,
+    model: str,
+    version: str | None,
+    digest: str | None,
+    stage: str | None,
+    actor: str,
+    data: dict[str, Any],
+    now: datetime,
+    decision_seq: int | None = None,
 ) -> RecordResult:
     from policyengine.gate import log_errors
 
     event = _lifecycle_event(event_type, model, version, digest, stage, actor, data, now)
-    subject = {"name": model} | ({"version": version} if version else {}) | ({"digest": digest} if digest else {})
+    subject = (
+        {"name": model}
+        | ({"version": version} if version else {})
+        | ({"digest": digest} if digest else {})
+    )
     with log_errors(config):
         appended = log.append(event_type, subject, actor, event)
         checkpoint = log.checkpoint()
         receipt = log.receipt(appended.seq)
-    return RecordResult(seq=appended.seq, checkpoint_size=checkpoint.size, receipt=receipt,
-                        decision_seq=decision_seq)
+    return RecordResult(
+        seq=appended.seq,
+        checkpoint_size=checkpoint.size,
+        receipt=receipt,
+        decision_seq=decision_seq,
+    )

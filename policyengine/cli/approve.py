@@ -18,7 +18,8 @@ from policyengine.cli.gate import add_config_options, config_from_args, guarded
 def register(subparsers: Any) -> None:
     """Add the ``approve`` command."""
     parser = subparsers.add_parser(
-        "approve", help="record a signed approval of a model artifact",
+        "approve",
+        help="record a signed approval of a model artifact",
         description="Append an approval signed with the approver's key. Exit 0 recorded, "
         "2 bad input, 3 log or key unavailable.",
     )
@@ -52,12 +53,19 @@ def check_signing(config: Any, key: str | None, what: str) -> None:
     from policyengine.errors import InputError
 
     if not key and not config.allow_unsigned_approvals:
-        raise InputError(f"unsigned {what}s are not allowed: pass --key FILE "
-                         "(or set allow_unsigned_approvals: true for local demos)")
+        raise InputError(
+            f"unsigned {what}s are not allowed: pass --key FILE "
+            "(or set allow_unsigned_approvals: true for local demos)"
+        )
 
 
-def warn_if_not_counted(config: Any, statement: dict[str, Any], key: str | None,
-                        roles: frozenset[str] | None, err: TextIO) -> None:
+def warn_if_not_counted(
+    config: Any,
+    statement: dict[str, Any],
+    key: str | None,
+    roles: frozenset[str] | None,
+    err: TextIO,
+) -> None:
     """Say now, not at the gate, when the statement will not count."""
     from policyengine.approvals import load_trust, sign_statement, verify_statement
 
@@ -67,8 +75,9 @@ def warn_if_not_counted(config: Any, statement: dict[str, Any], key: str | None,
 
         signature = sign_statement(statement, load_signer(key))
     trust = load_trust(config.trust_file)
-    check = verify_statement(statement, signature, trust, roles=roles,
-                             allow_unsigned=config.allow_unsigned_approvals)
+    check = verify_statement(
+        statement, signature, trust, roles=roles, allow_unsigned=config.allow_unsigned_approvals
+    )
     if not check:
         err.write(f"warning: this will not count at the gate: {check.reason}\n")
 
@@ -86,14 +95,26 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
-    expires = now_text(now + parse_duration(args.expires, what="--expires")) if args.expires else None
-    statement = approval_statement(model=args.model, version=args.version, digest=args.digest,
-                                   role=args.role, approver=approver, time=now_text(now), expires=expires)
+    expires = (
+        now_text(now + parse_duration(args.expires, what="--expires")) if args.expires else None
+    )
+    statement = approval_statement(
+        model=args.model,
+        version=args.version,
+        digest=args.digest,
+        role=args.role,
+        approver=approver,
+        time=now_text(now),
+        expires=expires,
+    )
     warn_if_not_counted(config, statement, args.key, frozenset([args.role]), err)
     subject = {"name": args.model, "version": args.version, "digest": args.digest}
-    seq, size = record_statement(config, "approval", subject, statement, approver_key=args.key,
-                                 note=args.note, err=err)
+    seq, size = record_statement(
+        config, "approval", subject, statement, approver_key=args.key, note=args.note, err=err
+    )
     signed = "signed" if args.key else "UNSIGNED"
-    out.write(f"recorded {signed} approval by {approver} as {args.role} for {args.model} "
-              f"{args.version} at seq {seq} (checkpoint size {size})\n")
+    out.write(
+        f"recorded {signed} approval by {approver} as {args.role} for {args.model} "
+        f"{args.version} at seq {seq} (checkpoint size {size})\n"
+    )
     return 0

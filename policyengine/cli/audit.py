@@ -23,7 +23,9 @@ _SIGNS = ("checkpoint", "export")
 def register(subparsers: Any) -> None:
     """Add the ``audit`` command (everything after it goes to audit.cli)."""
     parser = subparsers.add_parser(
-        "audit", help="verify, inspect, prove and export the audit log", add_help=False,
+        "audit",
+        help="verify, inspect, prove and export the audit log",
+        add_help=False,
         description="The audit log's command line (see `policyengine audit --help`).",
     )
     parser.add_argument("audit_args", nargs=argparse.REMAINDER)

@@ -17,11 +17,16 @@ def register(subparsers: Any) -> None:
     from policyengine.promote import RECORDABLE_EVENTS
 
     parser = subparsers.add_parser(
-        "event", help="record a lifecycle event in the audit log",
+        "event",
+        help="record a lifecycle event in the audit log",
         description="Append a lifecycle event validated against the lifecycle-event schema.",
     )
-    parser.add_argument("type", choices=RECORDABLE_EVENTS, metavar="TYPE",
-                        help=f"one of {', '.join(RECORDABLE_EVENTS)}")
+    parser.add_argument(
+        "type",
+        choices=RECORDABLE_EVENTS,
+        metavar="TYPE",
+        help=f"one of {', '.join(RECORDABLE_EVENTS)}",
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("--version")
     parser.add_argument("--digest", help="artifact digest sha256:<64 hex>")
@@ -44,7 +49,9 @@ def _data(text: str | None) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InputError(f"--data: invalid json at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise InputError(
+            f"--data: invalid json at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
     if not isinstance(data, dict):
         raise InputError(f"--data: expected a JSON object, got {type(data).__name__}")
     return data
@@ -55,9 +62,19 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.promote import record_event
 
     config = config_from_args(args)
-    result = record_event(args.type, model=args.model, version=args.version, digest=args.digest,
-                          stage=args.stage, config=config, actor=args.actor or _default_actor(config),
-                          data=_data(args.data), err=err)
-    out.write(f"recorded {args.type} for {args.model} {args.version or ''} at seq {result.seq} "
-              f"(checkpoint size {result.checkpoint_size})\n".replace("  ", " "))
+    result = record_event(
+        args.type,
+        model=args.model,
+        version=args.version,
+        digest=args.digest,
+        stage=args.stage,
+        config=config,
+        actor=args.actor or _default_actor(config),
+        data=_data(args.data),
+        err=err,
+    )
+    out.write(
+        f"recorded {args.type} for {args.model} {args.version or ''} at seq {result.seq} "
+        f"(checkpoint size {result.checkpoint_size})\n".replace("  ", " ")
+    )
     return 0

@@ -26,17 +26,38 @@ Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 def add_config_options(parser: argparse.ArgumentParser, *, policies: bool = True) -> None:
     """Options that override policyengine.yaml and the environment."""
-    group = parser.add_argument_group("configuration (flags win over env vars and policyengine.yaml)")
-    group.add_argument("--config", metavar="FILE", help="configuration file (default ./policyengine.yaml)")
-    group.add_argument("--log", metavar="URL", help="audit log URL or SQLite path (env POLICYENGINE_LOG_URL)")
-    group.add_argument("--signing-key", metavar="FILE", help="checkpoint signing key (env POLICYENGINE_SIGNING_KEY)")
+    group = parser.add_argument_group(
+        "configuration (flags win over env vars and policyengine.yaml)"
+    )
+    group.add_argument(
+        "--config", metavar="FILE", help="configuration file (default ./policyengine.yaml)"
+    )
+    group.add_argument(
+        "--log", metavar="URL", help="audit log URL or SQLite path (env POLICYENGINE_LOG_URL)"
+    )
+    group.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="checkpoint signing key (env POLICYENGINE_SIGNING_KEY)",
+    )
     group.add_argument("--trust-file", metavar="FILE", help="approvers with roles and public keys")
-    group.add_argument("--env", metavar="NAME", help="environment whose params apply (env POLICYENGINE_ENV)")
-    group.add_argument("--allow-unsigned", action="store_true", default=None,
-                       help="let unsigned approvals and waivers count (local demos only)")
+    group.add_argument(
+        "--env", metavar="NAME", help="environment whose params apply (env POLICYENGINE_ENV)"
+    )
+    group.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        default=None,
+        help="let unsigned approvals and waivers count (local demos only)",
+    )
     if policies:
-        group.add_argument("--policies", metavar="PATH", nargs="+", action="extend",
-                           help="policy files or directories (env POLICYENGINE_POLICIES)")
+        group.add_argument(
+            "--policies",
+            metavar="PATH",
+            nargs="+",
+            action="extend",
+            help="policy files or directories (env POLICYENGINE_POLICIES)",
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -63,7 +84,6 @@ def guarded(command: Command) -> Command:
 
     def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from audit.errors import AuditError
-
         from policyengine.errors import PolicyEngineError
 
         try:
@@ -93,8 +113,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--to", dest="stage", required=True, metavar="STAGE", help="target stage")
     parser.add_argument("--event", default="promote", help="intent evaluated (default promote)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
-    parser.add_argument("--output", metavar="FILE", help="write the report here (text summary still printed)")
-    parser.add_argument("--receipt", metavar="FILE", help="write the decision's receipt (JSON) here")
+    parser.add_argument(
+        "--output", metavar="FILE", help="write the report here (text summary still printed)"
+    )
+    parser.add_argument(
+        "--receipt", metavar="FILE", help="write the decision's receipt (JSON) here"
+    )
     parser.add_argument("--actor", help="who asks (default: CI user or local user)")
     add_config_options(parser)
     parser.set_defaults(func=guarded(_run))
@@ -106,7 +130,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     config = config_from_args(args)
     card = load_document(args.card)
-    result = gate(card, args.stage, args.event, config, card_source=args.card, actor=args.actor, err=err)
+    result = gate(
+        card, args.stage, args.event, config, card_source=args.card, actor=args.actor, err=err
+    )
     if args.receipt:
         write_json(args.receipt, result.receipt)
     _report(args, result, out)

@@ -32,7 +32,6 @@ def _safe_stem(name: str) -> str:
 
 def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from audit.keys import generate_key
-
     from policyengine.errors import InputError
 
     directory = Path(args.out)

@@ -15,7 +15,8 @@ from policyengine.cli.gate import add_config_options, config_from_args, guarded,
 def register(subparsers: Any) -> None:
     """Add the ``promote`` command."""
     parser = subparsers.add_parser(
-        "promote", help="record a promotion justified by an allow decision in the log",
+        "promote",
+        help="record a promotion justified by an allow decision in the log",
         description="Append a `promoted` entry only if the log holds an allow decision for exactly "
         "this model, version, digest and stage, under the configured policy bundle, not followed "
         "by a deny and not older than the freshness limit. Exit 0 promoted, 1 refused.",
@@ -36,11 +37,20 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.promote import promote
 
     config = config_from_args(args)
-    result = promote(model=args.model, version=args.version, digest=args.digest, stage=args.stage,
-                     config=config, actor=args.actor or _default_actor(config), err=err)
+    result = promote(
+        model=args.model,
+        version=args.version,
+        digest=args.digest,
+        stage=args.stage,
+        config=config,
+        actor=args.actor or _default_actor(config),
+        err=err,
+    )
     if args.receipt:
         write_json(args.receipt, result.receipt)
-    out.write(f"promoted {args.model} {args.version} to {args.stage} at seq {result.seq} "
-              f"(justified by the allow decision at seq {result.decision_seq}; "
-              f"checkpoint size {result.checkpoint_size})\n")
+    out.write(
+        f"promoted {args.model} {args.version} to {args.stage} at seq {result.seq} "
+        f"(justified by the allow decision at seq {result.decision_seq}; "
+        f"checkpoint size {result.checkpoint_size})\n"
+    )
     return 0

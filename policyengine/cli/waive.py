@@ -18,12 +18,19 @@ from policyengine.cli.gate import add_config_options, config_from_args, guarded
 def register(subparsers: Any) -> None:
     """Add the ``waive`` and ``revoke-waiver`` commands."""
     parser = subparsers.add_parser(
-        "waive", help="record a signed waiver of rules for a model",
+        "waive",
+        help="record a signed waiver of rules for a model",
         description="Append a waiver signed with the approver's key. Expired or revoked waivers "
         "are ignored by the gate.",
     )
-    parser.add_argument("--rule", dest="rules", action="append", required=True, metavar="ID",
-                        help="rule id or policy/rule (repeat for several)")
+    parser.add_argument(
+        "--rule",
+        dest="rules",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="rule id or policy/rule (repeat for several)",
+    )
     parser.add_argument("--model", required=True)
     versions = parser.add_mutually_exclusive_group()
     versions.add_argument("--version", help="one model version (default: every version)")
@@ -32,8 +39,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ticket", required=True, metavar="REF")
     parser.add_argument("--by", metavar="ID", help="approver id (default: the key's name)")
     parser.add_argument("--key", metavar="FILE", help="approver's private key")
-    parser.add_argument("--expires", required=True, metavar="DATE",
-                        help="RFC 3339 date or date-time, or a duration such as 30d")
+    parser.add_argument(
+        "--expires",
+        required=True,
+        metavar="DATE",
+        help="RFC 3339 date or date-time, or a duration such as 30d",
+    )
     parser.add_argument("--id", dest="waiver_id", help="waiver id (default: generated)")
     add_config_options(parser, policies=False)
     parser.set_defaults(func=guarded(_waive))
@@ -62,7 +73,9 @@ def expiry(text: str, now: Any) -> str:
         try:
             return now_text(now + parse_duration(text, what="--expires"))
         except Exception as exc:
-            raise InputError(f"--expires: expected a date, date-time or duration, got {text!r}") from exc
+            raise InputError(
+                f"--expires: expected a date, date-time or duration, got {text!r}"
+            ) from exc
     return now_text(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
@@ -78,17 +91,30 @@ def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     now = datetime.now(UTC)
     waiver_id = args.waiver_id or f"w-{uuid.uuid4().hex[:12]}"
     statement = waiver_statement(
-        waiver_id=waiver_id, rules=args.rules, model=args.model, version=args.version,
-        versions=args.versions, reason=args.reason, ticket=args.ticket, approver=approver,
-        time=now_text(now), expires=expiry(args.expires, now),
+        waiver_id=waiver_id,
+        rules=args.rules,
+        model=args.model,
+        version=args.version,
+        versions=args.versions,
+        reason=args.reason,
+        ticket=args.ticket,
+        approver=approver,
+        time=now_text(now),
+        expires=expiry(args.expires, now),
     )
     from policyengine.approvals import load_trust
 
-    warn_if_not_counted(config, statement, args.key, load_trust(config.trust_file).waiver_roles or None, err)
+    warn_if_not_counted(
+        config, statement, args.key, load_trust(config.trust_file).waiver_roles or None, err
+    )
     subject = {"name": args.model} | ({"version": args.version} if args.version else {})
-    seq, size = record_statement(config, "waiver", subject, statement, approver_key=args.key, err=err)
-    out.write(f"recorded waiver {waiver_id} of {', '.join(args.rules)} for {args.model} by {approver}, "
-              f"expires {statement['expires']}, at seq {seq} (checkpoint size {size})\n")
+    seq, size = record_statement(
+        config, "waiver", subject, statement, approver_key=args.key, err=err
+    )
+    out.write(
+        f"recorded waiver {waiver_id} of {', '.join(args.rules)} for {args.model} by {approver}, "
+        f"expires {statement['expires']}, at seq {seq} (checkpoint size {size})\n"
+    )
     return 0
 
 
@@ -100,10 +126,18 @@ def _revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = config_from_args(args)
     check_signing(config, args.key, "revocation")
     approver = approver_identity(args.by, args.key)
-    statement = revocation_statement(waiver_id=args.waiver_id, model=args.model, reason=args.reason,
-                                     approver=approver, time=now_text(datetime.now(UTC)))
-    seq, size = record_statement(config, "waiver_revoked", {"name": args.model}, statement,
-                                 approver_key=args.key, err=err)
-    out.write(f"recorded revocation of waiver {args.waiver_id} by {approver} at seq {seq} "
-              f"(checkpoint size {size})\n")
+    statement = revocation_statement(
+        waiver_id=args.waiver_id,
+        model=args.model,
+        reason=args.reason,
+        approver=approver,
+        time=now_text(datetime.now(UTC)),
+    )
+    seq, size = record_statement(
+        config, "waiver_revoked", {"name": args.model}, statement, approver_key=args.key, err=err
+    )
+    out.write(
+        f"recorded revocation of waiver {args.waiver_id} by {approver} at seq {seq} "
+        f"(checkpoint size {size})\n"
+    )
     return 0

@@ -25,7 +25,9 @@ def _escape_property(text: str) -> str:
 
 
 def _command(result: RuleResult) -> str | None:
-    if result.outcome == "error" or (result.outcome == "fail" and result.severity == "deny" and result.mode == "enforce"):
+    if result.outcome == "error" or (
+        result.outcome == "fail" and result.severity == "deny" and result.mode == "enforce"
+    ):
         return "error"
     if result.outcome == "fail":
         return "warning"

@@ -40,14 +40,19 @@ def _testcase(parent: ET.Element, result: RuleResult) -> None:
     if result.remediation:
         text = f"{text}\nremediation: {result.remediation.strip()}"
     if result.outcome == "fail":
-        node = ET.SubElement(case, "failure", type=f"{result.mode}:{result.severity}", message=result.message)
+        node = ET.SubElement(
+            case, "failure", type=f"{result.mode}:{result.severity}", message=result.message
+        )
         node.text = text
     elif result.outcome == "error":
         node = ET.SubElement(case, "error", type="evaluation_error", message=result.message)
         node.text = text
     elif result.outcome == "waived":
         waiver = result.waiver or {}
-        note = f"waived by {waiver.get('id', '?')} ({waiver.get('ticket', '')}), expires {waiver.get('expires', '?')}"
+        note = (
+            f"waived by {waiver.get('id', '?')} ({waiver.get('ticket', '')}), "
+            f"expires {waiver.get('expires', '?')}"
+        )
         ET.SubElement(case, "skipped", message=f"waived: {result.message} [{note}]")
     elif result.outcome in ("skipped", "not_applicable"):
         ET.SubElement(case, "skipped", message="not applicable")
@@ -79,7 +84,9 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
         ET.SubElement(props, "property", name=name, value=value)
     for result in results:
         _testcase(suite, result)
-    ET.SubElement(suite, "system-out").text = "decision: " + ("allow" if is_allow(decision) else "deny")
+    ET.SubElement(suite, "system-out").text = "decision: " + (
+        "allow" if is_allow(decision) else "deny"
+    )
     ET.SubElement(suite, "system-err").text = "\n".join(context.notes)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -83,7 +83,8 @@ def _result(result: RuleResult, index: int, context: ReportContext) -> dict[str,
         out["relatedLocations"] = [dict(_location(where[0], where[1], "rule definition"), id=0)]
     if result.outcome == "waived":
         waiver = result.waiver or {}
-        reason = f"waiver {waiver.get('id', '?')} ({waiver.get('ticket', '')}): {waiver.get('reason', '')}"
+        ticket = waiver.get("ticket", "")
+        reason = f"waiver {waiver.get('id', '?')} ({ticket}): {waiver.get('reason', '')}"
         out["suppressions"] = [{"kind": "external", "status": "accepted", "justification": reason}]
     return out
 

@@ -18,7 +18,9 @@ _LABELS = {"fail": "FAIL", "error": "ERROR", "waived": "WAIVED"}
 
 
 def _label(result: RuleResult) -> str | None:
-    if result.outcome in ("fail", "error") and (result.severity != "deny" or result.mode != "enforce"):
+    if result.outcome in ("fail", "error") and (
+        result.severity != "deny" or result.mode != "enforce"
+    ):
         return "ERROR" if result.outcome == "error" and result.mode == "enforce" else "WARN"
     return _LABELS.get(result.outcome)
 
@@ -52,7 +54,9 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
         lines.append("  not counted:")
         lines.extend(f"    - {note}" for note in context.notes)
     counts = Counter(r.outcome for r in results)
-    tally = ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "error", "waived", "skipped") if counts[k])
+    tally = ", ".join(
+        f"{counts[k]} {k}" for k in ("pass", "fail", "error", "waived", "skipped") if counts[k]
+    )
     lines.append(f"  rules: {tally or 'none'}")
     lines.append(_summary(decision, context, verdict))
     return "\n".join(lines) + "\n"

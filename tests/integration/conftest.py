@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from tests.integration.gatecli import _ENV, CARD, cli
+
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
@@ -22,8 +24,12 @@ def workdir(tmp_path, monkeypatch):
 def approvers(workdir):
     """Keys for bob (model-risk), carol (domain-owner), alice (the card's author, both roles),
     dave (domain-owner) and mallory (not trusted), and approvers.yaml listing all but mallory."""
-    roles = {"bob@bank.example": "[model-risk]", "carol@bank.example": "[domain-owner]",
-             "alice@bank.example": "[model-risk, domain-owner]", "dave@bank.example": "[domain-owner]"}
+    roles = {
+        "bob@bank.example": "[model-risk]",
+        "carol@bank.example": "[domain-owner]",
+        "alice@bank.example": "[model-risk, domain-owner]",
+        "dave@bank.example": "[domain-owner]",
+    }
     lines = ["approvers:"]
     for who in [*roles, "mallory@evil.example"]:
         assert cli("keys", "generate", who, "--out", "keys").code == 0

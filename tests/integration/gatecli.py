@@ -12,9 +12,18 @@ CARD = REPO / "examples" / "cards" / "credit-risk-scorer.yaml"
 MODEL, VERSION = "credit-risk-scorer", "2.3.0"
 DIGEST = "sha256:3e53696f4df1faab196b580cc7f6ddaa0a657529d338d4886e9b22fbbc6ddc83"
 OTHER_DIGEST = "sha256:" + "0" * 64
-_ENV = ("CI", "GITHUB_STEP_SUMMARY", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "POLICYENGINE_LOG_URL",
-        "POLICYENGINE_SIGNING_KEY", "POLICYENGINE_POLICIES", "POLICYENGINE_ENV", "POLICYENGINE_CONFIG",
-        "POLICYENGINE_ACTOR")
+_ENV = (
+    "CI",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_ACTOR",
+    "GITLAB_USER_LOGIN",
+    "POLICYENGINE_LOG_URL",
+    "POLICYENGINE_SIGNING_KEY",
+    "POLICYENGINE_POLICIES",
+    "POLICYENGINE_ENV",
+    "POLICYENGINE_CONFIG",
+    "POLICYENGINE_ACTOR",
+)
 
 
 @dataclass
@@ -35,10 +44,25 @@ def cli(*argv: str) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
-def approve(keys: Path, who: str, role: str, *, key: str | None = None, digest: str = DIGEST) -> Run:
+def approve(
+    keys: Path, who: str, role: str, *, key: str | None = None, digest: str = DIGEST
+) -> Run:
     """`policyengine approve` of the example model by ``who`` (signed with ``key``'s file)."""
-    return cli("approve", "--model", MODEL, "--version", VERSION, "--digest", digest, "--role", role,
-               "--by", who, "--key", str(keys / f"{key or who}.key"))
+    return cli(
+        "approve",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--digest",
+        digest,
+        "--role",
+        role,
+        "--by",
+        who,
+        "--key",
+        str(keys / f"{key or who}.key"),
+    )
 
 
 def gate(*extra: str) -> Run:

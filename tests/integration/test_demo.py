@@ -17,8 +17,13 @@ def test_demo_runs(tmp_path, ci):
     env = environ(PATH=f"{Path(sys.executable).parent}:{environ()['PATH']}", TMPDIR=str(tmp_path))
     if ci:
         env["CI"] = ci
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "demo.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "DENY credit-risk-scorer 2.3.0" in out and "ALLOW credit-risk-scorer 2.3.0" in out

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tests.integration.gatecli import DIGEST, MODEL, OTHER_DIGEST, VERSION, approve, cli, gate, log_size
+from tests.integration.gatecli import (
+    DIGEST,
+    MODEL,
+    OTHER_DIGEST,
+    VERSION,
+    approve,
+    cli,
+    gate,
+    log_size,
+)
 
 
 def promote(stage: str = "production", digest: str = DIGEST):
@@ -65,8 +74,21 @@ def test_later_deny_blocks_promotion(approvers, workdir):
     approve(approvers, "bob@bank.example", "model-risk")
     approve(approvers, "carol@bank.example", "domain-owner")
     assert gate().code == 0
-    cli("approve", "--model", MODEL, "--version", VERSION, "--digest", DIGEST, "--role", "model-risk",
-        "--by", "alice@bank.example", "--key", str(approvers / "alice@bank.example.key"))
+    cli(
+        "approve",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--digest",
+        DIGEST,
+        "--role",
+        "model-risk",
+        "--by",
+        "alice@bank.example",
+        "--key",
+        str(approvers / "alice@bank.example.key"),
+    )
     assert gate().code == 1
     assert promote().code == 1
 
@@ -76,8 +98,19 @@ def test_stale_allow_refused(approvers, workdir):
     approve(approvers, "bob@bank.example", "model-risk")
     approve(approvers, "carol@bank.example", "domain-owner")
     assert gate().code == 0
-    run = cli("promote", "--model", MODEL, "--version", VERSION, "--digest", DIGEST, "--to",
-              "production", "--max-age", "0s")
+    run = cli(
+        "promote",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--digest",
+        DIGEST,
+        "--to",
+        "production",
+        "--max-age",
+        "0s",
+    )
     assert run.code == 1 and "older than the freshness limit" in run.err
 
 
@@ -87,13 +120,14 @@ def test_changed_policies_need_a_new_gate(approvers, workdir):
     approve(approvers, "carol@bank.example", "domain-owner")
     assert gate().code == 0
     (workdir / "policyengine.yaml").write_text(
-        "environments:\n  production:\n    params:\n      approvals: {max_age_days: 30}\n")
+        "environments:\n  production:\n    params:\n      approvals: {max_age_days: 30}\n"
+    )
     run = promote()
     assert run.code == 1 and "configured bundle" in run.err
 
 
 def test_untrusted_key_does_not_count(approvers, workdir):
-    """An approval in bob's name signed with a key not in the trust file does not count; output says why."""
+    """An approval for bob signed with a key not in the trust file does not count; says why."""
     approve(approvers, "bob@bank.example", "model-risk", key="mallory@evil.example")
     approve(approvers, "carol@bank.example", "domain-owner")
     run = gate()
@@ -103,7 +137,7 @@ def test_untrusted_key_does_not_count(approvers, workdir):
 
 
 def test_role_not_held_does_not_count(approvers, workdir):
-    """dave holds domain-owner only: his model-risk approval does not count, and the report says so."""
+    """dave holds domain-owner only: his model-risk approval does not count; report says why."""
     approve(approvers, "dave@bank.example", "model-risk")
     approve(approvers, "carol@bank.example", "domain-owner")
     run = gate()
@@ -136,18 +170,42 @@ def test_approve_warns_when_it_will_not_count(approvers, workdir):
 
 def test_unsigned_approval_refused(workdir):
     """approve without --key is refused unless unsigned approvals are allowed."""
-    run = cli("approve", "--model", MODEL, "--version", VERSION, "--digest", DIGEST, "--role", "r",
-              "--by", "bob@bank.example")
+    run = cli(
+        "approve",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--digest",
+        DIGEST,
+        "--role",
+        "r",
+        "--by",
+        "bob@bank.example",
+    )
     assert run.code == 2 and "unsigned approvals are not allowed" in run.err
 
 
 def test_unsigned_allowed_and_marked(workdir):
     """With --allow-unsigned, unsigned approvals count and are recorded as UNSIGNED."""
     (workdir / "approvers.yaml").write_text(
-        "approvers:\n  - {id: bob, roles: [model-risk]}\n  - {id: carol, roles: [domain-owner]}\n")
+        "approvers:\n  - {id: bob, roles: [model-risk]}\n  - {id: carol, roles: [domain-owner]}\n"
+    )
     for who, role in (("bob", "model-risk"), ("carol", "domain-owner")):
-        run = cli("approve", "--model", MODEL, "--version", VERSION, "--digest", DIGEST, "--role", role,
-                  "--by", who, "--allow-unsigned")
+        run = cli(
+            "approve",
+            "--model",
+            MODEL,
+            "--version",
+            VERSION,
+            "--digest",
+            DIGEST,
+            "--role",
+            role,
+            "--by",
+            who,
+            "--allow-unsigned",
+        )
         assert run.code == 0 and "UNSIGNED" in run.out
     assert gate().code == 1
     assert gate("--allow-unsigned").code == 0

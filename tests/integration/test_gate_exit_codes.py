@@ -1,4 +1,4 @@
-"""Exit codes of `policyengine gate`: 2 bad input or configuration, 3 log or key unavailable, never 0."""
+"""`policyengine gate` exit codes: 2 bad input or configuration, 3 log or key unavailable."""
 
 from __future__ import annotations
 
@@ -77,12 +77,18 @@ def test_unreadable_signing_key_exits_3(workdir):
 
 
 def _process(args, cwd, **env):
-    return subprocess.run([sys.executable, "-m", "policyengine", *args], cwd=cwd, env=environ(**env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "policyengine", *args],
+        cwd=cwd,
+        env=environ(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_ci_without_key_exits_3_in_a_real_process(workdir):
-    """Under CI=true with no key configured the real process exits 3 and says how to configure one."""
+    """Under CI=true with no key configured the real process exits 3 saying how to fix it."""
     proc = _process(["gate", "card.yaml", "--to", "production"], workdir, CI="true")
     assert proc.returncode == 3, proc.stderr
     assert "POLICYENGINE_SIGNING_KEY" in proc.stderr
@@ -92,16 +98,29 @@ def test_ci_without_key_exits_3_in_a_real_process(workdir):
 def test_ci_with_key_works_in_a_real_process(workdir):
     """Under CI=true with POLICYENGINE_SIGNING_KEY the real process decides (deny here: exit 1)."""
     assert cli("keys", "generate", "ci-log", "--out", "k").code == 0
-    proc = _process(["gate", "card.yaml", "--to", "production"], workdir, CI="true",
-                    POLICYENGINE_SIGNING_KEY=str(workdir / "k" / "ci-log.key"))
+    proc = _process(
+        ["gate", "card.yaml", "--to", "production"],
+        workdir,
+        CI="true",
+        POLICYENGINE_SIGNING_KEY=str(workdir / "k" / "ci-log.key"),
+    )
     assert proc.returncode == 1, proc.stderr
     assert "DEVELOPMENT" not in proc.stderr
 
 
 def test_unreachable_log_exits_3_in_a_real_process(workdir):
     """The real process exits 3, not 0, when the log server is unreachable."""
-    proc = _process(["gate", "card.yaml", "--to", "production", "--log",
-                     "postgresql+psycopg://u@127.0.0.1:1/none"], workdir)
+    proc = _process(
+        [
+            "gate",
+            "card.yaml",
+            "--to",
+            "production",
+            "--log",
+            "postgresql+psycopg://u@127.0.0.1:1/none",
+        ],
+        workdir,
+    )
     assert proc.returncode == 3, proc.stderr
 
 

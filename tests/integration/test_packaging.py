@@ -1,4 +1,4 @@
-"""The exact command lines in action.yml, the GitLab template and .pre-commit-hooks.yaml run and do their job."""
+"""The exact commands in action.yml, the GitLab template and .pre-commit-hooks.yaml work."""
 
 from __future__ import annotations
 
@@ -23,22 +23,38 @@ _EXPR = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 
 
 def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
 def ci_env(tmp_path):
     """A CI environment with policyengine on PATH and a configured log signing key."""
     key = tmp_path / "keys" / "ci-log.key"
-    proc = subprocess.run([sys.executable, "-m", "policyengine", "keys", "generate", "ci-log", "--out",
-                           str(key.parent)], capture_output=True, text=True, env=environ(), timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "policyengine",
+            "keys",
+            "generate",
+            "ci-log",
+            "--out",
+            str(key.parent),
+        ],
+        capture_output=True,
+        text=True,
+        env=environ(),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     env = environ(CI="true", PATH=f"{BIN}:{environ()['PATH']}")
     return env, key.read_text().strip()
 
 
 # --- GitHub composite action -------------------------------------------------------------
+
 
 def _render(text: str, values: dict[str, str]) -> str:
     return _EXPR.sub(lambda m: values.get(m.group(1), ""), str(text))
@@ -86,9 +102,11 @@ def test_action_structure():
     assert "--format sarif" in steps["Gate"]["run"] and "--receipt" in steps["Gate"]["run"]
 
 
-@pytest.mark.parametrize(("stage", "code", "decision"), [("staging", 0, "allow"), ("production", 1, "deny")])
+@pytest.mark.parametrize(
+    ("stage", "code", "decision"), [("staging", 0, "allow"), ("production", 1, "deny")]
+)
 def test_action_commands_run(tmp_path, ci_env, stage, code, decision):
-    """The action's gate step writes SARIF and a receipt; the last step fails the job unless allowed."""
+    """The action's gate step writes SARIF and a receipt; the last step fails unless allowed."""
     env, skey = ci_env
     shutil.copy(CARD, tmp_path / "card.yaml")
     codes = _run_action(tmp_path, env, {"card": "card.yaml", "stage": stage, "signing-key": skey})
@@ -112,14 +130,17 @@ def test_action_without_key_fails_with_3(tmp_path, ci_env):
 
 # --- GitLab CI template --------------------------------------------------------------------
 
+
 def _gitlab_job() -> dict:
-    template = yaml.safe_load((REPO / "ci" / "gitlab" / "policyengine-gate.gitlab-ci.yml").read_text())
+    template = yaml.safe_load(
+        (REPO / "ci" / "gitlab" / "policyengine-gate.gitlab-ci.yml").read_text()
+    )
     return template[".policyengine-gate"]
 
 
 @pytest.mark.parametrize(("stage", "code"), [("staging", 0), ("production", 1)])
 def test_gitlab_template_commands_run(tmp_path, ci_env, stage, code):
-    """The template's script gates the card, writes JUnit (valid) and the receipt it keeps as artifacts."""
+    """The template's script gates the card, writes valid JUnit and the receipt it keeps."""
     env, skey = ci_env
     job = _gitlab_job()
     assert any("pip install" in line for line in job["before_script"])
@@ -138,6 +159,7 @@ def test_gitlab_template_commands_run(tmp_path, ci_env, stage, code):
 
 # --- pre-commit hook --------------------------------------------------------------------------
 
+
 def _hook() -> dict:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     return next(h for h in hooks if h["id"] == "policyengine-check")
@@ -151,8 +173,13 @@ def _selected(hook: dict, paths: list[str]) -> list[str]:
 def test_precommit_selects_policies_only():
     """The hook runs on policy files, not on pack tests or the approvers trust file."""
     hook = _hook()
-    paths = ["policies/approvals/approvals.yaml", "policies/approvals/tests/cases.yaml",
-             "policies/slo/slo_test.yaml", "policies/approvers.yaml", "examples/cards/x.yaml"]
+    paths = [
+        "policies/approvals/approvals.yaml",
+        "policies/approvals/tests/cases.yaml",
+        "policies/slo/slo_test.yaml",
+        "policies/approvers.yaml",
+        "examples/cards/x.yaml",
+    ]
     assert _selected(hook, paths) == ["policies/approvals/approvals.yaml"]
 
 
@@ -164,11 +191,23 @@ def test_precommit_entry_runs(tmp_path, ci_env):
     files = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "policies").rglob("*.y*ml"))
     chosen = _selected(hook, files)
     assert chosen
-    good = subprocess.run([*shlex.split(hook["entry"]), *chosen], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    good = subprocess.run(
+        [*shlex.split(hook["entry"]), *chosen],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 0, good.stdout + good.stderr
     broken = tmp_path / chosen[0]
     broken.write_text(broken.read_text().replace("expr: ", "expr: ((", 1))
-    bad = subprocess.run([*shlex.split(hook["entry"]), *chosen], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [*shlex.split(hook["entry"]), *chosen],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and chosen[0] in bad.stdout + bad.stderr

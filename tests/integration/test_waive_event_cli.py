@@ -9,23 +9,50 @@ RULES = ("approvals/distinct-approvers", "approvals/required-roles")
 
 def waive(keys, who="carol@bank.example", expires="30d", waiver_id="w-1"):
     """Waive the two approval rules for the example model."""
-    args = ["waive", "--model", MODEL, "--version", VERSION, "--reason", "pilot", "--ticket", "RISK-1",
-            "--by", who, "--key", str(keys / f"{who}.key"), "--expires", expires, "--id", waiver_id]
+    args = [
+        "waive",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--reason",
+        "pilot",
+        "--ticket",
+        "RISK-1",
+        "--by",
+        who,
+        "--key",
+        str(keys / f"{who}.key"),
+        "--expires",
+        expires,
+        "--id",
+        waiver_id,
+    ]
     for rule in RULES:
         args += ["--rule", rule]
     return cli(*args)
 
 
 def test_waiver_turns_deny_into_allow_and_revocation_back(approvers, workdir):
-    """A signed waiver of the failing rules allows (reported as waived); revoking it denies again."""
+    """A signed waiver of the failing rules allows (shown waived); revoking it denies again."""
     assert gate().code == 1
     run = waive(approvers)
     assert run.code == 0 and "recorded waiver w-1" in run.out
     allowed = gate()
     assert allowed.code == 0, allowed.out
     assert "WAIVED" in allowed.out and "w-1" in allowed.out
-    revoked = cli("revoke-waiver", "w-1", "--model", MODEL, "--reason", "done",
-                  "--by", "bob@bank.example", "--key", str(approvers / "bob@bank.example.key"))
+    revoked = cli(
+        "revoke-waiver",
+        "w-1",
+        "--model",
+        MODEL,
+        "--reason",
+        "done",
+        "--by",
+        "bob@bank.example",
+        "--key",
+        str(approvers / "bob@bank.example.key"),
+    )
     assert revoked.code == 0
     assert gate().code == 1
 
@@ -46,13 +73,23 @@ def test_untrusted_waiver_ignored(approvers, workdir):
 
 def test_event_recorded(workdir):
     """A registered event is validated and appended (exit 0)."""
-    run = cli("event", "registered", "--model", MODEL, "--version", VERSION, "--digest", DIGEST,
-              "--data", '{"registry": "mlflow"}')
+    run = cli(
+        "event",
+        "registered",
+        "--model",
+        MODEL,
+        "--version",
+        VERSION,
+        "--digest",
+        DIGEST,
+        "--data",
+        '{"registry": "mlflow"}',
+    )
     assert run.code == 0 and "recorded registered" in run.out
 
 
 def test_event_invalid_exits_2(workdir):
-    """An event that fails the lifecycle-event schema (bad digest) exits 2; an unknown type exits 2."""
+    """An event failing the lifecycle-event schema (bad digest) or has an unknown type exits 2."""
     bad = cli("event", "incident", "--model", MODEL, "--digest", "sha256:nothex")
     assert bad.code == 2 and "digest" in bad.err
     assert cli("event", "exploded", "--model", MODEL).code == 2

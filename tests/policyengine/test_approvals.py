@@ -1,4 +1,4 @@
-"""Signed approvals: only a valid signature by a trusted key of an approver holding the role counts."""
+"""Signed approvals: only a trusted key of an approver holding the role makes one count."""
 
 from __future__ import annotations
 
@@ -38,8 +38,15 @@ def trust(tmp_path, keys):
 
 
 def _statement(approver="bob@bank.example", role="model-risk", digest=DIGEST):
-    return approval_statement(model="credit-risk-scorer", version="2.3.0", digest=digest, role=role,
-                              approver=approver, time="2026-11-26T15:00:00.000000Z", expires=None)
+    return approval_statement(
+        model="credit-risk-scorer",
+        version="2.3.0",
+        digest=digest,
+        role=role,
+        approver=approver,
+        time="2026-11-26T15:00:00.000000Z",
+        expires=None,
+    )
 
 
 def _signed(statement, keys, who):
@@ -50,13 +57,17 @@ def test_valid_signature_counts(trust, keys):
     """An approval signed by the approver's trusted key, in a role they hold, counts as signed."""
     st = _statement()
     check = verify_statement(st, _signed(st, keys, "bob"), trust, roles=frozenset(["model-risk"]))
-    assert check.ok and check.signed and check.key_id == Signer.from_skey(keys["bob"][0]).key_id.hex()
+    assert (
+        check.ok and check.signed and check.key_id == Signer.from_skey(keys["bob"][0]).key_id.hex()
+    )
 
 
 def test_key_not_in_trust_file_rejected(trust, keys):
     """A signature by a key the trust file does not list for that approver does not count."""
     st = _statement()
-    check = verify_statement(st, _signed(st, keys, "mallory"), trust, roles=frozenset(["model-risk"]))
+    check = verify_statement(
+        st, _signed(st, keys, "mallory"), trust, roles=frozenset(["model-risk"])
+    )
     assert not check and "not a key of 'bob@bank.example' in the trust file" in check.reason
 
 
@@ -71,7 +82,11 @@ def test_role_not_held_rejected(trust, keys):
     """A valid signature by an approver lacking the role does not count, and says so."""
     st = _statement(role="domain-owner")
     check = verify_statement(st, _signed(st, keys, "bob"), trust, roles=frozenset(["domain-owner"]))
-    assert not check and "does not hold role domain-owner" in check.reason and "model-risk" in check.reason
+    assert (
+        not check
+        and "does not hold role domain-owner" in check.reason
+        and "model-risk" in check.reason
+    )
 
 
 def test_altered_statement_rejected(trust, keys):
@@ -98,14 +113,21 @@ def test_unsigned_refused_by_default(trust):
 
 def test_unsigned_allowed_is_marked(trust):
     """With allow_unsigned, an unsigned approval counts and is marked unsigned."""
-    check = verify_statement(_statement(), None, trust, roles=frozenset(["model-risk"]), allow_unsigned=True)
+    check = verify_statement(
+        _statement(), None, trust, roles=frozenset(["model-risk"]), allow_unsigned=True
+    )
     assert check.ok and not check.signed
 
 
 def test_unsigned_allowed_still_checks_role(trust):
     """allow_unsigned does not bypass the role check for a known approver."""
-    check = verify_statement(_statement(role="domain-owner"), None, trust,
-                             roles=frozenset(["domain-owner"]), allow_unsigned=True)
+    check = verify_statement(
+        _statement(role="domain-owner"),
+        None,
+        trust,
+        roles=frozenset(["domain-owner"]),
+        allow_unsigned=True,
+    )
     assert not check and "does not hold role" in check.reason
 
 
@@ -123,17 +145,31 @@ def test_statement_bytes_are_canonical():
 
 def test_waiver_and_revocation_signed(trust, keys):
     """Waivers and revocations verify the same way (any trusted approver when no waiver roles)."""
-    w = waiver_statement(waiver_id="w-1", rules=["slo/latency-p95"], model="m", version=None,
-                         versions=">=1,<3", reason="r", ticket="T-1", approver="carol@bank.example",
-                         time="2026-11-26T15:00:00Z", expires="2027-01-01T00:00:00Z")
+    w = waiver_statement(
+        waiver_id="w-1",
+        rules=["slo/latency-p95"],
+        model="m",
+        version=None,
+        versions=">=1,<3",
+        reason="r",
+        ticket="T-1",
+        approver="carol@bank.example",
+        time="2026-11-26T15:00:00Z",
+        expires="2027-01-01T00:00:00Z",
+    )
     assert verify_statement(w, _signed(w, keys, "carol"), trust)
-    r = revocation_statement(waiver_id="w-1", model="m", reason="done", approver="carol@bank.example",
-                             time="2026-11-27T15:00:00Z")
+    r = revocation_statement(
+        waiver_id="w-1",
+        model="m",
+        reason="done",
+        approver="carol@bank.example",
+        time="2026-11-27T15:00:00Z",
+    )
     assert verify_statement(r, _signed(r, keys, "carol"), trust)
 
 
 def test_trust_file_errors(tmp_path):
-    """A malformed trust file (no list, bad key, duplicate id) is a ConfigError naming the problem."""
+    """A malformed trust file (no list, bad key, duplicate id) is a ConfigError saying what."""
     bad = tmp_path / "a.yaml"
     bad.write_text("approvers: {}\n")
     with pytest.raises(ConfigError, match="'approvers' list"):

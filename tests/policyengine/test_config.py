@@ -28,9 +28,11 @@ def test_defaults_without_configuration(tmp_path):
 
 def test_file_values_resolve_relative_to_file(tmp_path):
     """Paths in policyengine.yaml are relative to the file, not the working directory."""
-    _write(tmp_path / "policyengine.yaml",
-           "log: logs/a.db\npolicies: [mypolicies]\ntrust_file: approvers.yaml\n"
-           "promotion: {max_decision_age: 2h}\n")
+    _write(
+        tmp_path / "policyengine.yaml",
+        "log: logs/a.db\npolicies: [mypolicies]\ntrust_file: approvers.yaml\n"
+        "promotion: {max_decision_age: 2h}\n",
+    )
     config = load_config(env={}, cwd=tmp_path)
     assert config.log_url == f"sqlite:///{tmp_path.resolve()}/logs/a.db"
     assert config.policies == ((tmp_path / "mypolicies").resolve(),)
@@ -55,9 +57,11 @@ def test_policies_from_env_path_list(tmp_path):
 
 def test_params_per_environment(tmp_path):
     """File-wide params are overridden by the selected environment's params."""
-    _write(tmp_path / "policyengine.yaml",
-           "params: {fairness: {min_dp_ratio: 0.8, max_diff: 0.1}}\n"
-           "environments:\n  production: {params: {fairness: {min_dp_ratio: 0.9}}}\n")
+    _write(
+        tmp_path / "policyengine.yaml",
+        "params: {fairness: {min_dp_ratio: 0.8, max_diff: 0.1}}\n"
+        "environments:\n  production: {params: {fairness: {min_dp_ratio: 0.9}}}\n",
+    )
     config = load_config(env={"POLICYENGINE_ENV": "production"}, cwd=tmp_path)
     assert config.params_for() == {"fairness": {"min_dp_ratio": 0.9, "max_diff": 0.1}}
     staging = load_config({"env": "staging"}, env={"POLICYENGINE_ENV": "production"}, cwd=tmp_path)
@@ -66,8 +70,10 @@ def test_params_per_environment(tmp_path):
 
 def test_stage_selects_environment_when_none_set(tmp_path):
     """Without an explicit environment, the target stage's section applies."""
-    _write(tmp_path / "policyengine.yaml",
-           "environments:\n  production: {params: {slo: {p95_ms: 150}}}\n")
+    _write(
+        tmp_path / "policyengine.yaml",
+        "environments:\n  production: {params: {slo: {p95_ms: 150}}}\n",
+    )
     config = load_config(env={}, cwd=tmp_path)
     assert config.params_for("production") == {"slo": {"p95_ms": 150}}
     assert config.params_for("staging") == {}
@@ -76,14 +82,14 @@ def test_stage_selects_environment_when_none_set(tmp_path):
 def test_unknown_key_rejected(tmp_path):
     """A misspelt key is an error naming the key, not silently ignored."""
     _write(tmp_path / "policyengine.yaml", "logg: x.db\n")
-    with pytest.raises(ConfigError, match="unknown key.*logg"):
+    with pytest.raises(ConfigError, match=r"unknown key.*logg"):
         load_config(env={}, cwd=tmp_path)
 
 
 def test_invalid_yaml_rejected(tmp_path):
     """Broken YAML is a ConfigError naming the file."""
     _write(tmp_path / "policyengine.yaml", "log: [unclosed\n")
-    with pytest.raises(ConfigError, match="policyengine.yaml: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"policyengine\.yaml: invalid YAML"):
         load_config(env={}, cwd=tmp_path)
 
 
@@ -93,8 +99,10 @@ def test_missing_explicit_config_rejected(tmp_path):
         load_config({"config": "nope.yaml"}, env={}, cwd=tmp_path)
 
 
-@pytest.mark.parametrize(("text", "want"), [("90s", 90), ("30m", 1800), ("24h", 86400),
-                                            ("7d", 604800), ("2w", 1209600), (15, 15)])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("2w", 1209600), (15, 15)],
+)
 def test_parse_duration(text, want):
     """Durations accept s/m/h/d/w suffixes and plain seconds."""
     assert parse_duration(text) == timedelta(seconds=want)

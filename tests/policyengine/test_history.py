@@ -42,8 +42,13 @@ class Log:
 
     def add(self, type_: str, subject: dict[str, str], actor: str, payload: Any) -> FakeEntry:
         digest = "sha256:" + hashlib.sha256(dumps(payload)).hexdigest()
-        env = {"type": type_, "subject": subject, "actor": actor, "payload_digest": digest,
-               "time": f"2026-11-26T15:{len(self.entries):02d}:00.000000Z"}
+        env = {
+            "type": type_,
+            "subject": subject,
+            "actor": actor,
+            "payload_digest": digest,
+            "time": f"2026-11-26T15:{len(self.entries):02d}:00.000000Z",
+        }
         entry = FakeEntry(len(self.entries), env, payload)
         self.entries.append(entry)
         return entry
@@ -69,9 +74,20 @@ def trust(tmp_path, keys):
 
 def approve(log, keys, approver, role, *, signer=None, digest=DIGEST, expires=None):
     """Append an approval signed with ``signer``'s key (default the approver's)."""
-    st = approval_statement(model=MODEL, version=VERSION, digest=digest, role=role, approver=approver,
-                            time="2026-11-26T15:00:00Z", expires=expires)
-    sig = sign_statement(st, Signer.from_skey(keys[signer or approver][0])) if (signer or approver) in keys else None
+    st = approval_statement(
+        model=MODEL,
+        version=VERSION,
+        digest=digest,
+        role=role,
+        approver=approver,
+        time="2026-11-26T15:00:00Z",
+        expires=expires,
+    )
+    sig = (
+        sign_statement(st, Signer.from_skey(keys[signer or approver][0]))
+        if (signer or approver) in keys
+        else None
+    )
     subject = {"name": MODEL, "version": VERSION, "digest": digest}
     return log.add("approval", subject, approver, {"statement": st, "signature": sig})
 
@@ -88,15 +104,20 @@ def test_verified_approvals_kept(keys, trust):
     approve(log, keys, "carol", "domain-owner")
     result = build(log, trust)
     assert [(a["approver"], a["role"], a["signed"]) for a in result.history["approvals"]] == [
-        ("bob", "model-risk", True), ("carol", "domain-owner", True)]
+        ("bob", "model-risk", True),
+        ("carol", "domain-owner", True),
+    ]
     assert result.rejected == []
 
 
-@pytest.mark.parametrize(("kwargs", "reason"), [
-    ({"approver": "bob", "role": "model-risk", "signer": "mallory"}, "not a key of 'bob'"),
-    ({"approver": "bob", "role": "domain-owner"}, "does not hold role domain-owner"),
-    ({"approver": "mallory", "role": "model-risk"}, "not in the trust file"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"approver": "bob", "role": "model-risk", "signer": "mallory"}, "not a key of 'bob'"),
+        ({"approver": "bob", "role": "domain-owner"}, "does not hold role domain-owner"),
+        ({"approver": "mallory", "role": "model-risk"}, "not in the trust file"),
+    ],
+)
 def test_rejected_approvals_reported(keys, trust, kwargs, reason):
     """Approvals that do not verify are left out and reported with the reason."""
     log = Log()
@@ -108,7 +129,7 @@ def test_rejected_approvals_reported(keys, trust, kwargs, reason):
 
 
 def test_other_digest_and_expired_kept_for_the_pack(keys, trust):
-    """Genuine approvals of another digest or already expired stay; the approvals pack judges them."""
+    """Genuine approvals of another digest or expired stay; the approvals pack judges them."""
     log = Log()
     approve(log, keys, "bob", "model-risk", digest=OTHER)
     approve(log, keys, "carol", "domain-owner", expires="2026-11-26T15:30:00Z")
@@ -123,7 +144,9 @@ def test_tampered_payload_rejected(keys, trust):
     entry = approve(log, keys, "bob", "model-risk")
     entry.payload["note"] = "edited"
     result = build(log, trust)
-    assert result.history["approvals"] == [] and "payload digest mismatch" in result.rejected[0].reason
+    assert (
+        result.history["approvals"] == [] and "payload digest mismatch" in result.rejected[0].reason
+    )
 
 
 def test_statement_subject_mismatch_rejected(keys, trust):
@@ -136,9 +159,18 @@ def test_statement_subject_mismatch_rejected(keys, trust):
 
 
 def _waiver(log, keys, wid, who="carol"):
-    st = waiver_statement(waiver_id=wid, rules=["slo/latency-p95"], model=MODEL, version=None,
-                          versions=None, reason="r", ticket="T", approver=who,
-                          time="2026-11-26T15:00:00Z", expires="2027-01-01T00:00:00Z")
+    st = waiver_statement(
+        waiver_id=wid,
+        rules=["slo/latency-p95"],
+        model=MODEL,
+        version=None,
+        versions=None,
+        reason="r",
+        ticket="T",
+        approver=who,
+        time="2026-11-26T15:00:00Z",
+        expires="2027-01-01T00:00:00Z",
+    )
     sig = sign_statement(st, Signer.from_skey(keys[who][0]))
     log.add("waiver", {"name": MODEL}, who, {"statement": st, "signature": sig})
 
@@ -148,10 +180,15 @@ def test_waivers_minus_revoked(keys, trust):
     log = Log()
     _waiver(log, keys, "w-1")
     _waiver(log, keys, "w-2")
-    st = revocation_statement(waiver_id="w-1", model=MODEL, reason="fixed", approver="bob",
-                              time="2026-11-26T15:10:00Z")
-    log.add("waiver_revoked", {"name": MODEL}, "bob",
-            {"statement": st, "signature": sign_statement(st, Signer.from_skey(keys["bob"][0]))})
+    st = revocation_statement(
+        waiver_id="w-1", model=MODEL, reason="fixed", approver="bob", time="2026-11-26T15:10:00Z"
+    )
+    log.add(
+        "waiver_revoked",
+        {"name": MODEL},
+        "bob",
+        {"statement": st, "signature": sign_statement(st, Signer.from_skey(keys["bob"][0]))},
+    )
     ids = [w["id"] for w in build(log, trust).history["waivers"]]
     assert ids == ["w-2"]
 
@@ -179,17 +216,32 @@ def test_decisions_promotions_events(trust):
     """Decision, promoted and event entries of this version become history items."""
     log = Log()
     subject = {"name": MODEL, "version": VERSION, "digest": DIGEST}
-    log.add("decision", subject, "ci", {"decision": {"id": "d1", "decision": "allow",
-                                                     "bundle_digest": "sha256:b"},
-                                        "event": {"stage": "production"}, "card": {}})
+    log.add(
+        "decision",
+        subject,
+        "ci",
+        {
+            "decision": {"id": "d1", "decision": "allow", "bundle_digest": "sha256:b"},
+            "event": {"stage": "production"},
+            "card": {},
+        },
+    )
     log.add("promoted", subject, "ci", {"type": "promoted", "stage": "production"})
     log.add("incident", subject, "ops", {"type": "incident", "data": {"ticket": "INC-1"}})
     log.add("decision", {"name": MODEL, "version": "9.9.9"}, "ci", {"decision": {}})
     log.add("approval", {"name": "other-model", "version": VERSION}, "bob", {})
     h = build(log, trust).history
-    assert h["decisions"] == [{"id": "d1", "decision": "allow", "stage": "production", "digest": DIGEST,
-                               "bundle_digest": "sha256:b", "time": "2026-11-26T15:00:00.000000Z",
-                               "seq": 0}]
+    assert h["decisions"] == [
+        {
+            "id": "d1",
+            "decision": "allow",
+            "stage": "production",
+            "digest": DIGEST,
+            "bundle_digest": "sha256:b",
+            "time": "2026-11-26T15:00:00.000000Z",
+            "seq": 0,
+        }
+    ]
     assert h["promotions"][0]["stage"] == "production" and h["promotions"][0]["seq"] == 1
     assert h["events"][0]["type"] == "incident"
 
@@ -197,7 +249,9 @@ def test_decisions_promotions_events(trust):
 def test_redacted_decision_skipped(trust):
     """A redacted decision is reported, not used."""
     log = Log()
-    entry = log.add("decision", {"name": MODEL, "version": VERSION, "digest": DIGEST}, "ci", {"decision": {}})
+    entry = log.add(
+        "decision", {"name": MODEL, "version": VERSION, "digest": DIGEST}, "ci", {"decision": {}}
+    )
     entry.redacted, entry.payload = True, None
     result = build(log, trust)
     assert result.history["decisions"] == [] and "redacted" in result.rejected[0].reason
@@ -205,5 +259,11 @@ def test_redacted_decision_skipped(trust):
 
 def test_history_keys_match_contract(trust):
     """An empty log gives every list of the contract plus rejected_approvals."""
-    assert set(build(Log(), trust).history) == {"approvals", "waivers", "decisions", "promotions",
-                                                "events", "rejected_approvals"}
+    assert set(build(Log(), trust).history) == {
+        "approvals",
+        "waivers",
+        "decisions",
+        "promotions",
+        "events",
+        "rejected_approvals",
+    }

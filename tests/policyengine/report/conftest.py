@@ -42,13 +42,21 @@ def decision() -> dict[str, Any]:
         "input_digest": "sha256:" + "ef" * 32,
         "evaluated_at": "2026-11-26T15:00:00.123456Z",
         "results": [
-            _result("approvals", "min-approvers", "fail", message="1 of 2 approvals <&> \"q\""),
+            _result("approvals", "min-approvers", "fail", message='1 of 2 approvals <&> "q"'),
             _result("fairness", "dp-ratio", "pass"),
             _result("slo", "latency-p95", "fail", severity="warn", message="p95 240ms > 200ms"),
             _result("documentation", "limitations", "error", message="no such key: limitations"),
-            _result("retention", "pii-days", "waived",
-                    waiver={"id": "W-7", "ticket": "RISK-12", "reason": "legacy data",
-                            "expires": "2027-01-01T00:00:00Z"}),
+            _result(
+                "retention",
+                "pii-days",
+                "waived",
+                waiver={
+                    "id": "W-7",
+                    "ticket": "RISK-12",
+                    "reason": "legacy data",
+                    "expires": "2027-01-01T00:00:00Z",
+                },
+            ),
             _result("fairness", "eo-diff", "skipped", message=""),
         ],
     }

@@ -28,7 +28,7 @@ def test_junit_empty_decision_validates(decision, xsd):
 
 
 def test_junit_outcomes_map_to_elements(decision, context):
-    """fail -> failure, error -> error, skipped -> skipped, waived -> skipped 'waived', pass -> empty."""
+    """fail -> failure, error -> error, skipped/waived -> skipped (waived noted), pass -> empty."""
     root = ET.fromstring(render("junit", decision, context))
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert len(cases) == 6
@@ -43,8 +43,12 @@ def test_junit_outcomes_map_to_elements(decision, context):
 def test_junit_counts(decision, context):
     """Suite counts agree with the testcases."""
     suite = ET.fromstring(render("junit", decision, context)).find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
-        "6", "2", "1", "2")
+    assert (
+        suite.get("tests"),
+        suite.get("failures"),
+        suite.get("errors"),
+        suite.get("skipped"),
+    ) == ("6", "2", "1", "2")
 
 
 def test_junit_escapes_markup(decision, context):

@@ -48,9 +48,15 @@ def test_sarif_locations(decision, context):
 
 def test_sarif_levels_and_suppressions(decision, context):
     """deny -> error, warn -> warning, waived results are suppressed, passes are left out."""
-    results = {r["ruleId"]: r for r in json.loads(render("sarif", decision, context))["runs"][0]["results"]}
-    assert set(results) == {"approvals/min-approvers", "slo/latency-p95",
-                            "documentation/limitations", "retention/pii-days"}
+    results = {
+        r["ruleId"]: r for r in json.loads(render("sarif", decision, context))["runs"][0]["results"]
+    }
+    assert set(results) == {
+        "approvals/min-approvers",
+        "slo/latency-p95",
+        "documentation/limitations",
+        "retention/pii-days",
+    }
     assert results["approvals/min-approvers"]["level"] == "error"
     assert results["slo/latency-p95"]["level"] == "warning"
     assert results["retention/pii-days"]["suppressions"][0]["kind"] == "external"
