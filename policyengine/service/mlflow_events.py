@@ -86,29 +86,49 @@ def _tag_set(svc: Service, event: str, data: dict[str, Any], delivery_id: str) -
     return {"result": "recorded", "seqs": [seq]}
 
 
+def _unevaluable(exc: Exception) -> bool:
+    """A registration problem to record as a violation (not one to retry)."""
+    from policyengine.errors import CardValidationError, InputError
+
+    return isinstance(exc, InputError | CardValidationError)
+
+
 def _version_created(
     svc: Service, event: str, data: dict[str, Any], delivery_id: str
 ) -> dict[str, Any]:
     name, version = str(data["name"]), str(data["version"])
-    card, origin = operations.card_for_mlflow_version(svc, name, version, data)
-    digest = operations.card_digest(card)
-    registered = svc.append(
-        "registered",
-        _subject(data, digest),
-        _ACTOR,
-        {
-            "source": "mlflow",
-            "delivery_id": delivery_id,
-            "mlflow": {k: data.get(k) for k in ("name", "version", "source", "run_id")},
-            "card_source": origin,
-        },
-    )
-    outcome = operations.decide(svc, card, {"type": "register", "model": name, "version": version, "digest": digest}, _ACTOR)
-    return {
-        "result": "evaluated",
-        "decision": "allow" if outcome.allow else "deny",
-        "seqs": [registered.seq, outcome.seq],
-    }
+    card: dict[str, Any] | None = None
+    digest, origin, problem = None, "none", None
+    try:
+        card, origin = operations.card_for_mlflow_version(svc, name, version, data)
+        digest = operations.card_digest(card)
+    except Exception as exc:
+        if not _unevaluable(exc):
+            raise  # MLflow or the log unavailable: 5xx, MLflow retries the delivery
+        problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
+    registered = svc.append("registered", _subject(data, digest), _ACTOR, {
+        "source": "mlflow",
+        "delivery_id": delivery_id,
+        "mlflow": {k: data.get(k) for k in ("name", "version", "source", "run_id")},
+        "card_source": origin,
+    })
+    if problem is None and card is not None:
+        event_ = {"type": "register", "model": name, "version": version, "digest": digest}
+        try:
+            outcome = operations.decide(svc, card, event_, _ACTOR)
+        except Exception as exc:
+            if not _unevaluable(exc):
+                raise
+            problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
+        else:
+            decision = "allow" if outcome.allow else "deny"
+            return {"result": "evaluated", "decision": decision, "seqs": [registered.seq, outcome.seq]}
+    # Fail closed: a version whose card cannot be read or validated is a recorded violation.
+    violation = svc.append("violation", _subject(data, digest), _ACTOR, {
+        "source": "mlflow", "delivery_id": delivery_id, "kind": "registration_not_evaluable",
+        "reason": (problem or "no card")[:2000],
+    })
+    return {"result": "violation", "seqs": [registered.seq, violation.seq]}
 
 
 def _alias_state(entry: Any, alias: str) -> tuple[bool, str | None]:

@@ -179,8 +179,12 @@ def card_for_mlflow_version(
 
     Sources, first found wins: the tag ``mlflow.card_tag`` holding a whole
     card as JSON; the run artifact ``mlflow.card_artifact``; the MLflow card
-    importer over the version metadata. Tags listed in ``mlflow.tag_fields``
-    then set card fields. Returns (card, source).
+    importer over the version metadata (``card.<path>`` tags). Tags listed in
+    ``mlflow.tag_fields`` then set card fields. Returns (card, source).
+
+    Raises:
+        InputError: a card source is not a JSON card (or the metadata is unusable).
+        MlflowClientError: MLflow cannot be reached.
     """
     cfg = svc.settings.mlflow
     meta: dict[str, Any] = dict(data)
@@ -208,18 +212,12 @@ def card_for_mlflow_version(
 
 
 def _import_mlflow_card(meta: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
-    """The MLflow card importer's card for this version's metadata."""
-    try:
-        from policyengine.cards import mlflow as importer
-    except ImportError as exc:
-        raise InputError(
-            "no card for this model version: set the tag or log the run artifact named in the "
-            "service config (mlflow.card_tag / mlflow.card_artifact)"
-        ) from exc
-    convert = getattr(importer, "card_from_model_version", None) or getattr(importer, "import_mlflow", None)
-    if convert is None:
-        raise InputError("the MLflow card importer offers no model-version conversion")
-    return dict(convert({**meta, "tags": dict(tags)}))
+    """The MLflow card importer's card for this version (``card.<path>`` tags fill fields)."""
+    from policyengine.cards.importers import import_text
+
+    name, version = meta.get("name"), meta.get("version")
+    doc = {**meta, "tags": dict(tags)}
+    return dict(import_text("mlflow", json.dumps(doc), source=f"mlflow:{name}/{version}").card)
 
 
 def version_digest(svc: Service, name: str, version: str) -> str | None:

@@ -269,3 +269,62 @@ def test_record_only_mode_leaves_alias(make_env):
         assert c.post("/v1/webhooks/mlflow", content=body, headers=_headers(body)).json()["result"] == "violation"
     assert fake.aliases[("m", "production")] == "1"
     assert [e.envelope["type"] for e in env.entries()] == ["webhook_received", "violation"]
+
+
+def _created_body(name: str, version: str, run_id: str = "run1") -> bytes:
+    data = {"name": name, "version": version, "source": "models:/x", "run_id": run_id, "tags": {},
+            "description": None}
+    return _body("model_version", "created", data)
+
+
+def test_new_version_with_card_artifact_is_evaluated(client, service_env, fake_mlflow):
+    """model_version.created reads the card from the run artifact, records and evaluates it."""
+    from tests.service.conftest import example_card
+
+    card = example_card(version="1")
+    fake_mlflow.versions[("credit-risk-scorer", "1")] = {"name": "credit-risk-scorer", "version": "1",
+                                                          "run_id": "run1", "tags": []}
+    fake_mlflow.artifacts[("run1", "model_card.json")] = json.dumps(card).encode()
+    body = _created_body("credit-risk-scorer", "1")
+    r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
+    assert r.json()["result"] == "evaluated", r.text
+    registered, decision = service_env.entries()
+    assert registered.envelope["type"] == "registered" and registered.payload["card_source"] == "artifact"
+    assert registered.envelope["subject"]["digest"] == card["model"]["artifact_digest"]
+    assert decision.envelope["type"] == "decision"
+
+
+def test_new_version_with_invalid_card_is_a_violation(client, service_env, fake_mlflow):
+    """A version whose card does not validate is registered and recorded as a violation (fail closed)."""
+    fake_mlflow.versions[("m", "1")] = {"name": "m", "version": "1", "run_id": "run1",
+                                        "tags": [{"key": "policyengine.card", "value": '{"model": {}}'}]}
+    body = _created_body("m", "1")
+    r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
+    assert r.status_code == 200 and r.json()["result"] == "violation"
+    assert _types(service_env) == ["registered", "violation"]
+
+
+def test_mlflow_unreachable_is_5xx_so_the_delivery_is_retried(client, service_env):
+    """When MLflow cannot be asked, the delivery fails with 5xx and its id is released for the retry."""
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    service_env.app.state.svc.mlflow = MlflowRestClient("http://x", transport=httpx.MockTransport(down))
+    body = _created_body("m", "1")
+    headers = _headers(body)
+    assert client.post("/v1/webhooks/mlflow", content=body, headers=headers).status_code == 502
+    service_env.app.state.svc.mlflow = None
+    assert client.post("/v1/webhooks/mlflow", content=body, headers=headers).status_code == 200
+
+
+def test_new_version_card_from_tags_via_importer(client, service_env, fake_mlflow):
+    """Without a card tag or artifact, card.<path> tags go through the MLflow importer."""
+    tags = [{"key": "card.model.artifact_digest", "value": "sha256:" + "d" * 64},
+            {"key": "card.risk_tier", "value": "low"}]
+    fake_mlflow.versions[("m", "3")] = {"name": "m", "version": "3", "run_id": "r", "tags": tags}
+    body = _created_body("m", "3", run_id="r")
+    r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
+    assert r.status_code == 200
+    registered = service_env.entries()[0]
+    assert registered.payload["card_source"] == "mlflow-metadata"
+    assert registered.envelope["subject"]["digest"] == "sha256:" + "d" * 64
