@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 from fastapi import FastAPI, Request
@@ -43,8 +43,8 @@ _log = structlog.get_logger("policyengine.service")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON log lines on stderr (structlog), one per event, with a timestamp."""
+def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """JSON log lines (structlog) on ``stream`` (default stderr), one per event."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -53,8 +53,8 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
     )
 
 

@@ -95,3 +95,27 @@ def test_unexpected_error_has_no_stack_trace(client, service_env, monkeypatch):
     r = client.post("/v1/decisions", json=body, headers=auth("evaluator"))
     assert r.status_code == 500
     assert r.json()["code"] == "internal_error" and "secret internals" not in r.text
+
+
+def test_logs_are_json_with_request_id_and_no_secrets(client):
+    """Each request logs one JSON line with its request id; tokens and bodies never appear."""
+    import io
+    import json
+
+    import structlog
+
+    from policyengine.service.app import configure_logging
+    from tests.service.conftest import TOKENS
+
+    buf = io.StringIO()
+    configure_logging(stream=buf)
+    try:
+        body = {"card": example_card(auc=0.42), "event": {"type": "promote", "stage": "production"}}
+        client.post("/v1/decisions", json=body, headers={**auth("evaluator"), "X-Request-Id": "req-42"})
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    access = [x for x in lines if x.get("event") == "request"]
+    assert access and access[0]["request_id"] == "req-42" and access[0]["actor"] == "evaluator-1"
+    text = buf.getvalue()
+    assert TOKENS["evaluator"] not in text and "credit-risk-scorer" not in text and "0.42" not in text
