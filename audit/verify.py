@@ -55,6 +55,7 @@ caller's job (:mod:`audit.store`, :mod:`audit.export`).
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import re
@@ -138,8 +139,9 @@ class _Env(NamedTuple):
     type: str
 
 
-# A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx).
-_S = rb'(?:[^"\\\x00-\x1f]|\\["\\bfnrt]|\\u00[01][0-9a-f])*'
+# A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
+# written as an unrolled loop so the regex engine scans plain runs in one step.
+_S = rb'[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*)*'
 # The canonical envelope: keys in RFC 8785 order, subject per the contract.
 _ENVELOPE_RE = re.compile(
     rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
@@ -148,10 +150,18 @@ _ENVELOPE_RE = re.compile(
     + rb'","type":"([a-z_]+)","v":1\}'
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_ZERO_PREV = "0" * 64
+_ZERO_PREV = b"0" * 64
+
+_Fields = tuple[bytes, bytes, bytes, bytes, bytes]
+"""Raw envelope fields: log (as escaped in JSON), payload digest hex, prev hex, seq, type."""
 
 
-def _parse_json_envelope(data: bytes) -> _Env | None:
+def _json_text(value: str) -> bytes:
+    """A string as RFC 8785 writes it between its quotes."""
+    return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")
+
+
+def _json_fields(data: bytes) -> _Fields | None:
     """Slow path: any envelope that is canonical JSON with the required fields."""
     try:
         obj = json.loads(data)
@@ -165,21 +175,32 @@ def _parse_json_envelope(data: bytes) -> _Env | None:
             and type(seq) is int and seq >= 0 and obj.get("v") == 1
             and isinstance(obj.get("log"), str) and isinstance(obj.get("type"), str)):
         return None
-    return _Env(obj["log"], digest[7:], prev, seq, obj["type"])
+    return (_json_text(obj["log"]), digest[7:].encode(), prev.encode(), str(seq).encode(),
+            obj["type"].encode())
+
+
+def _fields(data: bytes) -> _Fields | None:
+    """Return the raw envelope fields, or None when the bytes are not a canonical envelope."""
+    m = _ENVELOPE_RE.fullmatch(data)
+    if m is None:
+        return _json_fields(bytes(data))
+    return m.groups()  # type: ignore[return-value]
+
+
+def _env(fields: _Fields) -> _Env | None:
+    """Decoded fields for the slow paths (fault classification, redaction)."""
+    log, digest, prev, seq, type_ = fields
+    try:
+        text = json.loads(b'"' + log + b'"')
+    except ValueError:  # invalid UTF-8 inside the string
+        return None
+    return _Env(text, digest.decode(), prev.decode(), int(seq), type_.decode())
 
 
 def _parse_envelope(data: bytes) -> _Env | None:
-    """Return the envelope fields, or None when the bytes are not a canonical envelope."""
-    m = _ENVELOPE_RE.fullmatch(data)
-    if m is None:
-        return _parse_json_envelope(bytes(data))
-    log = m.group(1)
-    try:
-        text = json.loads(b'"' + log + b'"') if b"\\" in log else log.decode()
-    except ValueError:  # invalid UTF-8 inside the string
-        return None
-    return _Env(text, m.group(2).decode(), m.group(3).decode(), int(m.group(4)),
-                m.group(5).decode())
+    """Return the decoded envelope fields, or None when not a canonical envelope."""
+    fields = _fields(data)
+    return None if fields is None else _env(fields)
 
 
 class _Peeked(NamedTuple):
@@ -226,7 +247,7 @@ class Verifier:
             origin: the log origin; None adopts the first entry's ``log``.
             trusted_checkpoint: a signed checkpoint note the auditor kept
                 from earlier (catches truncation and rollback).
-            progress: called with the number of entries read, every 16,384.
+            progress: called with the number of entries read, at least every 16,384.
 
         Raises:
             KeyLoadError: no verifier keys were given.
@@ -286,8 +307,9 @@ class _Run:
         self.checkpoints, self.progress = checkpoints, progress
         self.next_cp = next(checkpoints, None)
         self.p = 0
-        self.cr = CompactRange()
-        self.last_hex, self.before_last = _ZERO_PREV, ""
+        self.stack: list[bytes] = []
+        """Roots of the perfect subtrees so far (a compact range, RFC 9162 §2.1.1)."""
+        self.last_hex, self.before_last = _ZERO_PREV.decode(), ""
         self.pending: dict[int, str] = {}
         self.redacted: list[int] = []
         self.verified_size = 0
@@ -317,43 +339,67 @@ class _Run:
                                   self.p - self.verified_size)
 
     def consume(self, it: Iterator[StoredEntry]) -> None:
-        """The hot loop: one pass over the entries."""
-        sha, parse, append = hashlib.sha256, _parse_envelope, self.cr.append
+        """The hot loop: one pass over the entries (the common case inline, for speed)."""
+        sha, hexlify, match, stack = hashlib.sha256, binascii.hexlify, _ENVELOPE_RE.fullmatch, self.stack
         self._due_checkpoints()
-        p = self.p
+        p, last, before = self.p, _ZERO_PREV, b""
+        origin = None if self.origin is None else _json_text(self.origin)
         for e in it:
             env = e.envelope
             h = sha(b"\x00" + env).digest()
-            f = parse(env)
-            if f is None:
+            m = match(env)
+            fields = m.groups() if m is not None else _fields(env)
+            if fields is None:
                 raise _Fault(FaultClass.MODIFIED, p,
                              f"entry {p}: stored envelope is not a canonical envelope")
+            log, digest, prev, seq, type_ = fields
             if h != e.leaf_hash:
                 raise _Fault(FaultClass.MODIFIED, p,
                              f"entry {p}: leaf hash mismatch: expected {bytes(e.leaf_hash).hex()}, "
                              f"got {h.hex()}")
-            if f.seq != p or f.prev != self.last_hex:
-                self._chain_fault(f, h, it)
-            if f.log != self.origin:
-                self._check_origin(f)
-            self._payload(e, f)
-            append(h)
-            self.before_last, self.last_hex = self.last_hex, h.hex()
+            if prev != last or int(seq) != p:
+                self.last_hex, self.before_last = last.decode(), before.decode()
+                self._chain_fault(fields, h, it)
+            if log != origin:
+                origin = self._check_origin(fields)
+            payload = e.payload
+            if e.redacted or payload is None or type_ == b"redaction":
+                self._payload(e, fields)
+            elif hexlify(sha(payload).digest()) != digest:
+                raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                             f"entry {p}: payload digest mismatch: expected sha256:"
+                             f"{digest.decode()}, got sha256:{sha(payload).hexdigest()}")
+            # RFC 9162 §2.1.1 streamed: merge the perfect subtrees this leaf completes.
+            n, node = p, h
+            while n & 1:
+                node = sha(b"\x01" + stack.pop() + node).digest()
+                n >>= 1
+            stack.append(node)
+            before, last = last, hexlify(h)
             p = self.p = p + 1
             if p >= self.due:
                 self._due_checkpoints()
-            if self.progress is not None and not p & 0x3FFF:
-                self.progress(p)
+                if self.progress is not None:
+                    self.progress(p)
 
-    def _check_origin(self, f: _Env) -> None:
-        if self.origin is None:
-            self.origin = f.log
-            return
+    def _root(self) -> bytes:
+        return CompactRange(self.p, self.stack).root()
+
+    def _check_origin(self, fields: _Fields) -> bytes:
+        """The first entry names the origin when none was given; later ones must match."""
+        env = _env(fields)
+        if self.origin is None and env is not None:
+            self.origin = env.log
+            return fields[0]
+        got = env.log if env is not None else fields[0].decode("utf-8", "replace")
         raise _Fault(FaultClass.MODIFIED, self.p,
-                     f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {f.log!r}")
+                     f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {got!r}")
 
-    def _payload(self, e: StoredEntry, f: _Env) -> None:
-        p = self.p
+    def _payload(self, e: StoredEntry, fields: _Fields) -> None:
+        """Redacted, missing and tombstone payloads (the uncommon cases)."""
+        p, f = self.p, _env(fields)
+        if f is None:
+            raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if e.redacted:
             if f.type == "redaction":
                 raise _Fault(FaultClass.REDACTION_ABUSE, p,
@@ -392,9 +438,11 @@ class _Run:
                          f"entry {target}: redacted payload digest changed: tombstone {p} "
                          f"recorded {digest}, envelope has sha256:{recorded}")
 
-    def _chain_fault(self, f: _Env, h: bytes, it: Iterator[StoredEntry]) -> None:
+    def _chain_fault(self, fields: _Fields, h: bytes, it: Iterator[StoredEntry]) -> None:
         """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
-        p = self.p
+        p, f = self.p, _env(fields)
+        if f is None:
+            raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if f.seq < p:
             if f.seq == p - 1 and f.prev == self.before_last:
                 raise _Fault(FaultClass.INSERTED, p - 1,
@@ -451,16 +499,18 @@ class _Run:
                 raise _Fault(FaultClass.FORGED_CHECKPOINT, self._lo(cp.size),
                              f"checkpoint of size {cp.size} listed after size {p}: "
                              "expected checkpoints in size order", cp.size)
-            self._check_stored(cp, self.cr.root())
+            self._check_stored(cp, self._root())
             self.next_cp = next(self.checkpoints, None)
         if self.trusted is not None and self.trusted.size == p:
-            if self.trusted.root != self.cr.root():
+            if self.trusted.root != self._root():
                 raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
                              f"log is inconsistent with the trusted checkpoint at size {p}: "
                              f"expected root {self.trusted.root.hex()}, got "
-                             f"{self.cr.root().hex()} (history rewritten or rolled back)", p)
+                             f"{self._root().hex()} (history rewritten or rolled back)", p)
         sizes = [c.size for c in (self.next_cp, self.trusted) if c is not None and c.size > p]
         self.due = min(sizes, default=1 << 62)
+        if self.progress is not None:
+            self.due = min(self.due, (p | 0x3FFF) + 1)
 
     def _open(self, cp: StoredCheckpoint) -> Checkpoint:
         """Signature, format, origin and size of one stored checkpoint; raises a fault."""
