@@ -30,6 +30,7 @@ from policyengine.errors import LogUnavailableError, PolicyEngineError
 if TYPE_CHECKING:
     from audit.keys import Signer
     from audit.log import AuditLog
+    from policyengine.approvals import TrustStore
     from policyengine.config import Config
     from policyengine.history import HistoryResult
 
@@ -162,35 +163,26 @@ def gate(
     """
     from policyengine.approvals import load_trust
     from policyengine.cards.validate import validate_card
-    from policyengine.history import build_history
     from policyengine.policy import Context, evaluate
 
     validate_card(card, source=card_source)
     compiled, docs = compile_configured(config, stage)
     trust = load_trust(config.trust_file)
+    ev = event_for(card, event, stage, actor or _default_actor(config))
     signer = config.signer(err)
-    now = now or datetime.now(UTC)
-    actor = actor or _default_actor(config)
-    ev = event_for(card, event, stage, actor)
     log = open_log(config, signer)
-    with log_errors(config):
-        hist = build_history(
-            log,
-            model=ev["model"],
-            version=ev["version"],
-            trust=trust,
-            allow_unsigned=config.allow_unsigned_approvals,
-        )
-    decision = evaluate(compiled, Context(card=card, event=ev, history=hist.history), now).to_dict()
-    subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
+    hist = _history(log, config, trust, ev)
+    context = Context(card=card, event=ev, history=hist.history)
+    decision = evaluate(compiled, context, now or datetime.now(UTC)).to_dict()
     payload = {
         "decision": decision,
         "card": card,
         "event": ev,
         "rejected": [r.to_dict() for r in hist.rejected],
     }
+    subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
     with log_errors(config):
-        appended = log.append("decision", subject, actor, payload)
+        appended = log.append("decision", subject, ev["actor"], payload)
         checkpoint = log.checkpoint()
         receipt = log.receipt(appended.seq)
     return GateResult(
@@ -203,6 +195,20 @@ def gate(
         rule_locations=rule_locations(docs),
         verifier_key=signer.vkey,
     )
+
+
+def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:
+    """This model version's verified history, read from the log."""
+    from policyengine.history import build_history
+
+    with log_errors(config):
+        return build_history(
+            log,
+            model=ev["model"],
+            version=ev["version"],
+            trust=trust,
+            allow_unsigned=config.allow_unsigned_approvals,
+        )
 
 
 def _allow(decision: dict[str, Any]) -> bool:

@@ -61,6 +61,22 @@ class RecordResult:
     """For promotions: the allow decision that justified it."""
 
 
+@dataclass(frozen=True)
+class _Target:
+    """The model version an event is about, and who acts."""
+
+    model: str
+    version: str | None
+    digest: str | None
+    stage: str | None
+    actor: str
+
+    def subject(self, key: str) -> dict[str, str]:
+        """``{key: model}`` plus version and digest when known (log: "name", event: "model")."""
+        found = {key: self.model, "version": self.version, "digest": self.digest}
+        return {k: v for k, v in found.items() if v}
+
+
 def _time(text: Any) -> datetime:
     return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
@@ -190,19 +206,8 @@ def promote(
             "checkpoint; run `policyengine audit checkpoint` or gate again"
         )
     data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
-    return _append_event(
-        log,
-        config,
-        "promoted",
-        model,
-        version,
-        digest,
-        stage,
-        actor,
-        data,
-        now,
-        decision_seq=allow["seq"],
-    )
+    target = _Target(model, version, digest, stage, actor)
+    return _append_event(log, config, "promoted", target, data, now, decision_seq=allow["seq"])
 
 
 def record_event(
@@ -231,42 +236,28 @@ def record_event(
             f"event type: expected one of {', '.join(RECORDABLE_EVENTS)}, got {event_type!r}"
         )
     now = now or datetime.now(UTC)
-    _lifecycle_event(event_type, model, version, digest, stage, actor, dict(data or {}), now)
-    signer = config.signer(err)
-    log = open_log(config, signer)
-    return _append_event(
-        log, config, event_type, model, version, digest, stage, actor, dict(data or {}), now
-    )
+    target = _Target(model, version, digest, stage, actor)
+    _lifecycle_event(event_type, target, dict(data or {}), now)
+    log = open_log(config, config.signer(err))
+    return _append_event(log, config, event_type, target, dict(data or {}), now)
 
 
 def _lifecycle_event(
-    event_type: str,
-    model: str,
-    version: str | None,
-    digest: str | None,
-    stage: str | None,
-    actor: str,
-    data: dict[str, Any],
-    now: datetime,
+    event_type: str, target: _Target, data: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     """The event as schemas/lifecycle-event.schema.json defines it, validated."""
     from policyengine.cards.validate import validate_event
 
-    subject = (
-        {"model": model}
-        | ({"version": version} if version else {})
-        | ({"digest": digest} if digest else {})
-    )
     event: dict[str, Any] = {
         "schema_version": "1.0",
         "type": event_type,
-        "subject": subject,
-        "actor": actor,
+        "subject": target.subject("model"),
+        "actor": target.actor,
         "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "data": data,
     }
-    if stage:
-        event["stage"] = stage
+    if target.stage:
+        event["stage"] = target.stage
     validate_event(event, source=f"{event_type} event")
     return event
 
@@ -275,25 +266,16 @@ def _append_event(
     log: Any,
     config: Config,
     event_type: str,
-    model: str,
-    version: str | None,
-    digest: str | None,
-    stage: str | None,
-    actor: str,
+    target: _Target,
     data: dict[str, Any],
     now: datetime,
     decision_seq: int | None = None,
 ) -> RecordResult:
     from policyengine.gate import log_errors
 
-    event = _lifecycle_event(event_type, model, version, digest, stage, actor, data, now)
-    subject = (
-        {"name": model}
-        | ({"version": version} if version else {})
-        | ({"digest": digest} if digest else {})
-    )
+    event = _lifecycle_event(event_type, target, data, now)
     with log_errors(config):
-        appended = log.append(event_type, subject, actor, event)
+        appended = log.append(event_type, target.subject("name"), target.actor, event)
         checkpoint = log.checkpoint()
         receipt = log.receipt(appended.seq)
     return RecordResult(

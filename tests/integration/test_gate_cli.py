@@ -14,6 +14,12 @@ from tests.integration.gatecli import (
 )
 
 
+def approve_both(keys):
+    """Valid signed approvals by bob (model-risk) and carol (domain-owner)."""
+    assert approve(keys, "bob@bank.example", "model-risk").code == 0
+    assert approve(keys, "carol@bank.example", "domain-owner").code == 0
+
+
 def promote(stage: str = "production", digest: str = DIGEST):
     """`policyengine promote` of the example model."""
     return cli("promote", "--model", MODEL, "--version", VERSION, "--digest", digest, "--to", stage)
@@ -58,8 +64,7 @@ def test_promote_empty_log_exits_1(workdir):
 
 def test_promote_other_stage_or_digest_refused(approvers, workdir):
     """An allow for production does not justify staging, nor another artifact digest."""
-    approve(approvers, "bob@bank.example", "model-risk")
-    approve(approvers, "carol@bank.example", "domain-owner")
+    approve_both(approvers)
     assert gate().code == 0
     before = log_size(workdir)
     staging = promote("staging")
@@ -71,8 +76,7 @@ def test_promote_other_stage_or_digest_refused(approvers, workdir):
 
 def test_later_deny_blocks_promotion(approvers, workdir):
     """A deny after an allow for the same artifact and stage wins: promote exits 1."""
-    approve(approvers, "bob@bank.example", "model-risk")
-    approve(approvers, "carol@bank.example", "domain-owner")
+    approve_both(approvers)
     assert gate().code == 0
     cli(
         "approve",
@@ -95,8 +99,7 @@ def test_later_deny_blocks_promotion(approvers, workdir):
 
 def test_stale_allow_refused(approvers, workdir):
     """An allow older than --max-age does not justify a promotion."""
-    approve(approvers, "bob@bank.example", "model-risk")
-    approve(approvers, "carol@bank.example", "domain-owner")
+    approve_both(approvers)
     assert gate().code == 0
     run = cli(
         "promote",
@@ -116,8 +119,7 @@ def test_stale_allow_refused(approvers, workdir):
 
 def test_changed_policies_need_a_new_gate(approvers, workdir):
     """An allow made under another policy bundle does not justify a promotion."""
-    approve(approvers, "bob@bank.example", "model-risk")
-    approve(approvers, "carol@bank.example", "domain-owner")
+    approve_both(approvers)
     assert gate().code == 0
     (workdir / "policyengine.yaml").write_text(
         "environments:\n  production:\n    params:\n      approvals: {max_age_days: 30}\n"
