@@ -20,7 +20,20 @@ from typing import Any, NoReturn, TextIO
 from policyengine.errors import PolicyEngineError
 
 # Command modules, in the order `--help` lists them.
-_COMMANDS: tuple[str, ...] = ("check", "eval", "test", "gate", "approve", "waive", "promote", "event", "audit", "keys", "serve", "card")
+_COMMANDS: tuple[str, ...] = (
+    "check",
+    "eval",
+    "test",
+    "gate",
+    "approve",
+    "waive",
+    "promote",
+    "event",
+    "audit",
+    "keys",
+    "serve",
+    "card",
+)
 
 EXIT_OK, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 EXIT_CODES: dict[str, int] = {
@@ -90,8 +103,10 @@ def _configure_logging(verbosity: int, err: TextIO) -> None:
     structlog.configure(
         processors=[structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"])],
-        wrapper_class=structlog.make_filtering_bound_logger(level if isinstance(level, int) else 30),
+                    structlog.processors.KeyValueRenderer(
+                        key_order=["timestamp", "level", "event"])],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            level if isinstance(level, int) else logging.WARNING),
         logger_factory=structlog.PrintLoggerFactory(err),
         cache_logger_on_first_use=False,
     )

@@ -24,7 +24,8 @@ def add_policy_options(parser: argparse.ArgumentParser, *, positional: bool) -> 
                             help="policy files or directories (default: the built-in packs)")
     else:
         parser.add_argument("--policies", nargs="+", action="extend", metavar="DIR", type=Path,
-                            dest="paths", help="policy files or directories (default: built-in packs)")
+                            dest="paths",
+                            help="policy files or directories (default: built-in packs)")
     parser.add_argument("--params", metavar="FILE", type=Path,
                         help="param overrides, YAML/JSON {policy-name: {param: value}}")
     parser.add_argument("--set", action="append", default=[], metavar="POLICY.PARAM=VALUE",
@@ -37,11 +38,11 @@ def load_policy_set(args: argparse.Namespace) -> Any:
     Raises:
         PolicyLoadError, ConfigError, InputError: as the library raises them.
     """
+    import structlog
+
     from policyengine import resources
     from policyengine.policy import compile_policies, load_policies
     from policyengine.policy.load import load_overrides
-
-    import structlog
 
     paths = list(getattr(args, "paths", None) or [resources.policies_dir()])
     docs = load_policies(paths)

@@ -121,7 +121,7 @@ def _literal_index(node: Tree | Token) -> Any:
         tok = node.children[0]
         if isinstance(tok, Token) and tok.type == "INT_LIT":
             return int(str(tok), 0)
-        if isinstance(tok, Token) and tok.type == "STRING_LIT" and not str(tok)[0] in "rR":
+        if isinstance(tok, Token) and tok.type == "STRING_LIT" and str(tok)[0] not in "rR":
             return str(tok)[1:-1]
     return None
 

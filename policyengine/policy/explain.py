@@ -32,12 +32,12 @@ def _key(step: Any, data: dict[str, Any]) -> Any:
         return step
     value: Any = data
     for part in step:
-        if isinstance(value, dict) and isinstance(part, str) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value):
-            value = value[part]
-        else:
+        in_map = isinstance(value, dict) and isinstance(part, str) and part in value
+        in_list = (isinstance(value, list) and isinstance(part, int)
+                   and -len(value) <= part < len(value))
+        if not (in_map or in_list):
             return None
+        value = value[part]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None

@@ -58,7 +58,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class LimitExceeded(Exception):  # noqa: N818 - internal signal, never escapes evaluate()
+class LimitExceeded(Exception):
     """Raised inside an evaluation when its budget runs out."""
 
 

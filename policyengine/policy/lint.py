@@ -201,7 +201,7 @@ def _literal_kind(tree: Any) -> str | None:
     while getattr(node, "children", None) is not None and len(node.children) == 1:
         child = node.children[0]
         if getattr(node, "data", None) == "literal":
-            return _LITERALS.get(getattr(child, "type", ""), None)
+            return _LITERALS.get(getattr(child, "type", ""))
         node = child
     return None
 

@@ -83,7 +83,8 @@ def test_check_reports_every_error_with_location(tmp_path: Path):
     assert lines[0].startswith(f"{path}:12:") and "fair/parity: expr: syntax error" in lines[0]
     col = int(lines[0].split(":")[2])
     assert bad.splitlines()[11][col - 1] == ")"
-    assert lines[1].startswith(f"{path}:17:") and "fair/tiered: expr: unknown variable 'model'" in lines[1]
+    assert lines[1].startswith(f"{path}:17:")
+    assert "fair/tiered: expr: unknown variable 'model'" in lines[1]
     assert "Traceback" not in err
 
 
@@ -170,7 +171,7 @@ def test_eval_same_decision_for_number_spellings(pack: Path, tmp_path: Path):
     ("2026-01-01T00:00:00Z", 1, "waiver w1 ignored: expired"),
 ])
 def test_eval_waiver_expiry(pack: Path, tmp_path: Path, expires: str, code: int, text: str):
-    """A future waiver turns fail into waived (exit 0); a past one does not (exit 1, says expired)."""
+    """A future waiver turns fail into waived (exit 0); a past one does not (exit 1, expired)."""
     card = json.loads(json.dumps(CARD))
     card["fairness"][0]["value"] = 0.5
     history = tmp_path / "history.yaml"
@@ -279,7 +280,8 @@ def test_test_command_invalid_test_file_exit_2(pack: Path):
     """A test file that breaks the test schema exits 2 with its location."""
     (pack / "tests").mkdir()
     (pack / "tests" / "bad.yaml").write_text(
-        "apiVersion: policyengine/v1\nkind: PolicyTest\ncases:\n  - name: x\n    expect: {decision: maybe}\n")
+        "apiVersion: policyengine/v1\nkind: PolicyTest\ncases:\n"
+        "  - name: x\n    expect: {decision: maybe}\n")
     code, _, err = run("test", str(pack))
     assert code == 2 and "bad.yaml:5:" in err and "maybe" in err
 

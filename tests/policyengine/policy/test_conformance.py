@@ -18,9 +18,14 @@ import pytest
 import yaml
 from celpy import celtypes
 
-from policyengine.policy import cel
-from policyengine.policy import Context, compile_policies, evaluate, load_data, load_policies
-from policyengine.policy.numbers import arith_operands, as_double, compare_operands, normalise, to_cel
+from policyengine.policy import Context, cel, compile_policies, evaluate, load_data, load_policies
+from policyengine.policy.numbers import (
+    arith_operands,
+    as_double,
+    compare_operands,
+    normalise,
+    to_cel,
+)
 from policyengine.policy.waivers import parse_time
 
 CASES = Path(__file__).resolve().parents[2] / "policy_cases"

@@ -54,7 +54,7 @@ def test_int_param_against_double_value(decide, h):
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_int_and_double_equal_values_in_card_files(decide, h, write, suffix):
     """Card files with 1, 1.0, 1e0 and 100e-2 evaluate identically, in YAML and JSON."""
-    rules = "- {id: one, severity: deny, expr: 'card.metrics[0].value == 1.0 && 1 == card.metrics[0].value', message: '\"x\"'}"
+    rules = h.rule("one", "card.metrics[0].value == 1.0 && 1 == card.metrics[0].value")
     digests = set()
     for spelling in ("1", "1.0", "1e0", "100e-2"):
         text = f'{{"metrics": [{{"name": "a", "value": {spelling}}}], "risk_tier": "high"}}'
@@ -67,19 +67,19 @@ def test_int_and_double_equal_values_in_card_files(decide, h, write, suffix):
 
 def test_in_operator_across_number_types(decide, h):
     """`x in [..]` matches 2.0 against 2."""
-    rules = "- {id: in, severity: deny, expr: 'card.retention.data_days in [365, 730]', message: '\"x\"'}"
+    rules = h.rule("in", "card.retention.data_days in [365, 730]")
     assert decide(rules).allow
 
 
 def test_mixed_arithmetic_promotes_to_double(decide, h):
     """int literal times a double value is a double, not an error."""
-    rules = "- {id: a, severity: deny, expr: 'card.fairness[0].value * 100 > 90 && 100 * card.fairness[0].value < 94', message: '\"x\"'}"
+    rules = h.rule("a", "card.fairness[0].value * 100 > 90 && 100 * card.fairness[0].value < 94")
     assert decide(rules).allow
 
 
 def test_list_index_from_int_arithmetic_still_works(decide, h):
     """Pure int arithmetic stays int, so indexes computed from size() work."""
-    rules = "- {id: last, severity: deny, expr: 'card.fairness[size(card.fairness) - 1].value == 0.85', message: '\"x\"'}"
+    rules = h.rule("last", "card.fairness[size(card.fairness) - 1].value == 0.85")
     assert decide(rules).allow
 
 

@@ -1,0 +1,109 @@
+"""The CEL seam: syntax positions, static analysis, and cel-python quirks it corrects."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from celpy import celtypes
+
+from policyengine.policy import cel
+from policyengine.policy.limits import Budget, Limits
+from policyengine.policy.numbers import to_cel
+
+ROOTS = frozenset({"card", "event", "history", "params", "now"})
+
+
+def _eval(source: str, **variables):
+    program = cel.compile_program(cel.parse(source), source)
+    act = cel.activation({k: to_cel(v) for k, v in variables.items()})
+    return program.evaluate(act, Budget(Limits()))
+
+
+@pytest.mark.parametrize(("source", "line", "column"), [
+    ("card.x +", 1, 8), ("card..x", 1, 6), ("true &&\n  card.x )", 2, 10), ("a ! b", 1, 3)])
+def test_syntax_error_positions(source, line, column):
+    """Syntax errors carry 1-based line and column inside the expression."""
+    with pytest.raises(cel.CelSyntaxError) as info:
+        cel.parse(source)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert info.value.message.startswith("syntax error")
+
+
+def test_analyse_paths_resolve_comprehension_variables():
+    """f.value inside card.fairness.all(f, ...) is recorded as card.fairness[*].value."""
+    source = "card.fairness.filter(f, f.metric == 'x').all(g, g.value > params.m)"
+    info = cel.analyse(cel.parse(source), ROOTS)
+    assert ("card", "fairness", None, "value") in info.paths
+    assert ("card", "fairness", None, "metric") in info.paths
+    assert [p.name for p in info.params] == ["m"]
+
+
+def test_analyse_has_paths_are_optional():
+    """Paths inside has() are kept apart: they may be missing."""
+    info = cel.analyse(cel.parse("has(card.slo) && card.x == 1"), ROOTS)
+    assert ("card", "slo") in info.optional_paths and ("card", "slo") not in info.paths
+
+
+def test_analyse_reports_free_variables_and_functions():
+    """Unbound identifiers and called functions are listed with positions."""
+    info = cel.analyse(cel.parse("foo.bar && card.s.startsWith('a') && size(card.l) > 0"), ROOTS)
+    assert [v.name for v in info.variables] == ["foo", "card", "card"]
+    assert {f.name for f in info.functions} == {"startsWith", "size"}
+
+
+def test_measure_depth_and_comprehensions():
+    """measure() counts nested sub-expressions and nested macros."""
+    depth, macros = cel.measure(cel.parse("[1].all(a, [1].exists(b, (((a == b)))))"))
+    assert macros == 2 and depth >= 5
+
+
+def test_has_inside_logical_and_works():
+    """has() && has() evaluates (cel-python's transpiler alone says no such overload)."""
+    assert _eval("has(card.a) && has(card.a.b)", card={"a": {"b": 1}}) is not False
+    assert bool(_eval("has(card.a) && has(card.a.b)", card={"a": {"b": 1}}))
+    assert not _eval("has(card.z) || !has(card.a)", card={"a": {}})
+
+
+def test_double_arithmetic_stays_double():
+    """0.93 * 2 stays a CEL double, so it compares with an int literal."""
+    assert _eval("card.v * 2 >= 1 && 1 <= card.v * 2 && -card.v < 0", card={"v": 0.93})
+
+
+def test_missing_member_is_eval_failure():
+    """A missing key raises CelEvalFailure, not KeyError."""
+    with pytest.raises(cel.CelEvalFailure):
+        _eval("card.nope > 1", card={})
+
+
+def test_non_cel_python_error_is_eval_failure():
+    """Field selection on a number is a CelEvalFailure, not an AttributeError."""
+    with pytest.raises(cel.CelEvalFailure):
+        _eval("card.n.x == 1", card={"n": 1})
+
+
+def test_timestamps_and_now():
+    """now and timestamp()/duration() work together."""
+    source = 'now - duration("24h") > timestamp("2026-01-01T00:00:00Z")'
+    program = cel.compile_program(cel.parse(source), source)
+    act = cel.activation({"now": celtypes.TimestampType("2026-11-26T00:00:00Z")})
+    assert program.evaluate(act, Budget(Limits()))
+
+
+def test_concurrent_evaluations_do_not_interfere():
+    """Programs evaluate correctly from many threads at once (no shared globals)."""
+    program = cel.compile_program(cel.parse("card.xs.all(x, x == card.v)"), "x")
+    failures = []
+
+    def worker(v: int) -> None:
+        act = cel.activation({"card": to_cel({"xs": [v] * 50, "v": v})})
+        for _ in range(20):
+            if not program.evaluate(act, Budget(Limits())):
+                failures.append(v)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
