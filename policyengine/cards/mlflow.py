@@ -22,7 +22,8 @@ import json
 from typing import Any
 
 from policyengine.cards._build import fail
-from policyengine.cards.validate import parse_document, schema_path
+from policyengine.cards.validate import parse_document
+from policyengine.resources import schema
 
 __all__ = ["convert"]
 
@@ -57,8 +58,7 @@ def _value(text: str) -> Any:
 
 
 def _top_level_fields() -> frozenset[str]:
-    schema = json.loads(schema_path("model-card.schema.json").read_text(encoding="utf-8"))
-    return frozenset(schema["properties"]) - {"schema_version"}
+    return frozenset(schema("model-card")["properties"]) - {"schema_version"}
 
 
 def _apply_tags(card: dict[str, Any], tags: dict[str, str], warnings: list[str]) -> None:

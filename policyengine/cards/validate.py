@@ -1,27 +1,27 @@
 """Schema validation of model cards and lifecycle events, with JSON paths.
 
 This module owns loading a card or event file (JSON or YAML) and checking it
-against ``schemas/model-card.schema.json`` / ``schemas/lifecycle-event.schema.json``
-with prebuilt Draft 2020-12 validators (built once per process, about 0.7 ms
-per card). Each problem is reported as a JSON path (``$.metrics[0].value``)
-and a one-line message. Completeness for a technical file is not checked
-here: that is the documentation policy pack's job, so a card can be valid and
-still be denied for a missing field.
+against ``schemas/model-card.schema.json`` and
+``schemas/lifecycle-event.schema.json`` with the prebuilt Draft 2020-12
+validators of ``policyengine.resources`` (built once per process, about
+0.7 ms per card). Each problem is reported as a JSON path
+(``$.metrics[0].value``) and a one-line message. Completeness for a technical
+file is not checked here: that is the documentation policy pack's job, so a
+card can be valid and still be denied for a missing field.
 """
 
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from policyengine.cards._errors import CardLoadError
 from policyengine.errors import CardValidationError, SchemaError
+from policyengine.resources import validator
 
 __all__ = [
     "CardIssue",
@@ -30,38 +30,16 @@ __all__ = [
     "load_document",
     "parse_document",
     "read_text",
-    "schema_path",
     "validate_card",
     "validate_event",
 ]
 
-_CARD_SCHEMA = "model-card.schema.json"
-_EVENT_SCHEMA = "lifecycle-event.schema.json"
+_CARD_SCHEMA = "model-card"
+_EVENT_SCHEMA = "lifecycle-event"
 
 
 CardIssue = SchemaError
 """One schema violation: ``path`` (JSON path) and ``message``."""
-
-
-def schema_path(name: str) -> Path:
-    """Locate a bundled schema: installed package data first, then the checkout.
-
-    Raises:
-        FileNotFoundError: when neither location holds the schema.
-    """
-    here = Path(__file__).resolve().parent.parent
-    for base in (here / "_data" / "schemas", here.parent / "schemas"):
-        candidate = base / name
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"schema {name} not found next to the package or in the checkout")
-
-
-@cache
-def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _json_path(parts: Any) -> str:
@@ -123,7 +101,7 @@ def _issue(error: ValidationError) -> CardIssue:
 
 
 def _issues(name: str, data: Any) -> list[CardIssue]:
-    found = [i for e in _validator(name).iter_errors(data) for i in _issues_of(e)]
+    found = [i for e in validator(name).iter_errors(data) for i in _issues_of(e)]
     return sorted(dict.fromkeys(found), key=lambda i: i.path)
 
 

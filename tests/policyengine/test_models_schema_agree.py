@@ -9,7 +9,6 @@ unknown-field policy, and vice versa. Every example card round-trips.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from policyengine.cards.validate import card_issues, load_document, schema_path
+from policyengine.cards.validate import card_issues, load_document
 from policyengine.models import LifecycleEvent, ModelCard
+from policyengine.resources import schema as load_schema
 
 REPO = Path(__file__).resolve().parents[2]
-PAIRS = [("model-card.schema.json", ModelCard), ("lifecycle-event.schema.json", LifecycleEvent)]
+PAIRS = [("model-card", ModelCard), ("lifecycle-event", LifecycleEvent)]
 
 Shape = dict[str, tuple[str, bool, Any]]
 """Path -> (type name, required, extra policy) for every node of a schema."""
@@ -73,7 +73,7 @@ def _shape(schema: dict[str, Any]) -> Shape:
 @pytest.mark.parametrize(("schema_name", "model"), PAIRS)
 def test_every_schema_path_exists_in_the_model(schema_name: str, model: type[BaseModel]) -> None:
     """Each schema property path is in the model with the same type, requiredness, extras."""
-    schema = _shape(json.loads(schema_path(schema_name).read_text()))
+    schema = _shape(copy.deepcopy(load_schema(schema_name)))
     code = _shape(model.model_json_schema())
     missing = sorted(set(schema) - set(code))
     assert not missing, f"in schema, not in {model.__name__}: {missing}"
@@ -84,7 +84,7 @@ def test_every_schema_path_exists_in_the_model(schema_name: str, model: type[Bas
 @pytest.mark.parametrize(("schema_name", "model"), PAIRS)
 def test_every_model_path_exists_in_the_schema(schema_name: str, model: type[BaseModel]) -> None:
     """Each model field path is declared in the JSON Schema (no field only in code)."""
-    schema = _shape(json.loads(schema_path(schema_name).read_text()))
+    schema = _shape(copy.deepcopy(load_schema(schema_name)))
     code = _shape(model.model_json_schema())
     extra = sorted(set(code) - set(schema))
     assert not extra, f"in {model.__name__}, not in schema: {extra}"
@@ -92,7 +92,7 @@ def test_every_model_path_exists_in_the_schema(schema_name: str, model: type[Bas
 
 def test_the_shape_walk_sees_a_difference() -> None:
     """The comparison is not vacuous: changing one type in a schema copy changes the shape."""
-    schema = json.loads(schema_path("model-card.schema.json").read_text())
+    schema = copy.deepcopy(load_schema("model-card"))
     before = _shape(schema)
     schema["$defs"]["metric"]["properties"]["value"] = {"type": "string"}
     after = _shape(schema)
