@@ -195,8 +195,7 @@ class Signer:
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.key_id.hex() != hex_id:
             raise KeyLoadError(
-                f"signer key id mismatch for {name!r}: expected {signer.key_id.hex()}, "
-                f"got {hex_id}"
+                f"signer key id mismatch for {name!r}: expected {signer.key_id.hex()}, got {hex_id}"
             )
         return signer
 

@@ -93,9 +93,7 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """
     n = len(leaf_hashes)
     if not 0 <= index < n:
-        raise InvalidProofError(
-            f"leaf index out of range: expected 0 <= index < {n}, got {index}"
-        )
+        raise InvalidProofError(f"leaf index out of range: expected 0 <= index < {n}, got {index}")
     path: list[bytes] = []
     lo, hi = 0, n
     while hi - lo > 1:
@@ -206,7 +204,7 @@ def verify_inclusion(
 def verify_consistency(
     old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
 ) -> None:
-    """Verify that tree ``new_root`` is an append-only extension of ``old_root`` (RFC 9162 §2.1.4.2).
+    """Verify that ``new_root`` extends ``old_root`` append-only (RFC 9162 §2.1.4.2).
 
     Equal sizes need an empty proof and equal roots. A proof from the empty
     tree proves nothing and is refused (any tree extends the empty tree).
@@ -274,9 +272,7 @@ def _consistency_roots(fn: int, sn: int, path: list[bytes]) -> tuple[bytes, byte
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise InvalidProofError(
-            f"consistency proof has wrong size: got {len(path)} nodes, too few"
-        )
+        raise InvalidProofError(f"consistency proof has wrong size: got {len(path)} nodes, too few")
     return fr, sr
 
 

@@ -88,9 +88,7 @@ def parse_checkpoint(body: str) -> Checkpoint:
         )
     origin, size, root_b64, *extensions = lines
     if not _SIZE_RE.fullmatch(size):
-        raise _malformed(
-            f"checkpoint size: expected a decimal without leading zeros, got {size!r}"
-        )
+        raise _malformed(f"checkpoint size: expected a decimal without leading zeros, got {size!r}")
     root = _b64decode_canonical("checkpoint root", root_b64)
     if len(root) != 32:
         raise _malformed(f"checkpoint root: expected 32 bytes, got {len(root)}")

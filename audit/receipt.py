@@ -38,8 +38,15 @@ RECEIPT_VERSION = 1
 """The receipt format version written in ``"v"``."""
 
 _KEYS = frozenset(
-    {"v", "envelope", "envelope_b64", "payload_digest", "leaf_index", "inclusion_proof",
-     "checkpoint"}
+    {
+        "v",
+        "envelope",
+        "envelope_b64",
+        "payload_digest",
+        "leaf_index",
+        "inclusion_proof",
+        "checkpoint",
+    }
 )
 
 
@@ -118,7 +125,7 @@ def loads_receipt(data: bytes | str) -> dict[str, Any]:
 
 def _field(receipt: dict[str, Any], key: str, kind: type) -> Any:
     value = receipt[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise IntegrityError(
             f"receipt field {key!r}: expected {kind.__name__}, got {type(value).__name__}"
         )
@@ -147,9 +154,7 @@ def _check_shape(receipt: Any) -> None:
             f"receipt fields: missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
     if _field(receipt, "v", int) != RECEIPT_VERSION:
-        raise IntegrityError(
-            f"receipt version: expected {RECEIPT_VERSION}, got {receipt['v']}"
-        )
+        raise IntegrityError(f"receipt version: expected {RECEIPT_VERSION}, got {receipt['v']}")
 
 
 def _envelope_bytes(receipt: dict[str, Any]) -> bytes:
@@ -193,8 +198,10 @@ def verify_receipt(receipt: dict[str, Any], verifiers: Iterable[NoteVerifier]) -
         raise IntegrityError("no verifier keys given: expected at least one public key")
     _check_shape(receipt)
     envelope = _envelope_bytes(receipt)
-    proof = [_decode(f"inclusion_proof[{i}]", p)
-             for i, p in enumerate(_field(receipt, "inclusion_proof", list))]
+    proof = [
+        _decode(f"inclusion_proof[{i}]", p)
+        for i, p in enumerate(_field(receipt, "inclusion_proof", list))
+    ]
     body, _names = open_note(_field(receipt, "checkpoint", str), verifiers)
     checkpoint = parse_checkpoint(body)
     origin = receipt["envelope"].get("log")

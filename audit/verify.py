@@ -58,14 +58,23 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import NamedTuple
+from enum import StrEnum
 
-from audit.canonical import dumps_envelope
-from audit.errors import CanonicalizationError, InvalidSignatureError
+from audit._envelope import (
+    ENVELOPE_RE,
+    ZERO_PREV,
+    Env,
+    Fields,
+    Peeked,
+    decode,
+    json_text,
+    peek,
+    read_fields,
+    scan,
+)
+from audit.errors import InvalidSignatureError
 from audit.keys import NoteVerifier
 from audit.merkle import CompactRange
 from audit.note import Checkpoint, check_note, parse_checkpoint
@@ -74,7 +83,7 @@ from audit.records import StoredCheckpoint, StoredEntry
 __all__ = ["FaultClass", "VerificationReport", "Verifier"]
 
 
-class FaultClass(str, Enum):
+class FaultClass(StrEnum):
     """The class of the first fault verification found."""
 
     MODIFIED = "modified"
@@ -127,106 +136,6 @@ class _Fault(Exception):
         super().__init__(message)
         self.fault, self.seq, self.message = fault, seq, message
         self.checkpoint_size = checkpoint_size
-
-
-class _Env(NamedTuple):
-    """The envelope fields verification needs."""
-
-    log: str
-    digest: str
-    prev: str
-    seq: int
-    type: str
-
-
-# A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
-# written as an unrolled loop so the regex engine scans plain runs in one step.
-_S = rb'[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*)*'
-# The canonical envelope: keys in RFC 8785 order, subject per the contract.
-_ENVELOPE_RE = re.compile(
-    rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
-    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"subject":\{(?:"digest":"' + _S
-    + rb'",)?"name":"' + _S + rb'"(?:,"version":"' + _S + rb'")?\},"time":"' + _S
-    + rb'","type":"([a-z_]+)","v":1\}'
-)
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_ZERO_PREV = b"0" * 64
-
-_Fields = tuple[bytes, bytes, bytes, bytes, bytes]
-"""Raw envelope fields: log (as escaped in JSON), payload digest hex, prev hex, seq, type."""
-
-
-def _json_text(value: str) -> bytes:
-    """A string as RFC 8785 writes it between its quotes."""
-    return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")
-
-
-def _json_fields(data: bytes) -> _Fields | None:
-    """Slow path: any envelope that is canonical JSON with the required fields."""
-    try:
-        obj = json.loads(data)
-        if not isinstance(obj, dict) or dumps_envelope(obj) != data:
-            return None
-    except (ValueError, CanonicalizationError):
-        return None
-    digest, prev, seq = obj.get("payload_digest"), obj.get("prev"), obj.get("seq")
-    if not (isinstance(digest, str) and digest.startswith("sha256:")
-            and _HEX64.fullmatch(digest[7:]) and isinstance(prev, str) and _HEX64.fullmatch(prev)
-            and type(seq) is int and seq >= 0 and obj.get("v") == 1
-            and isinstance(obj.get("log"), str) and isinstance(obj.get("type"), str)):
-        return None
-    return (_json_text(obj["log"]), digest[7:].encode(), prev.encode(), str(seq).encode(),
-            obj["type"].encode())
-
-
-def _fields(data: bytes) -> _Fields | None:
-    """Return the raw envelope fields, or None when the bytes are not a canonical envelope."""
-    m = _ENVELOPE_RE.fullmatch(data)
-    if m is None:
-        return _json_fields(bytes(data))
-    return m.groups()  # type: ignore[return-value]
-
-
-def _env(fields: _Fields) -> _Env | None:
-    """Decoded fields for the slow paths (fault classification, redaction)."""
-    log, digest, prev, seq, type_ = fields
-    try:
-        text = json.loads(b'"' + log + b'"')
-    except ValueError:  # invalid UTF-8 inside the string
-        return None
-    return _Env(text, digest.decode(), prev.decode(), int(seq), type_.decode())
-
-
-def _parse_envelope(data: bytes) -> _Env | None:
-    """Return the decoded envelope fields, or None when not a canonical envelope."""
-    fields = _fields(data)
-    return None if fields is None else _env(fields)
-
-
-class _Peeked(NamedTuple):
-    env: _Env | None
-    hash_hex: str
-
-
-def _peek(it: Iterator[StoredEntry]) -> _Peeked | None:
-    entry = next(it, None)
-    if entry is None:
-        return None
-    env = entry.envelope
-    return _Peeked(_parse_envelope(env), hashlib.sha256(b"\x00" + env).hexdigest())
-
-
-def _scan(it: Iterable[StoredEntry], want: int, stray: int) -> tuple[bool, bool, int]:
-    """Read the rest: was seq ``want`` seen, was seq ``stray`` seen, how many entries."""
-    found = again = False
-    count = 0
-    for entry in it:
-        count += 1
-        env = _parse_envelope(entry.envelope)
-        if env is not None:
-            found = found or env.seq == want
-            again = again or env.seq == stray
-    return found, again, count
 
 
 class Verifier:
@@ -309,7 +218,7 @@ class _Run:
         self.p = 0
         self.stack: list[bytes] = []
         """Roots of the perfect subtrees so far (a compact range, RFC 9162 §2.1.1)."""
-        self.last_hex, self.before_last = _ZERO_PREV.decode(), ""
+        self.last_hex, self.before_last = ZERO_PREV.decode(), ""
         self.pending: dict[int, str] = {}
         self.redacted: list[int] = []
         self.verified_size = 0
@@ -340,15 +249,16 @@ class _Run:
 
     def consume(self, it: Iterator[StoredEntry]) -> None:
         """The hot loop: one pass over the entries (the common case inline, for speed)."""
-        sha, hexlify, match, stack = hashlib.sha256, binascii.hexlify, _ENVELOPE_RE.fullmatch, self.stack
+        sha, hexlify, stack = hashlib.sha256, binascii.hexlify, self.stack
+        match = ENVELOPE_RE.fullmatch
         self._due_checkpoints()
-        p, last, before = self.p, _ZERO_PREV, b""
-        origin = None if self.origin is None else _json_text(self.origin)
+        p, last, before = self.p, ZERO_PREV, b""
+        origin = None if self.origin is None else json_text(self.origin)
         for e in it:
             env = e.envelope
             h = sha(b"\x00" + env).digest()
             m = match(env)
-            fields = m.groups() if m is not None else _fields(env)
+            fields = m.groups() if m is not None else read_fields(env)
             if fields is None:
                 raise _Fault(FaultClass.MODIFIED, p,
                              f"entry {p}: stored envelope is not a canonical envelope")
@@ -385,9 +295,9 @@ class _Run:
     def _root(self) -> bytes:
         return CompactRange(self.p, self.stack).root()
 
-    def _check_origin(self, fields: _Fields) -> bytes:
+    def _check_origin(self, fields: Fields) -> bytes:
         """The first entry names the origin when none was given; later ones must match."""
-        env = _env(fields)
+        env = decode(fields)
         if self.origin is None and env is not None:
             self.origin = env.log
             return fields[0]
@@ -395,9 +305,9 @@ class _Run:
         raise _Fault(FaultClass.MODIFIED, self.p,
                      f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {got!r}")
 
-    def _payload(self, e: StoredEntry, fields: _Fields) -> None:
+    def _payload(self, e: StoredEntry, fields: Fields) -> None:
         """Redacted, missing and tombstone payloads (the uncommon cases)."""
-        p, f = self.p, _env(fields)
+        p, f = self.p, decode(fields)
         if f is None:
             raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if e.redacted:
@@ -438,9 +348,9 @@ class _Run:
                          f"entry {target}: redacted payload digest changed: tombstone {p} "
                          f"recorded {digest}, envelope has sha256:{recorded}")
 
-    def _chain_fault(self, fields: _Fields, h: bytes, it: Iterator[StoredEntry]) -> None:
+    def _chain_fault(self, fields: Fields, h: bytes, it: Iterator[StoredEntry]) -> None:
         """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
-        p, f = self.p, _env(fields)
+        p, f = self.p, decode(fields)
         if f is None:
             raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if f.seq < p:
@@ -450,7 +360,7 @@ class _Run:
                              f"at position {p} links past it")
             raise _Fault(FaultClass.INSERTED, p,
                          f"entry at position {p} was inserted: it repeats seq {f.seq}")
-        nxt = _peek(it)
+        nxt = peek(it)
         nxt_env = nxt.env if nxt is not None else None
         links_back = nxt_env is not None and nxt_env.seq == p and nxt_env.prev == self.last_hex
         if f.seq > p:
@@ -465,7 +375,7 @@ class _Run:
                      f"entry {bad} was modified: prev of entry {p} is {f.prev}, "
                      f"expected {self.last_hex}")
 
-    def _seq_gap(self, f: _Env, h: bytes, nxt: _Peeked | None, links_back: bool,
+    def _seq_gap(self, f: Env, h: bytes, nxt: Peeked | None, links_back: bool,
                  it: Iterator[StoredEntry]) -> None:
         """Entry at ``p`` carries a larger seq: deleted, reordered or inserted; raises."""
         p = self.p
@@ -473,7 +383,7 @@ class _Run:
             if f.prev == nxt.hash_hex:
                 raise _Fault(FaultClass.REORDERED, p,
                              f"entries reordered: seq {f.seq} stands before seq {p}")
-            _found, again, rest = _scan(it, p, f.seq)
+            _found, again, rest = scan(it, p, f.seq)
             if again or f.seq >= p + 2 + rest:
                 raise _Fault(FaultClass.INSERTED, p,
                              f"entry at position {p} was inserted: it carries seq {f.seq} "
@@ -481,7 +391,7 @@ class _Run:
             raise _Fault(FaultClass.REORDERED, p,
                          f"entries reordered: seq {f.seq} stands at position {p}")
         found = nxt is not None and nxt.env is not None and nxt.env.seq == p
-        found = found or _scan(it, p, -1)[0]
+        found = found or scan(it, p, -1)[0]
         if found:
             raise _Fault(FaultClass.REORDERED, p,
                          f"entries reordered: seq {f.seq} stands at position {p}, "
@@ -501,12 +411,12 @@ class _Run:
                              "expected checkpoints in size order", cp.size)
             self._check_stored(cp, self._root())
             self.next_cp = next(self.checkpoints, None)
-        if self.trusted is not None and self.trusted.size == p:
-            if self.trusted.root != self._root():
-                raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
-                             f"log is inconsistent with the trusted checkpoint at size {p}: "
-                             f"expected root {self.trusted.root.hex()}, got "
-                             f"{self._root().hex()} (history rewritten or rolled back)", p)
+        trusted = self.trusted
+        if trusted is not None and trusted.size == p and trusted.root != self._root():
+            raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
+                         f"log is inconsistent with the trusted checkpoint at size {p}: "
+                         f"expected root {self.trusted.root.hex()}, got "
+                         f"{self._root().hex()} (history rewritten or rolled back)", p)
         sizes = [c.size for c in (self.next_cp, self.trusted) if c is not None and c.size > p]
         self.due = min(sizes, default=1 << 62)
         if self.progress is not None:
@@ -589,4 +499,5 @@ class _Run:
         if self.pending:
             seq = min(self.pending)
             raise _Fault(FaultClass.REDACTION_ABUSE, seq,
-                         f"entry {seq}: payload marked redacted but no redaction tombstone names it")
+                         f"entry {seq}: payload marked redacted, but no redaction tombstone "
+                         "names it")

@@ -38,15 +38,31 @@ def build(n: int, signer: Signer) -> tuple[list[StoredEntry], list[StoredCheckpo
     cr = CompactRange()
     prev = "0" * 64
     for seq in range(n):
-        payload = dumps({"decision": "allow" if seq % 7 else "deny", "rules": seq % 13,
-                         "model": "credit-risk", "stage": "production"})
-        env = dumps_envelope({
-            "v": 1, "log": ORIGIN, "seq": seq, "time": "2026-11-26T15:00:00.123456Z",
-            "type": "decision", "actor": "ci@example.org",
-            "subject": {"name": "credit-risk", "version": str(seq % 50),
-                        "digest": "sha256:" + "ab" * 32},
-            "payload_digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "prev": prev,
-        })
+        payload = dumps(
+            {
+                "decision": "allow" if seq % 7 else "deny",
+                "rules": seq % 13,
+                "model": "credit-risk",
+                "stage": "production",
+            }
+        )
+        env = dumps_envelope(
+            {
+                "v": 1,
+                "log": ORIGIN,
+                "seq": seq,
+                "time": "2026-11-26T15:00:00.123456Z",
+                "type": "decision",
+                "actor": "ci@example.org",
+                "subject": {
+                    "name": "credit-risk",
+                    "version": str(seq % 50),
+                    "digest": "sha256:" + "ab" * 32,
+                },
+                "payload_digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
+                "prev": prev,
+            }
+        )
         leaf = hashlib.sha256(b"\x00" + env).digest()
         entries.append(StoredEntry(seq, env, leaf, payload, False))
         cr.append(leaf)
@@ -94,8 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n
     print(f"entries:                      {n:,} ({len(checkpoints)} signed checkpoints)")
     print(f"baseline sha256 (env+payload): {n / base:12,.0f} entries/s")
-    print(f"full verification:             {n / best:12,.0f} entries/s "
-          f"(goal {GOAL:,}: {'met' if n / best >= GOAL else 'not met'})")
+    print(
+        f"full verification:             {n / best:12,.0f} entries/s "
+        f"(goal {GOAL:,}: {'met' if n / best >= GOAL else 'not met'})"
+    )
     print(f"ratio verification/baseline:   {base / best:12.3f}")
     print(f"verifier peak traced memory:   {peak / 1024:12,.1f} KiB (entries already in memory)")
 

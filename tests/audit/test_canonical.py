@@ -36,7 +36,7 @@ _ENVELOPE_VALUES = st.recursive(
     "envelope",
     [
         _ENVELOPE,
-        {**_ENVELOPE, "actor": "Zoë \u2028 \"quoted\" \\ \x00\x1f\x7f"},
+        {**_ENVELOPE, "actor": 'Zoë \u2028 "quoted" \\ \x00\x1f\x7f'},
         {**_ENVELOPE, "subject": {"name": "模型", "z": None, "a": [True, False, -1]}},
         {**_ENVELOPE, "actor": "emoji \U0001f600 in a value"},
         {"\u00e9": 1, "e": 2, "\u20ac": 3, "\ufb33": 4, "\r": 5, "1": 6},

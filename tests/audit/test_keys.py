@@ -145,7 +145,7 @@ def test_load_signer_refuses_garbage(tmp_path: Path, content: str, fragment: str
 
 def test_load_signer_missing_file(tmp_path: Path) -> None:
     """A missing key file is a KeyLoadError naming the path."""
-    with pytest.raises(KeyLoadError, match="nope.key"):
+    with pytest.raises(KeyLoadError, match=r"nope\.key"):
         load_signer(tmp_path / "nope.key")
 
 

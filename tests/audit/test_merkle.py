@@ -61,8 +61,8 @@ def _ref_path(m: int, leaves: list[bytes]) -> list[bytes]:
     while k * 2 < n:
         k *= 2
     if m < k:
-        return _ref_path(m, leaves[:k]) + [_ref_mth(leaves[k:])]
-    return _ref_path(m - k, leaves[k:]) + [_ref_mth(leaves[:k])]
+        return [*_ref_path(m, leaves[:k]), _ref_mth(leaves[k:])]
+    return [*_ref_path(m - k, leaves[k:]), _ref_mth(leaves[:k])]
 
 
 def _ref_subproof(m: int, leaves: list[bytes], b: bool) -> list[bytes]:
@@ -73,8 +73,8 @@ def _ref_subproof(m: int, leaves: list[bytes], b: bool) -> list[bytes]:
     while k * 2 < n:
         k *= 2
     if m <= k:
-        return _ref_subproof(m, leaves[:k], b) + [_ref_mth(leaves[k:])]
-    return _ref_subproof(m - k, leaves[k:], False) + [_ref_mth(leaves[:k])]
+        return [*_ref_subproof(m, leaves[:k], b), _ref_mth(leaves[k:])]
+    return [*_ref_subproof(m - k, leaves[k:], False), _ref_mth(leaves[:k])]
 
 
 def _path_shape(m: int, n: int) -> tuple[str, ...]:
@@ -82,7 +82,7 @@ def _path_shape(m: int, n: int) -> tuple[str, ...]:
     if n == 1:
         return ()
     k = 1 << ((n - 1).bit_length() - 1)
-    return _path_shape(m, k) + ("R",) if m < k else _path_shape(m - k, n - k) + ("L",)
+    return (*_path_shape(m, k), "R") if m < k else (*_path_shape(m - k, n - k), "L")
 
 
 def _proof_shape(m: int, n: int, b: bool = True) -> tuple[str, ...]:
@@ -91,8 +91,8 @@ def _proof_shape(m: int, n: int, b: bool = True) -> tuple[str, ...]:
         return () if b else ("X",)
     k = 1 << ((n - 1).bit_length() - 1)
     if m <= k:
-        return _proof_shape(m, k, b) + ("R",)
-    return _proof_shape(m - k, n - k, False) + ("L",)
+        return (*_proof_shape(m, k, b), "R")
+    return (*_proof_shape(m - k, n - k, False), "L")
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -104,7 +104,9 @@ _HASHES = [leaf_hash(d) for d in _DATA]
 _ROOTS = [root_from_leaf_hashes(_HASHES[:n]) for n in range(_MAX_SIZE + 1)]
 
 
-@pytest.mark.parametrize("path", _vector_files("inclusion"), ids=lambda p: str(p.relative_to(VECTORS)))
+@pytest.mark.parametrize(
+    "path", _vector_files("inclusion"), ids=lambda p: str(p.relative_to(VECTORS))
+)
 def test_inclusion_vectors(path: Path) -> None:
     """Every transparency-dev inclusion vector verifies or fails as published."""
     v = json.loads(path.read_text())
@@ -117,7 +119,9 @@ def test_inclusion_vectors(path: Path) -> None:
         verify_inclusion(*args)
 
 
-@pytest.mark.parametrize("path", _vector_files("consistency"), ids=lambda p: str(p.relative_to(VECTORS)))
+@pytest.mark.parametrize(
+    "path", _vector_files("consistency"), ids=lambda p: str(p.relative_to(VECTORS))
+)
 def test_consistency_vectors(path: Path) -> None:
     """Every transparency-dev consistency vector verifies or fails as published."""
     v = json.loads(path.read_text())
@@ -212,13 +216,22 @@ def _flip(data: bytes, bit: int) -> bytes:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, _MAX_SIZE).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))), st.data())
+@given(
+    st.integers(1, _MAX_SIZE).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))),
+    st.data(),
+)
 def test_inclusion_bit_flip_or_wrong_size_fails(nm: tuple[int, int], data: st.DataObject) -> None:
     """Any bit flip in proof, root or leaf, or a wrong size or index, fails verification."""
     n, m = nm
     proof = inclusion_proof(m, _HASHES[:n])
     leaf, root = _HASHES[m], _ROOTS[n]
-    target = data.draw(st.sampled_from(["leaf", "root", "proof", "size", "index"] if proof else ["leaf", "root", "size", "index"]))
+    target = data.draw(
+        st.sampled_from(
+            ["leaf", "root", "proof", "size", "index"]
+            if proof
+            else ["leaf", "root", "size", "index"]
+        )
+    )
     bit = data.draw(st.integers(0, 255))
     if target == "leaf":
         leaf = _flip(leaf, bit)
@@ -242,7 +255,10 @@ def test_inclusion_bit_flip_or_wrong_size_fails(nm: tuple[int, int], data: st.Da
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(2, _MAX_SIZE).flatmap(lambda n: st.tuples(st.integers(1, n - 1), st.just(n))), st.data())
+@given(
+    st.integers(2, _MAX_SIZE).flatmap(lambda n: st.tuples(st.integers(1, n - 1), st.just(n))),
+    st.data(),
+)
 def test_consistency_bit_flip_or_wrong_size_fails(mn: tuple[int, int], data: st.DataObject) -> None:
     """Any bit flip in the proof or either root, or a wrong size, fails verification."""
     m, n = mn
@@ -307,7 +323,10 @@ def test_compact_range_refuses_wrong_hash_count() -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ((b"\x00" * 31, 0, 1, [], b"\x00" * 32), "leaf hash has wrong length: expected 32 bytes, got 31"),
+        (
+            (b"\x00" * 31, 0, 1, [], b"\x00" * 32),
+            "leaf hash has wrong length: expected 32 bytes, got 31",
+        ),
         ((b"\x00" * 32, 1, 1, [], b"\x00" * 32), "expected 0 <= index < 1, got 1"),
         ((_HASHES[0], 0, 2, [], _ROOTS[2]), "wrong size"),
         ((_HASHES[0], 0, 1, [_HASHES[1]], _ROOTS[1]), "wrong size"),

@@ -25,7 +25,7 @@ from audit.records import StoredCheckpoint, StoredEntry
 from audit.verify import FaultClass, VerificationReport, Verifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vectors"))
-from memlog import ORIGIN, MemLog, envelope, fixed_signer  # noqa: E402
+from memlog import ORIGIN, MemLog, envelope, fixed_signer
 
 SIGNER = fixed_signer()
 INTRUDER = fixed_signer("intruder", name=ORIGIN)
@@ -66,7 +66,7 @@ def _bad_notes(size: int, root: bytes, good_note: str) -> dict[str, str]:
     other = Checkpoint(ORIGIN, size, bytes(32)).body()
     return {
         # Body edited under a genuine signature: a known key's signature fails.
-        "forged_checkpoint": other + good_note[len(body):],
+        "forged_checkpoint": other + good_note[len(body) :],
         "unknown_key": sign_note(body, [INTRUDER]),
         # Validly signed by the log key, but not a root of this log.
         "inconsistent_checkpoints": sign_note(Checkpoint(ORIGIN, 30, bytes(32)).body(), [SIGNER]),
@@ -151,8 +151,9 @@ def _shift(db: sqlite3.Connection, table: str, start: int, by: int) -> None:
 
 
 def _entry_row(db: sqlite3.Connection, seq: int) -> tuple[bytes, bytes]:
-    env, h = db.execute("SELECT envelope, leaf_hash FROM audit_entries WHERE seq = ?",
-                        (seq,)).fetchone()
+    env, h = db.execute(
+        "SELECT envelope, leaf_hash FROM audit_entries WHERE seq = ?", (seq,)
+    ).fetchone()
     return bytes(env), bytes(h)
 
 
@@ -167,10 +168,15 @@ def _tamper_chain_sql(db: sqlite3.Connection, scenario: str) -> None:
         env, h, payload = _forged(_entry_row(db, t - 1)[1])
         for table in ("audit_entries", "audit_payloads"):
             _shift(db, table, t, 1)
-        db.execute("INSERT INTO audit_entries VALUES (?, ?, ?, 'decision', 'credit-risk', '3',"
-                   " NULL, 'ci@example.org', '2026-11-26T15:00:20.000000Z')", (t, h, env))
-        db.execute("INSERT INTO audit_payloads VALUES (?, ?, ?, 0)",
-                   (t, "sha256:" + hashlib.sha256(payload).hexdigest(), payload))
+        db.execute(
+            "INSERT INTO audit_entries VALUES (?, ?, ?, 'decision', 'credit-risk', '3',"
+            " NULL, 'ci@example.org', '2026-11-26T15:00:20.000000Z')",
+            (t, h, env),
+        )
+        db.execute(
+            "INSERT INTO audit_payloads VALUES (?, ?, ?, 0)",
+            (t, "sha256:" + hashlib.sha256(payload).hexdigest(), payload),
+        )
     elif scenario == "deleted":
         for table in ("audit_entries", "audit_payloads"):
             db.execute(f"DELETE FROM {table} WHERE seq = ?", (t,))
@@ -195,8 +201,9 @@ def _tamper_sql(db: sqlite3.Connection, scenario: str, root: bytes) -> None:
     elif scenario == "payload_mismatch":
         db.execute("UPDATE audit_payloads SET content = ? WHERE seq = ?", (b'{"n":999}', TARGET))
     elif scenario == "redaction_abuse":
-        db.execute("UPDATE audit_payloads SET content = NULL, redacted = 1 WHERE seq = ?",
-                   (TARGET,))
+        db.execute(
+            "UPDATE audit_payloads SET content = NULL, redacted = 1 WHERE seq = ?", (TARGET,)
+        )
     else:
         _tamper_chain_sql(db, scenario)
     db.commit()
@@ -270,8 +277,9 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _tamper_bundle_entries(entries: list[dict[str, Any]], payloads: list[dict[str, Any]],
-                           scenario: str) -> None:
+def _tamper_bundle_entries(
+    entries: list[dict[str, Any]], payloads: list[dict[str, Any]], scenario: str
+) -> None:
     t = TARGET
     if scenario.startswith("modified"):
         env = _edit(base64.b64decode(entries[t]["envelope_b64"]))
@@ -280,10 +288,17 @@ def _tamper_bundle_entries(entries: list[dict[str, Any]], payloads: list[dict[st
             entries[t]["leaf_hash"] = leaf_hash(env).hex()
     elif scenario == "inserted":
         env, h, payload = _forged(bytes.fromhex(entries[t - 1]["leaf_hash"]))
-        entries.insert(t, {"seq": t, "envelope_b64": base64.b64encode(env).decode(),
-                           "leaf_hash": h.hex()})
-        payloads.insert(t, {"seq": t, "digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
-                            "payload_b64": base64.b64encode(payload).decode()})
+        entries.insert(
+            t, {"seq": t, "envelope_b64": base64.b64encode(env).decode(), "leaf_hash": h.hex()}
+        )
+        payloads.insert(
+            t,
+            {
+                "seq": t,
+                "digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
+                "payload_b64": base64.b64encode(payload).decode(),
+            },
+        )
     elif scenario == "deleted":
         del entries[t], payloads[t]
     elif scenario == "reordered":

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from audit._envelope import parse_envelope
 from audit.canonical import dumps_envelope
 from audit.errors import InvalidSignatureError, KeyLoadError
 from audit.merkle import leaf_hash
 from audit.note import Checkpoint, sign_note
 from audit.records import StoredCheckpoint, StoredEntry
-from audit.verify import FaultClass, Verifier, _parse_envelope
+from audit.verify import FaultClass, Verifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vectors"))
-from memlog import ORIGIN, MemLog, envelope, fixed_signer  # noqa: E402
+from memlog import ORIGIN, MemLog, envelope, fixed_signer
 
 SIGNER = fixed_signer()
 KEYS = [SIGNER.verifier()]
@@ -40,7 +41,11 @@ def test_clean_log_verifies_and_counts() -> None:
     """A clean log is ok, truthy, and reports entries, checkpoints and the unsigned tail."""
     report = _check(_log(12, 4, 10))
     assert report and report.ok and report.fault is None and report.first_bad_seq is None
-    assert (report.entries_checked, report.checkpoints_checked, report.unsigned_entries) == (12, 2, 2)
+    assert (report.entries_checked, report.checkpoints_checked, report.unsigned_entries) == (
+        12,
+        2,
+        2,
+    )
 
 
 def test_empty_log_with_empty_checkpoint_verifies() -> None:
@@ -82,16 +87,24 @@ def test_non_canonical_envelope_is_modified() -> None:
 
 def test_envelopes_with_escapes_and_extra_fields_take_the_slow_path() -> None:
     """Escaped strings, non-ASCII and extra subject fields parse like the fast path."""
-    env = dumps_envelope({
-        "v": 1, "log": "l\u00f6g/\"q\"", "seq": 7, "time": "t", "type": "decision",
-        "subject": {"name": "m", "extra": "x"}, "actor": "a\\b\n",
-        "payload_digest": "sha256:" + "0" * 64, "prev": "1" * 64,
-    })
-    parsed = _parse_envelope(env)
+    env = dumps_envelope(
+        {
+            "v": 1,
+            "log": 'l\u00f6g/"q"',
+            "seq": 7,
+            "time": "t",
+            "type": "decision",
+            "subject": {"name": "m", "extra": "x"},
+            "actor": "a\\b\n",
+            "payload_digest": "sha256:" + "0" * 64,
+            "prev": "1" * 64,
+        }
+    )
+    parsed = parse_envelope(env)
     assert parsed is not None
-    assert (parsed.log, parsed.seq, parsed.prev) == ("l\u00f6g/\"q\"", 7, "1" * 64)
-    assert _parse_envelope(env.replace(b'"v":1', b'"v":2')) is None
-    assert _parse_envelope(b"not json") is None
+    assert (parsed.log, parsed.seq, parsed.prev) == ('l\u00f6g/"q"', 7, "1" * 64)
+    assert parse_envelope(env.replace(b'"v":1', b'"v":2')) is None
+    assert parse_envelope(b"not json") is None
 
 
 def test_missing_payload_is_not_redaction() -> None:

@@ -20,8 +20,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from audit.receipt import dumps_receipt  # noqa: E402
 from memlog import MemLog, fixed_signer  # noqa: E402
+
+from audit.receipt import dumps_receipt  # noqa: E402
 
 RECEIPTS = HERE / "receipts"
 Mutation = Callable[[dict[str, Any]], None]
@@ -51,7 +52,10 @@ def _drop_proof_node(r: dict[str, Any]) -> None:
 
 
 def _swap_proof_nodes(r: dict[str, Any]) -> None:
-    r["inclusion_proof"][0], r["inclusion_proof"][1] = r["inclusion_proof"][1], r["inclusion_proof"][0]
+    r["inclusion_proof"][0], r["inclusion_proof"][1] = (
+        r["inclusion_proof"][1],
+        r["inclusion_proof"][0],
+    )
 
 
 def _edit_checkpoint_size(r: dict[str, Any]) -> None:

@@ -31,17 +31,23 @@ def fixed_signer(label: str = "1", name: str = ORIGIN) -> Signer:
     return Signer(name, Ed25519PrivateKey.from_private_bytes(seed))
 
 
-def envelope(seq: int, prev: str, payload: bytes, *, type_: str = "decision",
-             origin: str = ORIGIN) -> bytes:
+def envelope(
+    seq: int, prev: str, payload: bytes, *, type_: str = "decision", origin: str = ORIGIN
+) -> bytes:
     """Canonical envelope bytes of entry ``seq`` with a fixed time."""
-    return dumps_envelope({
-        "v": 1, "log": origin, "seq": seq,
-        "time": f"2026-11-26T15:{seq // 60 % 60:02d}:{seq % 60:02d}.000000Z",
-        "type": type_, "subject": {"name": "credit-risk", "version": "3"},
-        "actor": "ci@example.org",
-        "payload_digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
-        "prev": prev,
-    })
+    return dumps_envelope(
+        {
+            "v": 1,
+            "log": origin,
+            "seq": seq,
+            "time": f"2026-11-26T15:{seq // 60 % 60:02d}:{seq % 60:02d}.000000Z",
+            "type": type_,
+            "subject": {"name": "credit-risk", "version": "3"},
+            "actor": "ci@example.org",
+            "payload_digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
+            "prev": prev,
+        }
+    )
 
 
 @dataclass
@@ -75,8 +81,12 @@ class MemLog:
             cr.append(e.leaf_hash)
         return cr.root()
 
-    def checkpoint(self, size: int | None = None, signers: Iterable[Signer] | None = None,
-                   root: bytes | None = None) -> StoredCheckpoint:
+    def checkpoint(
+        self,
+        size: int | None = None,
+        signers: Iterable[Signer] | None = None,
+        root: bytes | None = None,
+    ) -> StoredCheckpoint:
         """Sign and store a checkpoint of ``size`` entries (default: all)."""
         size = len(self.entries) if size is None else size
         body = Checkpoint(self.origin, size, self.root(size) if root is None else root).body()
@@ -91,8 +101,15 @@ class MemLog:
         self.entries[seq] = StoredEntry(old.seq, old.envelope, old.leaf_hash, None, True)
         if tombstone:
             digest = "sha256:" + hashlib.sha256(old.payload or b"").hexdigest()
-            self.append({"seq": seq, "by": "dpo@example.org", "reason": "erasure request",
-                         "digest": digest}, type_="redaction")
+            self.append(
+                {
+                    "seq": seq,
+                    "by": "dpo@example.org",
+                    "reason": "erasure request",
+                    "digest": digest,
+                },
+                type_="redaction",
+            )
 
     def receipt(self, seq: int, size: int | None = None) -> dict[str, Any]:
         """A receipt for ``seq`` against a new checkpoint of ``size`` entries."""

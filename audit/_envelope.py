@@ -1,0 +1,122 @@
+"""Reading the fields of stored envelope bytes, for :mod:`audit.verify` only.
+
+Owns the two ways the verifier parses an envelope: one regular expression of
+the canonical (RFC 8785) envelope of the contract shape, which also proves the
+bytes canonical, and a JSON fallback that accepts any canonical envelope with
+the required fields (re-encoding it must give the same bytes). Internal and
+unstable: nothing outside the audit package should import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from audit.canonical import dumps_envelope
+from audit.errors import CanonicalizationError
+from audit.records import StoredEntry
+
+
+class Env(NamedTuple):
+    """The envelope fields verification needs."""
+
+    log: str
+    digest: str
+    prev: str
+    seq: int
+    type: str
+
+
+# A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
+# written as an unrolled loop so the regex engine scans plain runs in one step.
+_S = rb'[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*)*'
+# The canonical envelope: keys in RFC 8785 order, subject per the contract.
+ENVELOPE_RE = re.compile(
+    rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
+    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"subject":\{(?:"digest":"' + _S
+    + rb'",)?"name":"' + _S + rb'"(?:,"version":"' + _S + rb'")?\},"time":"' + _S
+    + rb'","type":"([a-z_]+)","v":1\}'
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+ZERO_PREV = b"0" * 64
+
+Fields = tuple[bytes, bytes, bytes, bytes, bytes]
+"""Raw envelope fields: log (as escaped in JSON), payload digest hex, prev hex, seq, type."""
+
+
+def json_text(value: str) -> bytes:
+    """A string as RFC 8785 writes it between its quotes."""
+    return json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")
+
+
+def _json_fields(data: bytes) -> Fields | None:
+    """Slow path: any envelope that is canonical JSON with the required fields."""
+    try:
+        obj = json.loads(data)
+        if not isinstance(obj, dict) or dumps_envelope(obj) != data:
+            return None
+    except (ValueError, CanonicalizationError):
+        return None
+    digest, prev, seq = obj.get("payload_digest"), obj.get("prev"), obj.get("seq")
+    if not (isinstance(digest, str) and digest.startswith("sha256:")
+            and _HEX64.fullmatch(digest[7:]) and isinstance(prev, str) and _HEX64.fullmatch(prev)
+            and type(seq) is int and seq >= 0 and obj.get("v") == 1
+            and isinstance(obj.get("log"), str) and isinstance(obj.get("type"), str)):
+        return None
+    return (json_text(obj["log"]), digest[7:].encode(), prev.encode(), str(seq).encode(),
+            obj["type"].encode())
+
+
+def read_fields(data: bytes) -> Fields | None:
+    """Return the raw envelope fields, or None when the bytes are not a canonical envelope."""
+    m = ENVELOPE_RE.fullmatch(data)
+    if m is None:
+        return _json_fields(bytes(data))
+    return m.groups()  # type: ignore[return-value]
+
+
+def decode(fields: Fields) -> Env | None:
+    """Decoded fields for the slow paths (fault classification, redaction)."""
+    log, digest, prev, seq, type_ = fields
+    try:
+        text = json.loads(b'"' + log + b'"')
+    except ValueError:  # invalid UTF-8 inside the string
+        return None
+    return Env(text, digest.decode(), prev.decode(), int(seq), type_.decode())
+
+
+def parse_envelope(data: bytes) -> Env | None:
+    """Return the decoded envelope fields, or None when not a canonical envelope."""
+    fields = read_fields(data)
+    return None if fields is None else decode(fields)
+
+
+class Peeked(NamedTuple):
+    """The next entry, read ahead during fault classification."""
+
+    env: Env | None
+    hash_hex: str
+
+
+def peek(it: Iterator[StoredEntry]) -> Peeked | None:
+    entry = next(it, None)
+    if entry is None:
+        return None
+    env = entry.envelope
+    return Peeked(parse_envelope(env), hashlib.sha256(b"\x00" + env).hexdigest())
+
+
+def scan(it: Iterable[StoredEntry], want: int, stray: int) -> tuple[bool, bool, int]:
+    """Read the rest: was seq ``want`` seen, was seq ``stray`` seen, how many entries."""
+    found = again = False
+    count = 0
+    for entry in it:
+        count += 1
+        env = parse_envelope(entry.envelope)
+        if env is not None:
+            found = found or env.seq == want
+            again = again or env.seq == stray
+    return found, again, count
