@@ -24,8 +24,10 @@ from policyengine.resources import schema as load_schema
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = [("model-card", ModelCard), ("lifecycle-event", LifecycleEvent)]
 
-Shape = dict[str, tuple[str, bool, Any]]
-"""Path -> (type name, required, extra policy) for every node of a schema."""
+Shape = dict[str, tuple[str, bool, Any, Any]]
+"""Path -> (type, required, closed to unknown keys, value constraints) for every node."""
+
+_CONSTRAINTS = ("pattern", "minLength", "maxLength", "minimum", "maximum")
 
 
 def _deref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def _walk(
     node = _deref(node, root)
     kind = _type(node)
     extra = node.get("additionalProperties", True) if kind == "object" else None
-    out[path] = (kind, required, extra is False)
+    limits = tuple(sorted((k, node[k]) for k in _CONSTRAINTS if k in node))
+    out[path] = (kind, required, extra is False, limits)
     for name, child in node.get("properties", {}).items():
         _walk(child, root, f"{path}.{name}", name in node.get("required", []), out)
     if kind == "array" and "items" in node:
@@ -90,13 +93,28 @@ def test_every_model_path_exists_in_the_schema(schema_name: str, model: type[Bas
     assert not extra, f"in {model.__name__}, not in schema: {extra}"
 
 
-def test_the_shape_walk_sees_a_difference() -> None:
-    """The comparison is not vacuous: changing one type in a schema copy changes the shape."""
+@pytest.mark.parametrize(
+    ("path", "edit"),
+    [
+        (
+            "$.metrics[].value",
+            lambda s: s["$defs"]["metric"]["properties"].update(value={"type": "string"}),
+        ),
+        ("$.model.artifact_digest", lambda s: s["$defs"]["digest"].update(pattern="^sha512:")),
+        (
+            "$.retention.audit_log_days",
+            lambda s: s["$defs"]["retention"]["properties"]["audit_log_days"].update(minimum=1),
+        ),
+        ("$.owner", lambda s: s["$defs"]["owner"].update(additionalProperties=True)),
+        ("$.owner.team", lambda s: s["$defs"]["owner"].update(required=[])),
+    ],
+)
+def test_the_shape_walk_sees_a_difference(path: str, edit: Any) -> None:
+    """Not vacuous: a change of type, pattern, bound, openness or requiredness shows."""
     schema = copy.deepcopy(load_schema("model-card"))
     before = _shape(schema)
-    schema["$defs"]["metric"]["properties"]["value"] = {"type": "string"}
-    after = _shape(schema)
-    assert before["$.metrics[].value"] != after["$.metrics[].value"]
+    edit(schema)
+    assert before[path] != _shape(schema)[path]
 
 
 def _example_cards() -> list[Path]:
