@@ -125,7 +125,7 @@ class Decision:
 
     def summary(self) -> dict[str, int]:
         """Count of results per outcome (every outcome present)."""
-        counts = Counter(r.outcome for r in self.results)
+        counts: Counter[str] = Counter(r.outcome for r in self.results)
         return {name: counts.get(name, 0) for name in OUTCOMES}
 
     def to_dict(self) -> dict[str, Any]:

@@ -115,7 +115,8 @@ def load_history(path: Path | None) -> dict[str, Any]:
 
 
 def _event(card: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    model = card.get("model") if isinstance(card.get("model"), dict) else {}
+    found = card.get("model")
+    model: dict[str, Any] = found if isinstance(found, dict) else {}
     return {"type": args.event, "stage": args.stage, "model": model.get("name", ""),
             "version": str(model.get("version", "")),
             "digest": model.get("artifact_digest", ""), "actor": args.actor}

@@ -32,13 +32,13 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import celpy
 import celpy.celparser
 import celpy.evaluation as _ev
 from celpy import celtypes
-from lark import Lark, Tree
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from policyengine.policy import cel_ast
@@ -109,7 +109,7 @@ def _parser() -> Lark:
         return _PARSER
 
 
-def parse(text: str) -> Tree:
+def parse(text: str) -> Tree[Token]:
     """Parse one CEL expression.
 
     Raises:
@@ -127,19 +127,20 @@ def parse(text: str) -> Tree:
         raise CelSyntaxError(f"syntax error: unexpected {found}, expected one of {expected}",
                              exc.line, exc.column) from None
     except UnexpectedCharacters as exc:
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else "?"
         raise CelSyntaxError(f"syntax error: unexpected character {char!r}",
                              exc.line, exc.column) from None
     except LarkError as exc:
         raise CelSyntaxError(f"syntax error: {str(exc).splitlines()[0]}", 1, 1) from None
 
 
-def measure(tree: Tree) -> tuple[int, int]:
+def measure(tree: Tree[Token]) -> tuple[int, int]:
     """(nesting depth, comprehension depth) of a parsed expression."""
     return cel_ast.measure(tree)
 
 
-def analyse(tree: Tree, roots: frozenset[str]) -> ExprInfo:
+def analyse(tree: Tree[Token], roots: frozenset[str]) -> ExprInfo:
     """Variables, functions, params and member paths of a parsed expression."""
     return cel_ast.analyse(tree, roots)
 
@@ -317,9 +318,9 @@ class Program:
         return value
 
 
-def compile_program(tree: Tree, source: str) -> Program:
+def compile_program(tree: Tree[Token], source: str) -> Program:
     """Transpile a parsed (and measured) expression to a code object, once."""
-    transpiler = _ev.Transpiler(ast=tree, activation=_BASE)
+    transpiler = _ev.Transpiler(ast=cast(_ev.TranspilerTree, tree), activation=_BASE)
     transpiler.transpile()
     return Program(source=source, code=transpiler.executable_code)
 

@@ -60,10 +60,10 @@ class ExprInfo:
     """Malformed constructs (``name`` holds the message)."""
 
 
-def measure(tree: Tree) -> tuple[int, int]:
+def measure(tree: Tree[Token]) -> tuple[int, int]:
     """(nesting depth, comprehension depth), computed without recursion."""
     deepest, deepest_macro = 0, 0
-    stack: list[tuple[Tree | Token, int, int]] = [(tree, 0, 0)]
+    stack: list[tuple[Tree[Token] | Token, int, int]] = [(tree, 0, 0)]
     while stack:
         node, depth, macros = stack.pop()
         if not isinstance(node, Tree):
@@ -77,7 +77,7 @@ def measure(tree: Tree) -> tuple[int, int]:
     return deepest, deepest_macro
 
 
-def analyse(tree: Tree, roots: frozenset[str]) -> ExprInfo:
+def analyse(tree: Tree[Token], roots: frozenset[str]) -> ExprInfo:
     """Collect variables, functions, params and paths of a parsed expression.
 
     Args:
@@ -89,20 +89,20 @@ def analyse(tree: Tree, roots: frozenset[str]) -> ExprInfo:
     return info
 
 
-def _token(node: Tree, index: int) -> str | None:
+def _token(node: Tree[Token], index: int) -> str | None:
     if len(node.children) > index and isinstance(node.children[index], Token):
         return str(node.children[index])
     return None
 
 
-def _pos(node: Tree | Token) -> tuple[int, int]:
+def _pos(node: Tree[Token] | Token) -> tuple[int, int]:
     if isinstance(node, Token):
         return node.line or 1, node.column or 1
     meta = node.meta
     return getattr(meta, "line", 1) or 1, getattr(meta, "column", 1) or 1
 
 
-def _unwrap(node: Tree | Token) -> Tree | Token:
+def _unwrap(node: Tree[Token] | Token) -> Tree[Token] | Token:
     """Descend single-child chains (expr > conditionalor > ... > member)."""
     while (
         isinstance(node, Tree)
@@ -115,7 +115,7 @@ def _unwrap(node: Tree | Token) -> Tree | Token:
     return node
 
 
-def _literal_index(node: Tree | Token) -> Any:
+def _literal_index(node: Tree[Token] | Token) -> Any:
     node = _unwrap(node)
     if isinstance(node, Tree) and node.data == "literal" and node.children:
         tok = node.children[0]
@@ -133,7 +133,7 @@ class _Walker:
         self.info = info
         self.roots = roots
 
-    def path_of(self, node: Tree | Token, scope: dict[str, Path | None]) -> Path | None:
+    def path_of(self, node: Tree[Token] | Token, scope: dict[str, Path | None]) -> Path | None:
         """The member path an expression denotes, or None when it is computed."""
         node = _unwrap(node)
         if not isinstance(node, Tree):
@@ -153,7 +153,7 @@ class _Walker:
             return self.path_of(node.children[0], scope)
         return None
 
-    def index(self, node: Tree | Token, scope: dict[str, Path | None]) -> Any:
+    def index(self, node: Tree[Token] | Token, scope: dict[str, Path | None]) -> Any:
         """The step an index expression denotes: a literal, a key path, or None."""
         literal = _literal_index(node)
         if literal is not None:
@@ -161,7 +161,7 @@ class _Walker:
         key = self.path_of(node, scope)
         return key if key is not None and None not in key else None
 
-    def record(self, node: Tree, scope: dict[str, Path | None], optional: bool) -> None:
+    def record(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
         path = self.path_of(node, scope)
         if path is None or len(path) < 2:
             return
@@ -170,7 +170,8 @@ class _Walker:
             line, col = _pos(node)
             self.info.params.append(Reference(path[1], line, col))
 
-    def walk(self, node: Tree | Token, scope: dict[str, Path | None], optional: bool) -> None:
+    def walk(self, node: Tree[Token] | Token, scope: dict[str, Path | None],
+             optional: bool) -> None:
         if not isinstance(node, Tree):
             return
         kind = node.data
@@ -191,7 +192,7 @@ class _Walker:
         for child in node.children:
             self.walk(child, scope, optional)
 
-    def call(self, node: Tree, scope: dict[str, Path | None], optional: bool) -> None:
+    def call(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
         name = str(node.children[0])
         line, col = _pos(node.children[0])
         self.info.functions.append(Reference(name, line, col))
@@ -199,13 +200,14 @@ class _Walker:
         for arg in args:
             self.walk(arg, scope, optional or name == "has")
 
-    def method(self, node: Tree, scope: dict[str, Path | None], optional: bool) -> None:
+    def method(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
         target, name_tok = node.children[0], node.children[1]
         name = str(name_tok)
         line, col = _pos(name_tok)
         self.info.functions.append(Reference(name, line, col))
         self.walk(target, scope, optional)
-        args = node.children[2].children if len(node.children) > 2 and node.children[2] else []
+        arglist = node.children[2] if len(node.children) > 2 else None
+        args = arglist.children if isinstance(arglist, Tree) else []
         if name not in MACROS:
             for arg in args:
                 self.walk(arg, scope, optional)

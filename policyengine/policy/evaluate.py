@@ -65,7 +65,8 @@ def _rfc3339(now: _dt.datetime) -> str:
 
 
 def _subject(card: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, str]:
-    model = card.get("model") if isinstance(card.get("model"), Mapping) else {}
+    found = card.get("model")
+    model: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     return {
         "model": str(event.get("model") or model.get("name") or ""),
         "version": str(event.get("version") or model.get("version") or ""),

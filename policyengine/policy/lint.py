@@ -109,10 +109,10 @@ def _from_schema_error(doc: PolicyDocument, error: ValidationError) -> list[Diag
 
 def _rule_problems(doc: PolicyDocument, limits: Limits) -> list[Diagnostic]:
     spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
-    rules = spec.get("rules") if isinstance(spec, dict) else None
-    if not isinstance(rules, list):
+    if not isinstance(spec, dict) or not isinstance(spec.get("rules"), list):
         return []
-    params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
+    rules: list[Any] = spec["rules"]
+    params = spec["params"] if isinstance(spec.get("params"), dict) else {}
     out: list[Diagnostic] = []
     ids: dict[str, int] = {}
     for i, rule in enumerate(rules):

@@ -192,9 +192,10 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # composer yields only these three kinds
         return self.scalar(node, path)
 
-    def scalar(self, node: yaml.Node, path: JsonPath) -> Any:
+    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
         tag, raw = node.tag.rsplit(":", 1)[-1], node.value
         if tag == "null":
             return None

@@ -208,7 +208,8 @@ def _inputs(runner: _Runner, base: Path, case: dict[str, Any],
     history = pick("history", "historyFile")
     if not isinstance(card, dict) or not isinstance(history, dict):
         raise InputError("card and history must be objects")
-    model = card.get("model") if isinstance(card.get("model"), dict) else {}
+    found = card.get("model")
+    model: dict[str, Any] = found if isinstance(found, dict) else {}
     event = {"model": model.get("name", ""), "version": str(model.get("version", "")),
              "digest": model.get("artifact_digest", ""), "actor": "policy-test"}
     event.update(case.get("event", defaults.get("event", {})))
