@@ -2,13 +2,15 @@
 
 Each scenario tampers with a log of 40 entries signed at sizes 16 and 40 the
 way an intruder with write access to the storage would (raw SQL, edited
-files) and asserts that verification names the fault class and first bad seq.
+files) and asserts that verification, through the library and through
+``audit verify``, names the fault class and first bad seq.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import shutil
 import sqlite3
@@ -81,6 +83,17 @@ def _assert_names(report: VerificationReport, scenario: str) -> None:
     fault, seq = EXPECTED[scenario]
     assert not report, f"{scenario}: tampering not detected"
     assert (report.fault, report.first_bad_seq) == (fault, seq), report.message
+
+
+def _assert_cli_names(scenario: str, *source: str) -> None:
+    """`audit verify` exits 1 and prints the fault class and first bad seq."""
+    from audit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["verify", *source, "--key", SIGNER.vkey], stdout=out, stderr=err)
+    fault, seq = EXPECTED[scenario]
+    assert code == 1, err.getvalue()
+    assert f"TAMPERED: {fault.value} at seq {seq}:" in out.getvalue()
 
 
 # -- in memory -----------------------------------------------------------------
@@ -231,7 +244,7 @@ def sqlite_log(sqlite_template: Path, tmp_path: Path) -> Any:
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_tamper_sqlite(sqlite_log: Any, tmp_path: Path, scenario: str) -> None:
-    """Each fault class is named with its first bad seq on a real SQLite log."""
+    """On a real SQLite log, Verifier and `audit verify` name each class and first bad seq."""
     store = sqlite_log.store
     assert _verify(store.iter_entries(), store.iter_checkpoints())
     db = sqlite3.connect(tmp_path / "audit.db")
@@ -240,6 +253,7 @@ def test_tamper_sqlite(sqlite_log: Any, tmp_path: Path, scenario: str) -> None:
     finally:
         db.close()
     _assert_names(_verify(store.iter_entries(), store.iter_checkpoints()), scenario)
+    _assert_cli_names(scenario, "--log", f"sqlite:///{tmp_path / 'audit.db'}")
 
 
 def test_sqlite_redaction_verifies_and_is_reported(sqlite_log: Any) -> None:
@@ -313,7 +327,7 @@ def _tamper_bundle_entries(
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_tamper_export_bundle(sqlite_log: Any, tmp_path: Path, scenario: str) -> None:
-    """Each fault class is named with its first bad seq on an exported bundle."""
+    """On an exported bundle, Verifier and `audit verify` name each class and first bad seq."""
     from audit.export import export_bundle, open_bundle
 
     out = tmp_path / "bundle"
@@ -335,3 +349,4 @@ def test_tamper_export_bundle(sqlite_log: Any, tmp_path: Path, scenario: str) ->
     _write(out / "checkpoints.jsonl", checkpoints)
     bundle = open_bundle(out)
     _assert_names(_verify(bundle.iter_entries(), bundle.iter_checkpoints()), scenario)
+    _assert_cli_names(scenario, "--bundle", str(out))
