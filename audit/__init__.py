@@ -1,5 +1,121 @@
 """audit: a tamper-evident, signed, append-only log.
 
 Imports nothing from policyengine: an auditor verifies a log with this
-package and `cryptography` alone.
+package and ``cryptography`` alone. The pure parts (hashing, notes, keys,
+receipts, verification) are imported eagerly; the storage side (SQLModel,
+SQLAlchemy) is imported on first use of one of its names, so verifying an
+export bundle or a receipt never needs a database driver.
+
+Public API (see each module for details):
+
+- :class:`AuditLog` (``audit.log``): append, checkpoint, proofs, query, receipts;
+- :func:`open_store` (``audit.store``), :func:`export_bundle` / :func:`open_bundle`
+  (``audit.export``), :func:`redact` / :func:`hold` / :func:`release`
+  (``audit.retention``);
+- :class:`Verifier` (``audit.verify``), :func:`verify_receipt` (``audit.receipt``);
+- keys and notes: :class:`Signer`, :class:`NoteVerifier`, :func:`generate_key`,
+  :func:`load_signer`, :func:`load_verifiers`, :class:`Checkpoint`;
+- errors: :class:`AuditError` and its subclasses.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from audit.errors import (
+    AuditError,
+    CanonicalizationError,
+    IntegrityError,
+    InvalidProofError,
+    InvalidSignatureError,
+    KeyLoadError,
+    LogUnavailableError,
+    RetentionError,
+    StorageError,
+)
+from audit.keys import NoteVerifier, Signer, generate_key, load_signer, load_verifiers
+from audit.note import Checkpoint, open_note, parse_checkpoint, sign_note
+from audit.receipt import build_receipt, dumps_receipt, loads_receipt, verify_receipt
+from audit.records import StoredCheckpoint, StoredEntry
+from audit.verify import FaultClass, VerificationReport, Verifier
+
+_LAZY = {
+    "AppendResult": "audit.log",
+    "AuditLog": "audit.log",
+    "Entry": "audit.log",
+    "InputError": "audit.log",
+    "NewEntry": "audit.log",
+    "SignedCheckpoint": "audit.log",
+    "Store": "audit.store",
+    "open_store": "audit.store",
+    "Bundle": "audit.export",
+    "BundleIntegrityError": "audit.export",
+    "export_bundle": "audit.export",
+    "open_bundle": "audit.export",
+    "verify_filtered_bundle": "audit.export",
+    "active_holds": "audit.retention",
+    "hold": "audit.retention",
+    "redact": "audit.retention",
+    "release": "audit.retention",
+    "main": "audit.cli",
+}
+"""Names whose modules need SQLAlchemy/SQLModel: imported on first access."""
+
+__all__ = [
+    "AppendResult",
+    "AuditError",
+    "AuditLog",
+    "Bundle",
+    "BundleIntegrityError",
+    "CanonicalizationError",
+    "Checkpoint",
+    "Entry",
+    "FaultClass",
+    "InputError",
+    "IntegrityError",
+    "InvalidProofError",
+    "InvalidSignatureError",
+    "KeyLoadError",
+    "LogUnavailableError",
+    "NewEntry",
+    "NoteVerifier",
+    "RetentionError",
+    "SignedCheckpoint",
+    "Signer",
+    "StorageError",
+    "Store",
+    "StoredCheckpoint",
+    "StoredEntry",
+    "VerificationReport",
+    "Verifier",
+    "active_holds",
+    "build_receipt",
+    "dumps_receipt",
+    "export_bundle",
+    "generate_key",
+    "hold",
+    "load_signer",
+    "load_verifiers",
+    "loads_receipt",
+    "main",
+    "open_bundle",
+    "open_note",
+    "open_store",
+    "parse_checkpoint",
+    "redact",
+    "release",
+    "sign_note",
+    "verify_filtered_bundle",
+    "verify_receipt",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import storage-side names on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

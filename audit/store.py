@@ -12,7 +12,9 @@ The hot path uses SQLAlchemy Core statements on these tables, not ORM sessions.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,11 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: rely on SQLite's busy handler
+    fcntl = None  # type: ignore[assignment]
 
 from audit.errors import LogUnavailableError, StorageError
 from audit.records import StoredCheckpoint, StoredEntry
@@ -236,6 +243,22 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 """
 
 
+# PostgreSQL group commit for appends. The sequencer row lock is held until the
+# append transaction ends; with a synchronous commit it would be held across
+# the WAL fsync and appends could never share one. So the append transaction
+# commits asynchronously (releasing the lock at once) and the caller is only
+# answered after a second, synchronous commit of a transaction with an xid:
+# its commit flushes the WAL up to its own record (PostgreSQL
+# RecordTransactionCommit -> XLogFlush), which includes the append, and
+# concurrent writers' barriers share fsyncs. Without EXECUTE on
+# pg_logical_emit_message the store falls back to synchronous commits. WAL is replayed in order, so a
+# crash can only lose a suffix of unacknowledged appends, never leave a hole.
+_PG_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+# A transactional WAL record (an empty logical message) so the commit writes
+# WAL and must flush it; a bare xid assignment writes none and would not wait.
+_PG_FLUSH_BARRIER = "SELECT pg_logical_emit_message(true, 'policyengine.audit', '')"
+
+
 def _install_guards(conn: Connection, dialect: str) -> None:
     if dialect == "postgresql":
         # On the driver cursor without parameters, so '%' in RAISE is literal.
@@ -324,10 +347,20 @@ class Store:
         self.dialect = engine.dialect.name
         self.tree = TreeReader(self.fetch_nodes)
         self._sql = _Compiled(engine.dialect)
+        self._group_commit = False
+        self._thread_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        self._lock_pid = 0
+        self._lock_path: str | None = None
+        if self.dialect == "sqlite" and engine.url.database:
+            self._lock_path = engine.url.database + "-appendlock"
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections and the append queue file."""
         self.engine.dispose()
+        if self._lock_fd is not None and self._lock_pid == os.getpid():
+            os.close(self._lock_fd)
+        self._lock_fd = None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -365,6 +398,17 @@ class Store:
                         id=1, origin=origin, size=0, last_leaf=bytes(32), frontier=b""
                     )
                 )
+        if self.dialect == "postgresql":
+            self._group_commit = self._can_group_commit()
+
+    def _can_group_commit(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(_PG_FLUSH_BARRIER)
+                conn.rollback()
+        except exc.DBAPIError:
+            return False
+        return True
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -388,21 +432,67 @@ class Store:
         Statements are the Core statements of these tables compiled once
         (:class:`_Compiled`); executing them on the driver cursor skips
         SQLAlchemy's per-call overhead, which costs more than SQLite's commit.
+        Returns only once the transaction is durable.
         """
         with self._errors():
             raw = self.engine.raw_connection()
             try:
-                cur = raw.cursor()
                 if self.dialect == "sqlite":
-                    cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading
-                try:
-                    yield cur, self._read_locked_head(cur)
-                except BaseException:
-                    raw.rollback()
-                    raise
-                raw.commit()
+                    with self._sqlite_append(raw) as pair:
+                        yield pair
+                else:
+                    with self._pg_append(raw) as pair:
+                        yield pair
             finally:
                 raw.close()
+
+    @contextmanager
+    def _sqlite_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
+        with self._queue():
+            cur = raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
+            try:
+                yield cur, self._read_locked_head(cur)
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+
+    @contextmanager
+    def _queue(self) -> Iterator[None]:
+        """Queue appenders on a blocking file lock beside the database.
+
+        SQLite's busy handler polls with growing sleeps (up to 100 ms), so
+        contending writers idle while the lock is free. A blocking flock hands
+        the turn over at once; BEGIN IMMEDIATE still serialises everyone else.
+        """
+        if self._lock_path is None or fcntl is None:
+            yield
+            return
+        with self._thread_lock:
+            if self._lock_fd is None or self._lock_pid != os.getpid():
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._lock_pid = os.getpid()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _pg_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
+        cur = raw.cursor()
+        try:
+            if self._group_commit:
+                cur.execute(_PG_ASYNC_COMMIT)
+            yield cur, self._read_locked_head(cur)  # SELECT ... FOR UPDATE: the sequencer
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        if self._group_commit:
+            cur.execute(_PG_FLUSH_BARRIER)
+            raw.commit()
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)

@@ -23,6 +23,8 @@ import os, sys
 from audit.keys import Signer
 from audit.log import AuditLog
 log = AuditLog.open(sys.argv[1], signer=Signer.from_skey(os.environ["CRASH_SKEY"]))
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
 n = 0
 while True:
     r = log.append("decision", {"name": "crash", "version": sys.argv[2]}, "worker", {"n": n})
@@ -36,13 +38,20 @@ while True:
 
 def _run_and_kill(url: str, run: int, env: dict[str, str], rng: random.Random) -> list[str]:
     proc = subprocess.Popen([sys.executable, "-c", _WORKER, url, str(run)],
-                            stdout=subprocess.PIPE, env=env)
-    time.sleep(rng.uniform(0.05, 0.9))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    # Every fourth run dies while starting (opening the log, creating tables);
+    # the others once the log is open, at a random point of the append loop.
+    if run % 4 == 0:
+        time.sleep(rng.uniform(0.0, 0.5))
+    else:
+        proc.stdout.readline()
+        time.sleep(rng.uniform(0.01, 0.4))
     proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    lines = out.decode().split("\n")
-    return lines[:-1]  # the last piece may be a half-written line
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    lines = [ln for ln in out.decode().split("\n")[:-1] if ln != "ready"]
+    return lines  # the last piece (dropped) may be a half-written line
 
 
 def test_sigkill_never_loses_an_acknowledged_append(tmp_path: Path,

@@ -1,0 +1,142 @@
+"""The audit log on a real PostgreSQL server: same behaviour as SQLite, plus triggers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from audit import merkle
+from audit.cli import main
+from audit.errors import RetentionError, StorageError
+from audit.export import export_bundle, open_bundle, verify_filtered_bundle
+from audit.keys import Signer
+from audit.log import AuditLog, InputError
+from audit.retention import hold, redact, release
+from audit.verify import Verifier
+
+from .conftest import FIXED_TIME, fill
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_log(pg_url: str, signer: Signer) -> Iterator[AuditLog]:
+    """An empty audit log in a fresh PostgreSQL database."""
+    opened = AuditLog.open(pg_url, signer=signer)
+    yield opened
+    opened.close()
+
+
+def _sql(log: AuditLog, statement: str) -> None:
+    with log.store.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+
+
+def test_append_checkpoint_and_proofs(pg_log: AuditLog) -> None:
+    """Appends chain, checkpoints sign, and proofs from stored nodes verify."""
+    fill(pg_log, 37)
+    old = pg_log.checkpoint()
+    fill(pg_log, 20, start=37)
+    new = pg_log.checkpoint()
+    leaves = [e.leaf_hash for e in pg_log.store.iter_entries()]
+    assert new.root == merkle.root_from_leaf_hashes(leaves)
+    merkle.verify_inclusion(leaves[30], 30, old.size, pg_log.inclusion_proof(30, old.size),
+                            old.root)
+    merkle.verify_consistency(old.size, new.size, pg_log.consistency_proof(old.size, new.size),
+                              old.root, new.root)
+
+
+def test_query_and_get(pg_log: AuditLog) -> None:
+    """Queries filter by subject and page with a cursor on PostgreSQL."""
+    fill(pg_log, 12)
+    assert [e.seq for e in pg_log.query(name="model", version="1")] == [1, 4, 7, 10]
+    assert [e.seq for e in pg_log.query(after_seq=9, limit=1)] == [10]
+    assert pg_log.get(5).payload == {"i": 5, "allow": False}
+    with pytest.raises(InputError):
+        pg_log.get(99)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_entries SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM audit_entries WHERE seq = 2",
+        "TRUNCATE audit_entries CASCADE",
+        "UPDATE audit_payloads SET content = 'x' WHERE seq = 1",
+        "UPDATE audit_payloads SET digest = 'sha256:00' WHERE seq = 1",
+        "DELETE FROM audit_payloads WHERE seq = 1",
+        "UPDATE audit_checkpoints SET note = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_nodes SET hash = 'x'",
+        "UPDATE audit_head SET size = 0",
+    ],
+)
+def test_triggers_refuse_rewriting_history(pg_log: AuditLog, statement: str) -> None:
+    """Database triggers refuse UPDATE, DELETE and TRUNCATE of the log's history."""
+    fill(pg_log, 4)
+    pg_log.checkpoint()
+    with pytest.raises(Exception, match="append-only|only allow redaction|only grows"):
+        _sql(pg_log, statement)
+    assert pg_log.size() == 4
+
+
+def test_trigger_allows_only_the_redaction_change(pg_log: AuditLog) -> None:
+    """Setting content NULL with redacted=true is the one payload change allowed."""
+    fill(pg_log, 2)
+    _sql(pg_log, "UPDATE audit_payloads SET content = NULL, redacted = true WHERE seq = 0")
+    assert pg_log.get(0).redacted
+    with pytest.raises(Exception, match="only allow redaction"):
+        _sql(pg_log, "UPDATE audit_payloads SET redacted = false WHERE seq = 0")
+
+
+def test_redaction_and_holds(pg_log: AuditLog) -> None:
+    """Redaction passes the triggers, logs a tombstone, and legal holds refuse it."""
+    seq = pg_log.append("decision", {"name": "m", "version": "1"}, "ci", {"pii": "x"},
+                        time=FIXED_TIME).seq
+    later = FIXED_TIME + timedelta(days=181)
+    hold(pg_log, "m", by="legal", reason="case")
+    with pytest.raises(RetentionError):
+        redact(pg_log, seq, "dpo", "erasure", now=later)
+    release(pg_log, "m", by="legal", reason="closed")
+    tomb = redact(pg_log, seq, "dpo", "erasure", now=later)
+    assert pg_log.get(seq).redacted
+    assert pg_log.get(tomb.seq).envelope["type"] == "redaction"
+
+
+def test_log_verifies_and_exports(pg_log: AuditLog, signer: Signer, tmp_path: Path) -> None:
+    """The Verifier accepts a PostgreSQL log; full and filtered exports verify."""
+    fill(pg_log, 25)
+    redact(pg_log, 2, "dpo", "erasure", now=FIXED_TIME + timedelta(days=200))
+    pg_log.checkpoint()
+    report = Verifier([signer.verifier()], pg_log.origin, None).verify(
+        pg_log.store.iter_entries(), pg_log.store.iter_checkpoints())
+    assert report.ok, report.message
+    export_bundle(pg_log, tmp_path / "full")
+    bundle = open_bundle(tmp_path / "full")
+    assert Verifier([signer.verifier()], bundle.origin, None).verify(
+        bundle.iter_entries(), bundle.iter_checkpoints()).ok
+    export_bundle(pg_log, tmp_path / "part", name="model", version="0")
+    verify_filtered_bundle(open_bundle(tmp_path / "part"), [signer.verifier()])
+
+
+def test_cli_verify_on_postgres(pg_log: AuditLog, signer: Signer) -> None:
+    """audit verify --log postgresql+psycopg://... exits 0."""
+    fill(pg_log, 5)
+    pg_log.checkpoint()
+    out = io.StringIO()
+    code = main(["verify", "--log", pg_log.store.url, "--key", signer.vkey],
+                stdout=out, stderr=io.StringIO())
+    assert code == 0, out.getvalue()
+
+
+def test_origin_mismatch_refused(pg_url: str) -> None:
+    """Reopening a non-empty PostgreSQL log with another origin fails."""
+    first = AuditLog.open(pg_url, origin="a.example/log")
+    first.append("x", {"name": "m"}, "a", 1)
+    with pytest.raises(StorageError, match="has origin"):
+        AuditLog.open(pg_url, origin="b.example/log")
+    first.close()
