@@ -361,3 +361,24 @@ def test_proof_generation_refuses_out_of_range() -> None:
         inclusion_proof(5, _HASHES[:5])
     with pytest.raises(InvalidProofError, match="expected 0 <= 6 <= 5"):
         consistency_proof(6, _HASHES[:5])
+
+
+def test_stored_node_proofs_equal_in_memory_proofs() -> None:
+    """Proofs the store builds from (level, index) nodes equal PATH/PROOF for sizes up to 70."""
+    from audit.tree import TreeReader, extend
+
+    nodes: dict[tuple[int, int], bytes] = {}
+    frontier: list[bytes] = []
+    for size, h in enumerate(_HASHES[:70]):
+        nodes[(0, size)] = h
+        frontier, new = extend(size, frontier, [h])
+        nodes.update({(level, index): node for level, index, node in new})
+        cr = CompactRange(size + 1, frontier)
+        assert cr.root() == _ROOTS[size + 1]
+    reader = TreeReader(lambda coords: {c: nodes[c] for c in coords})
+    for n in range(1, 71):
+        assert reader.root(n) == _ROOTS[n]
+        for m in range(n):
+            assert reader.inclusion_proof(m, n) == inclusion_proof(m, _HASHES[:n])
+        for m in range(1, n + 1):
+            assert reader.consistency_proof(m, n) == consistency_proof(m, _HASHES[:n])
