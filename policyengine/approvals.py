@@ -42,6 +42,9 @@ __all__ = [
     "Verification",
     "approval_statement",
     "load_trust",
+    "new_waiver_id",
+    "now_text",
+    "record_statement",
     "revocation_statement",
     "sign_statement",
     "statement_bytes",
@@ -350,8 +353,15 @@ def record_statement(
     approver_key: str | None,
     note: str | None = None,
     err: Any = None,
+    signature: Mapping[str, str] | None = None,
+    log: Any = None,
+    signer: Any = None,
 ) -> tuple[int, int]:
-    """Sign ``statement`` with the approver's key (if given) and append it to the log.
+    """Append ``statement``, signed with the approver's key file or a ready ``signature``.
+
+    ``signature`` (``{"key_id", "sig"}``) is made by the approver on their own
+    machine; ``approver_key`` signs here. With neither, the statement is unsigned.
+    A long-running caller passes its own ``log`` (or ``signer``).
 
     Returns:
         (seq of the entry, size of the signed checkpoint covering it).
@@ -360,25 +370,37 @@ def record_statement(
         KeyUnavailableError: the approver's or the log's key cannot be loaded.
         LogUnavailableError: the log cannot be written.
     """
-    from policyengine.errors import KeyUnavailableError
     from policyengine.gate import log_errors, open_log
 
-    signature = None
     if approver_key:
-        from audit.errors import AuditError
-        from audit.keys import load_signer
-
-        try:
-            signature = sign_statement(
-                statement, load_signer(approver_key, env="POLICYENGINE_APPROVER_KEY")
-            )
-        except (AuditError, OSError) as exc:
-            raise KeyUnavailableError(f"approver key {approver_key}: {exc}") from exc
-    payload: dict[str, Any] = {"statement": dict(statement), "signature": signature}
+        signature = _sign_with_file(statement, approver_key)
+    payload: dict[str, Any] = {
+        "statement": dict(statement),
+        "signature": dict(signature) if signature else None,
+    }
     if note:
         payload["note"] = note
-    log = open_log(config, config.signer(err))
+    log = log or open_log(config, signer or config.signer(err))
     with log_errors(config):
         appended = log.append(entry_type, dict(subject), str(statement["approver"]), payload)
         checkpoint = log.checkpoint()
     return appended.seq, checkpoint.size
+
+
+def _sign_with_file(statement: Mapping[str, Any], path: str) -> dict[str, str]:
+    """Sign with the approver's private key file (signed-note or PEM)."""
+    from audit.errors import AuditError
+    from audit.keys import load_signer
+    from policyengine.errors import KeyUnavailableError
+
+    try:
+        return sign_statement(statement, load_signer(path, env="POLICYENGINE_APPROVER_KEY"))
+    except (AuditError, OSError) as exc:
+        raise KeyUnavailableError(f"approver key {path}: {exc}") from exc
+
+
+def new_waiver_id() -> str:
+    """A fresh waiver id (``w-`` and 12 hex digits), as the CLI and the service make them."""
+    import uuid
+
+    return f"w-{uuid.uuid4().hex[:12]}"

@@ -152,8 +152,15 @@ def gate(
     actor: str | None = None,
     now: datetime | None = None,
     err: TextIO | None = None,
+    log: AuditLog | None = None,
+    signer: Signer | None = None,
+    compiled: Any = None,
+    trust: TrustStore | None = None,
 ) -> GateResult:
     """Decide ``event`` of the card's model version to ``stage`` and log the decision.
+
+    A long-running caller (the service) passes its own ``log``, ``signer``,
+    ``compiled`` policy set and ``trust`` store; by default they come from ``config``.
 
     Raises:
         CardValidationError: the card does not match the schema (exit 2).
@@ -166,14 +173,39 @@ def gate(
     from policyengine.policy import Context, evaluate
 
     validate_card(card, source=card_source)
-    compiled, docs = compile_configured(config, stage)
-    trust = load_trust(config.trust_file)
+    docs: list[Any] = []
+    if compiled is None:
+        compiled, docs = compile_configured(config, stage)
+    trust = trust if trust is not None else load_trust(config.trust_file)
     ev = event_for(card, event, stage, actor or _default_actor(config))
-    signer = config.signer(err)
-    log = open_log(config, signer)
+    if log is None:
+        signer = signer or config.signer(err)
+        log = open_log(config, signer)
     hist = _history(log, config, trust, ev)
     context = Context(card=card, event=ev, history=hist.history)
     decision = evaluate(compiled, context, now or datetime.now(UTC)).to_dict()
+    seq, checkpoint, receipt = _record(log, config, card, ev, decision, hist)
+    return GateResult(
+        decision=decision,
+        allow=_allow(decision),
+        seq=seq,
+        checkpoint=checkpoint,
+        receipt=receipt,
+        history=hist,
+        rule_locations=rule_locations(docs),
+        verifier_key=signer.vkey if signer else "",
+    )
+
+
+def _record(
+    log: AuditLog,
+    config: Config,
+    card: dict[str, Any],
+    ev: dict[str, Any],
+    decision: dict[str, Any],
+    hist: HistoryResult,
+) -> tuple[int, Any, dict[str, Any]]:
+    """Append the decision entry (payload: Decision, card, event), checkpoint, receipt."""
     payload = {
         "decision": decision,
         "card": card,
@@ -185,16 +217,7 @@ def gate(
         appended = log.append("decision", subject, ev["actor"], payload)
         checkpoint = log.checkpoint()
         receipt = log.receipt(appended.seq)
-    return GateResult(
-        decision=decision,
-        allow=_allow(decision),
-        seq=appended.seq,
-        checkpoint=checkpoint,
-        receipt=receipt,
-        history=hist,
-        rule_locations=rule_locations(docs),
-        verifier_key=signer.vkey,
-    )
+    return appended.seq, checkpoint, receipt
 
 
 def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:

@@ -5,12 +5,14 @@ Owns turning log entries into the ``Context.history`` dict the engine reads
 ``waivers`` (verified, minus those revoked by a verified revocation),
 ``decisions``, ``promotions`` and ``events``. Approvals of another artifact
 digest, expired or stale ones stay in ``approvals`` (they are genuine): the
-approvals pack decides whether they count and says why. Every entry's payload is checked
-against the digest in its envelope, and approvals and waivers against the
-approver's key and role; an entry that fails is left out and reported in
-``rejected`` with the reason, and the history carries the rejected approvals
-(``rejected_approvals``) so the approvals rule and the reports can say why an
-approval did not count.
+approvals pack decides whether they count and says why. The payload of every
+approval, waiver and revocation is checked against the digest in its envelope,
+and its statement against the approver's key and role; an entry that fails is
+left out and reported in ``rejected`` with the reason, and the history carries
+the rejected approvals (``rejected_approvals``) so the approvals rule and the
+reports can say why an approval did not count. Decision payloads (which hold
+whole cards) are not re-hashed here: they only inform policies, and
+``promote`` re-hashes the one decision it relies on.
 
 Not handled here: signing (``approvals.py``), evaluating (``policy/``),
 appending (``gate.py``).
@@ -31,7 +33,14 @@ from policyengine.approvals import (
     verify_statement,
 )
 
-__all__ = ["EVENT_TYPES", "HistoryResult", "Rejection", "build_history", "history_from_entries"]
+__all__ = [
+    "EVENT_TYPES",
+    "HistoryResult",
+    "Rejection",
+    "build_history",
+    "history_from_entries",
+    "payload_problem",
+]
 
 EVENT_TYPES: tuple[str, ...] = (
     "registered",
@@ -42,6 +51,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "violation",
     "alias_reverted",
 )
+_SIGNED = ("approval", "waiver", "waiver_revoked")
 _TYPES = ["approval", "waiver", "waiver_revoked", "decision", "promoted", *EVENT_TYPES]
 
 
@@ -133,7 +143,7 @@ def history_from_entries(
     return builder.result()
 
 
-def _payload_problem(entry: _Entry) -> str | None:
+def payload_problem(entry: _Entry) -> str | None:
     """The payload must hash to the envelope's payload_digest (contract: RFC 8785 bytes)."""
     if entry.redacted or entry.payload is None:
         return "payload redacted"
@@ -177,9 +187,13 @@ class _Builder:
             return
         if kind not in ("waiver", "waiver_revoked") and subject.get("version") != self.version:
             return
-        problem = _payload_problem(entry)
+        # Statements grant something: re-hash them. Decision payloads (with whole cards)
+        # only inform here; promote re-hashes the one decision it relies on.
+        problem = payload_problem(entry) if kind in _SIGNED else None
+        if problem is None and (entry.redacted or entry.payload is None):
+            problem = "payload redacted"
         if problem:
-            if kind in ("approval", "waiver", "waiver_revoked", "decision", "promoted"):
+            if kind in (*_SIGNED, "decision", "promoted"):
                 self.reject(entry, problem)
             return
         handler = getattr(self, f"_add_{kind}", None)

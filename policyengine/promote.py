@@ -174,8 +174,14 @@ def promote(
     actor: str,
     now: datetime | None = None,
     err: TextIO | None = None,
+    log: Any = None,
+    signer: Any = None,
+    compiled: Any = None,
 ) -> RecordResult:
     """Append a ``promoted`` entry if the log justifies it.
+
+    A long-running caller passes its own ``log`` (or ``signer``) and ``compiled``
+    policy set; by default they come from ``config``.
 
     Raises:
         PromotionRefusedError: no matching fresh allow (exit 1); nothing written.
@@ -183,10 +189,9 @@ def promote(
     """
     from policyengine.gate import compile_configured, log_errors, open_log
 
-    bundle = compile_configured(config, stage)[0].bundle_digest
-    signer = config.signer(err)
+    bundle = (compiled or compile_configured(config, stage)[0]).bundle_digest
     now = now or datetime.now(UTC)
-    log = open_log(config, signer)
+    log = log or open_log(config, signer or config.signer(err))
     with log_errors(config):
         entries = list(log.query(name=model, version=version, types=["decision"]))
         latest_cp = log.latest_checkpoint()
@@ -200,14 +205,25 @@ def promote(
         now=now,
         max_age=config.freshness,
     )
-    if latest_cp is None or latest_cp.size <= allow["seq"]:
+    _check_evidence(allow, entries, latest_cp)
+    data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
+    target = _Target(model, version, digest, stage, actor)
+    return _append_event(log, config, "promoted", target, data, now, decision_seq=allow["seq"])
+
+
+def _check_evidence(allow: dict[str, Any], entries: list[Any], checkpoint: Any) -> None:
+    """The allow entry's payload matches its envelope and a signed checkpoint covers it."""
+    from policyengine.history import payload_problem
+
+    entry = next(e for e in entries if e.seq == allow["seq"])
+    problem = payload_problem(entry)
+    if problem:
+        raise PromotionRefusedError(f"the allow decision at seq {allow['seq']}: {problem}")
+    if checkpoint is None or checkpoint.size <= allow["seq"]:
         raise PromotionRefusedError(
             f"the allow decision at seq {allow['seq']} is not covered by a signed "
             "checkpoint; run `policyengine audit checkpoint` or gate again"
         )
-    data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
-    target = _Target(model, version, digest, stage, actor)
-    return _append_event(log, config, "promoted", target, data, now, decision_seq=allow["seq"])
 
 
 def record_event(
@@ -222,6 +238,8 @@ def record_event(
     data: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     err: TextIO | None = None,
+    log: Any = None,
+    signer: Any = None,
 ) -> RecordResult:
     """Validate and append one lifecycle event (not promotions: see :func:`promote`).
 
@@ -238,7 +256,7 @@ def record_event(
     now = now or datetime.now(UTC)
     target = _Target(model, version, digest, stage, actor)
     _lifecycle_event(event_type, target, dict(data or {}), now)
-    log = open_log(config, config.signer(err))
+    log = log or open_log(config, signer or config.signer(err))
     return _append_event(log, config, event_type, target, dict(data or {}), now)
 
 

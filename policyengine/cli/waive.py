@@ -80,16 +80,15 @@ def expiry(text: str, now: Any) -> str:
 
 
 def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import uuid
     from datetime import UTC, datetime
 
-    from policyengine.approvals import now_text, record_statement, waiver_statement
+    from policyengine.approvals import new_waiver_id, now_text, record_statement, waiver_statement
 
     config = config_from_args(args)
     check_signing(config, args.key, "waiver")
     approver = approver_identity(args.by, args.key)
     now = datetime.now(UTC)
-    waiver_id = args.waiver_id or f"w-{uuid.uuid4().hex[:12]}"
+    waiver_id = args.waiver_id or new_waiver_id()
     statement = waiver_statement(
         waiver_id=waiver_id,
         rules=args.rules,
