@@ -130,12 +130,23 @@ def _values_text(values: dict[str, Any]) -> str:
     return f" ({shown}{more})"
 
 
+def _skipped_lines(decision: Any) -> list[str]:
+    """One line per policy that did not apply (not one per rule)."""
+    lines, seen = [], set()
+    for r in decision.results:
+        if r.outcome == "skipped" and r.policy not in seen:
+            seen.add(r.policy)
+            lines.append(f"  {r.policy}@{r.policy_version} skipped: {r.message}")
+    return lines
+
+
 def render_text(decision: Any) -> str:
     """The Decision for people: verdict, then one line per rule that did not pass."""
     s = decision.subject
     lines = [f"{decision.decision.upper()}: {s['model']} {s['version']} "
              f"{decision.event['type']} -> {decision.event['stage']}"]
-    lines += [f"  reason: {reason}" for reason in decision.reasons]
+    # Rule reasons are listed below with their details; only say what no rule says.
+    lines += [f"  {reason}" for reason in decision.reasons if reason.startswith("no policy")]
     for r in decision.results:
         if r.outcome in {"pass", "skipped"} and not r.expired_waivers:
             continue
@@ -149,6 +160,7 @@ def render_text(decision: Any) -> str:
                          f"(expires {w.get('expires')})")
         if r.remediation and r.outcome != "pass":
             lines.append(f"    remediation: {r.remediation}")
+    lines += _skipped_lines(decision)
     counts = ", ".join(f"{n} {k}" for k, n in decision.summary().items())
     lines.append(f"{counts}; bundle {decision.bundle_digest}; input {decision.input_digest}")
     return "\n".join(lines) + "\n"

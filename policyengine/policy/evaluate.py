@@ -163,10 +163,16 @@ def _reasons(results: list[RuleResult], any_applied: bool, event: dict[str, Any]
     return reasons
 
 
+HISTORY_KEYS = ("approvals", "waivers", "decisions", "promotions", "events")
+"""History lists every rule can rely on: an absent one is empty (no approvals yet)."""
+
+
 def _inputs(ctx: Context, now: _dt.datetime) -> _Inputs:
+    history: dict[str, Any] = {key: [] for key in HISTORY_KEYS}
+    history.update(ctx.history or {})
     try:
         plain = {"card": normalise(dict(ctx.card)), "event": normalise(dict(ctx.event)),
-                 "history": normalise(dict(ctx.history or {}))}
+                 "history": normalise(history)}
         values = {name: to_cel(value) for name, value in plain.items()}
     except (TypeError, ValueError) as exc:
         raise EvaluationError(f"inputs are not JSON data: {exc}") from exc

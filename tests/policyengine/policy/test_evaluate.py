@@ -176,3 +176,9 @@ def test_bad_input_types_raise(decide, h):
     """Inputs that are not JSON data raise EvaluationError."""
     with pytest.raises(EvaluationError, match="not JSON data"):
         decide(h.rule("r", "true"), dict(h.CARD, blob={1, 2}))
+
+
+def test_absent_history_lists_are_empty(decide, h):
+    """With no history, history.approvals is an empty list: rules fail, they do not error."""
+    d = decide(h.rule("n", "history.approvals.size() >= 1 && history.waivers.size() == 0"))
+    assert _result(d, "n").outcome == "fail"
