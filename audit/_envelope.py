@@ -31,8 +31,8 @@ class Env(NamedTuple):
 
 
 # A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
-# written as an unrolled loop so the regex engine scans plain runs in one step.
-_S = rb'[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*)*'
+# written as an unrolled, possessive loop so plain runs are scanned in one step.
+_S = rb'[^"\\\x00-\x1f]*+(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*+)*+'
 # The canonical envelope: keys in RFC 8785 order, subject per the contract.
 ENVELOPE_RE = re.compile(
     rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
