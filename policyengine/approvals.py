@@ -2,9 +2,11 @@
 
 Owns three things:
 
-- the trust file (for example ``policies/approvers.yaml``): approvers, the
-  roles each holds, and their Ed25519 public keys in the C2SP signed-note
-  verifier-key format (``name+keyid+base64``, see ``audit.keys``);
+- the trust file (for example ``policies/approvers.yaml``; optional header
+  ``apiVersion: policyengine/v1``, ``kind: Approvers``): approvers, the roles
+  each holds, and their Ed25519 public keys in the C2SP signed-note
+  verifier-key format (``name+keyid+base64``, see ``audit.keys``), plus
+  optional ``waiver_roles`` (roles allowed to grant and revoke waivers);
 - the canonical statements an approver signs: an approval binds model,
   version, artifact digest, role, approver, expiry and signing time; a waiver
   binds its rule ids, model, version (or range), reason, ticket, approver and
@@ -120,6 +122,8 @@ def load_trust(path: str | Path | None) -> TrustStore:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{src}: cannot read trust file: {exc}") from exc
+    if isinstance(data, dict) and data.get("kind", "Approvers") != "Approvers":
+        raise ConfigError(f"{src}: expected kind: Approvers, got kind: {data.get('kind')!r}")
     items = data.get("approvers") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ConfigError(f"{src}: expected a mapping with an 'approvers' list")

@@ -70,6 +70,8 @@ step 0 "generate carol's approver key (domain-owner)" -- "${PE[@]}" keys generat
 
 cat > approvers.yaml <<YAML
 # Trust file: who may approve, in which roles, with which public keys.
+apiVersion: policyengine/v1
+kind: Approvers
 approvers:
   - id: bob@bank.example
     roles: [model-risk]

@@ -5,6 +5,8 @@ the model card file; a related location points at the policy file and the line
 where the rule is written. Waived results carry an external suppression with
 the waiver's justification (SARIF 2.1.0 §3.35), so they show as suppressed, not
 as fixed. Rules appear in ``tool.driver.rules`` with their remediation as help.
+Evidence that did not count (approvals whose key, role or signature failed)
+is listed as tool execution notifications of the invocation (§3.20.21).
 """
 
 from __future__ import annotations
@@ -108,13 +110,27 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
             }
         },
         "results": [_result(r, index[r.key], context) for r in reported],
-        "invocations": [{"executionSuccessful": True, "exitCode": 0 if is_allow(decision) else 1}],
+        "invocations": [_invocation(decision, context)],
         "properties": _run_properties(decision, context),
     }
     if any(r.get("locations") for r in run["results"]):
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path.cwd().resolve().as_uri() + "/"}}
     log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=2, ensure_ascii=False) + os.linesep
+
+
+def _invocation(decision: Mapping[str, Any], context: ReportContext) -> dict[str, Any]:
+    """The gate run; evidence that did not count (e.g. rejected approvals) as notifications."""
+    out: dict[str, Any] = {
+        "executionSuccessful": True,
+        "exitCode": 0 if is_allow(decision) else 1,
+    }
+    if context.notes:
+        out["toolExecutionNotifications"] = [
+            {"level": "warning", "message": {"text": f"not counted: {note}"}}
+            for note in context.notes
+        ]
+    return out
 
 
 def _run_properties(decision: Mapping[str, Any], context: ReportContext) -> dict[str, Any]:

@@ -180,6 +180,9 @@ def test_trust_file_errors(tmp_path):
     bad.write_text("approvers:\n  - {id: x}\n  - {id: x}\n")
     with pytest.raises(ConfigError, match="listed twice"):
         load_trust(bad)
+    bad.write_text("kind: Policy\napprovers: []\n")
+    with pytest.raises(ConfigError, match="expected kind: Approvers"):
+        load_trust(bad)
 
 
 def test_no_trust_file_is_empty():

@@ -61,3 +61,10 @@ def test_sarif_levels_and_suppressions(decision, context):
     assert results["slo/latency-p95"]["level"] == "warning"
     assert results["retention/pii-days"]["suppressions"][0]["kind"] == "external"
     assert "suppressions" not in results["approvals/min-approvers"]
+
+
+def test_sarif_lists_uncounted_evidence(decision, context):
+    """Approvals that did not count appear as warning notifications of the invocation."""
+    run = json.loads(render("sarif", decision, context))["runs"][0]
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert notes[0]["level"] == "warning" and "not in the trust file" in notes[0]["message"]["text"]
