@@ -2,8 +2,8 @@
 
 Owns :class:`Verifier`, which reads entries and checkpoints once, in order,
 from a store or an export bundle, and names the first fault it finds. Memory
-does not grow with the log: it keeps a :class:`~audit.merkle.CompactRange`
-(one hash per set bit of the size), the last two leaf hashes, the next
+does not grow with the log: it keeps a compact range (RFC 9162 §2.1.1, one
+hash per set bit of the size), the last two leaf hashes, the next
 checkpoint, and the redacted entries still waiting for their tombstone.
 
 For each entry at position ``p`` it checks, in this order: the envelope
@@ -26,7 +26,11 @@ leaf hash) and the ``prev`` links (each entry commits to its predecessor):
   not parse; or a broken ``prev`` link with ``seq`` in place: the entry
   before the link (``p - 1``) was rewritten and rehashed, unless a verified
   checkpoint already covers it or the next entry does not link to ``p``, in
-  which case ``p`` itself was rewritten.
+  which case ``p`` itself was rewritten. Also a validly signed checkpoint
+  whose root differs from the log's when no later checkpoint matches the
+  log: the entries after the last matching checkpoint were rewritten with
+  their chain, and ``first_bad_seq`` (the first seq after that checkpoint)
+  is a lower bound.
 - inserted: ``seq`` below ``p`` (a seq seen again), or ``seq`` above ``p``
   where the next entry carries ``p`` and links to ``p - 1`` and the stray
   seq is a duplicate or beyond the log; or an entry whose next entry repeats
@@ -39,9 +43,10 @@ leaf hash) and the ``prev`` links (each entry commits to its predecessor):
 - forged_checkpoint: a checkpoint that is malformed, carries a bad signature
   by a known key, names another origin, or signs a size other than stored.
 - unknown_key: a checkpoint signed only by keys the auditor did not supply.
-- inconsistent_checkpoints: a validly signed checkpoint (or the trusted one)
-  whose root differs from the tree of the entries at that size (a fork,
-  rollback, or two different roots signed for one size).
+- inconsistent_checkpoints: a validly signed checkpoint whose root differs
+  from the log's while the next checkpoint matches the log (so the two
+  signed trees cannot be consistent), two different roots signed for one
+  size, or a trusted checkpoint whose root differs (fork or rollback).
 - payload_mismatch: a present payload whose SHA-256 differs from the
   envelope's digest, or a payload missing without being marked redacted.
 - redaction_abuse: a payload marked redacted that no later ``redaction``
