@@ -254,11 +254,24 @@ def find_policy_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+OTHER_KINDS = frozenset({"Approvers", "PolicyTest"})
+"""Document kinds that may sit beside policies and are not policies (skipped).
+
+Any other ``kind`` is linted as a policy, so a typo such as ``kind: Polcy``
+is an error rather than a silently ignored document."""
+
+
+def _other_kind(doc: PolicyDocument) -> bool:
+    return isinstance(doc.data, dict) and doc.data.get("kind") in OTHER_KINDS
+
+
 def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     """Load, schema-check and lint every policy document under ``paths``.
 
     Args:
-        paths: policy files or directories (searched recursively).
+        paths: policy files or directories (searched recursively). Documents
+            of a kind in :data:`OTHER_KINDS` (an approvers trust file) are
+            skipped.
 
     Returns:
         The documents, in file order, each with its CEL parsed and analysed.
@@ -278,7 +291,7 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
                                        f"cannot read policy file: {exc}"))
             continue
         found, issues = parse_documents(text, str(file))
-        docs.extend(found)
+        docs.extend(doc for doc in found if not _other_kind(doc))
         problems.extend(issues)
     if not docs and not problems:
         where = ", ".join(str(p) for p in paths) or "(no paths)"

@@ -189,3 +189,15 @@ def test_comprehensions_nested_too_deep(write, h):
     expr = "[1].all(a, [1].all(b, [1].all(c, [1].all(d, true))))"
     (error,) = _errors(write(h.policy_yaml(h.rule("r", expr))))
     assert "nests 4 comprehensions, limit 3" in error
+
+
+def test_approvers_and_test_documents_are_skipped(write, h):
+    """kind: Approvers / PolicyTest beside policies are not policies; a typo'd kind is an error."""
+    write(h.policy_yaml(h.rule("r", "true")), "pack/p.yaml")
+    write("apiVersion: policyengine/v1\nkind: Approvers\napprovers: []\n", "pack/approvers.yaml")
+    assert [d.name for d in load_policies([write("", "pack/x.yaml").parent])] == ["p"]
+    typo = write("apiVersion: policyengine/v1\nkind: Polcy\nmetadata: {name: q, version: '1'}\n"
+                 "spec: {rules: [{id: r, severity: deny, expr: 'true', message: '\"x\"'}]}\n",
+                 "pack/typo.yaml")
+    (error,) = _errors(typo)
+    assert "bad kind: expected 'Policy', got 'Polcy'" in error
