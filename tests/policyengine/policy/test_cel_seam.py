@@ -107,3 +107,22 @@ def test_concurrent_evaluations_do_not_interfere():
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_parser_cache_lives_in_a_private_user_directory(tmp_path, monkeypatch):
+    """The grammar cache (a pickle) goes to $XDG_CACHE_HOME/policyengine, mode 0700."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("POLICYENGINE_PARSER_CACHE", raising=False)
+    path = cel._parser_cache("grammar")
+    assert isinstance(path, str) and path.startswith(str(tmp_path / "policyengine"))
+    assert (tmp_path / "policyengine").stat().st_mode & 0o777 == 0o700
+
+
+def test_parser_cache_refuses_shared_directories(tmp_path, monkeypatch):
+    """A group- or world-writable cache directory is not used; the env switch turns it off."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "policyengine").mkdir(mode=0o777)
+    (tmp_path / "policyengine").chmod(0o777)
+    assert cel._parser_cache("grammar") is False
+    monkeypatch.setenv("POLICYENGINE_PARSER_CACHE", "off")
+    assert cel._parser_cache("grammar") is False
