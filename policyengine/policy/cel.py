@@ -190,9 +190,12 @@ def _arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return arith
 
 
+_EQ = _compare(_ev.boolean(_operator.eq))
+
+
 def _operator_in(item: Any, container: Any) -> Any:
     if isinstance(container, list):
-        eq = _compare(_ev.bool_eq)
+        eq = _EQ
         for element in container:
             try:
                 if eq(item, element):
@@ -253,8 +256,10 @@ def _boolify_condition(fn: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any
 
 def _namespaces() -> dict[str, Any]:
     evaluation = types.SimpleNamespace(**vars(_ev))
-    for name in ("bool_lt", "bool_le", "bool_gt", "bool_ge", "bool_eq", "bool_ne"):
-        setattr(evaluation, name, _compare(getattr(_ev, name)))
+    # cel-python's bool_lt(a, b) is boolean(operator.lt)(a, b): it builds the
+    # wrapper (functools.wraps) on every comparison. Build each one once.
+    for name in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(evaluation, f"bool_{name}", _compare(_ev.boolean(getattr(_operator, name))))
     evaluation.operator_in = _operator_in
     for name in ("macro_map", "macro_filter", "macro_exists", "macro_exists_one", "macro_all"):
         setattr(evaluation, name, _metered(getattr(_ev, name)))
