@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from policyengine.errors import InputError, PolicyEngineError
 from policyengine.service.runtime import Service
@@ -33,6 +33,7 @@ __all__ = [
     "decide",
     "promote",
     "promote_or_refuse",
+    "serialised",
     "approve",
     "waive",
     "promotion",
@@ -40,6 +41,7 @@ __all__ = [
     "version_digest",
 ]
 
+T = TypeVar("T")
 REGISTRY_STAGE = "registry"
 """Stage recorded for registration decisions (a registration targets no stage)."""
 
@@ -70,14 +72,32 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
 
-def _shared(svc: Service, fn: Callable[..., Any]) -> dict[str, Any]:
-    """The service's open log and signer, for library functions that take them."""
+def _shared(svc: Service, fn: Callable[..., Any], stage: str | None = None) -> dict[str, Any]:
+    """What the service holds open (log, signer, compiled policies, trust) for ``fn``.
+
+    Passed only to library functions that accept them; the result is the same
+    as when they open their own, minus the per-call cost.
+    """
     extra: dict[str, Any] = {}
     if _accepts(fn, "log"):
         extra["log"] = svc.log
     if _accepts(fn, "signer") and svc.signer is not None:
         extra["signer"] = svc.signer
+    if stage is not None and _accepts(fn, "compiled"):
+        extra["compiled"] = svc.compiled(stage)
+    if _accepts(fn, "trust"):
+        extra["trust"] = svc.trust()
     return extra
+
+
+def serialised(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a write so it runs within the service's bound on concurrent writers."""
+
+    def run(svc: Service, *args: Any) -> T:
+        with svc.writers:
+            return fn(svc, *args)
+
+    return run
 
 
 def card_digest(card: Mapping[str, Any]) -> str:
@@ -99,25 +119,25 @@ def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: 
     stage = str(event.get("stage") or REGISTRY_STAGE)
     kind = str(event.get("type") or "promote")
     with svc.metrics.evaluation_seconds.time():
-        result = gate(card, stage, kind, svc.config, actor=actor, card_source="request", **_shared(svc, gate))
+        result = gate(card, stage, kind, svc.config, actor=actor, card_source="request",
+                      **_shared(svc, gate, stage))
     svc.metrics.record_decision(result.decision, kind)
     size = getattr(result.checkpoint, "size", None)
     return Outcome(result.allow, result.seq, result.decision, result.receipt, size)
 
 
-def promote(svc: Service, model: str, version: str, digest: str, stage: str, actor: str) -> int:
-    """Run ``policyengine promote``; returns the ``promoted`` entry's seq.
+def promote(svc: Service, model: str, version: str, digest: str, stage: str, actor: str) -> Any:
+    """Run ``policyengine promote``; returns its RecordResult (``.seq`` of ``promoted``).
 
     Raises:
         PromotionRefusedError: no matching fresh allow in the log (nothing written).
     """
     from policyengine.promote import promote as library_promote
 
-    result = library_promote(
+    return library_promote(
         model=model, version=version, digest=digest, stage=stage, config=svc.config, actor=actor,
-        **_shared(svc, library_promote),
+        **_shared(svc, library_promote, stage),
     )
-    return int(result.seq)
 
 
 def promote_or_refuse(
@@ -133,10 +153,10 @@ def promote_or_refuse(
     if not digest:
         return AliasCheck(False, f"no artifact digest known for {model} {version}; register it first")
     try:
-        seq = promote(svc, model, version, digest, stage, actor)
+        result = promote(svc, model, version, digest, stage, actor)
     except PromotionRefusedError as exc:
         return AliasCheck(False, exc.diagnostics())
-    return AliasCheck(True, seq=seq)
+    return AliasCheck(True, seq=int(result.seq))
 
 
 def _tags(version: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, str]:
@@ -334,11 +354,7 @@ def _record_view(result: Any) -> dict[str, Any]:
 
 def promotion(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:
     """``policyengine promote``: 409 (promotion_refused) without a matching allow."""
-    from policyengine.promote import promote as library_promote
-
-    result = library_promote(model=body["model"], version=body["version"], digest=body["digest"],
-                             stage=body["stage"], config=svc.config, actor=actor,
-                             **_shared(svc, library_promote))
+    result = promote(svc, body["model"], body["version"], body["digest"], body["stage"], actor)
     return _record_view(result)
 
 

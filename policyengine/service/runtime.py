@@ -7,6 +7,8 @@ not own any HTTP detail; handlers reach it as ``request.app.state.svc``.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
 __all__ = ["Service", "open_service"]
 
 _log = structlog.get_logger("policyengine.service")
+_MAX_STAGES = 32
+# Writes (decide, promote, record) are CPU-bound under one GIL and each holds
+# database connections; more than a few at once only adds latency, and many
+# at once can exhaust the store's connection pool. Others wait their turn.
+_MAX_WRITERS = 4
 
 
 @dataclass
@@ -41,7 +48,41 @@ class Service:
     metrics: ServiceMetrics
     deliveries: DeliveryStore
     mlflow: MlflowRestClient | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    _compiled: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
+    _trust: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    writers: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(_MAX_WRITERS), repr=False
+    )
+    """Bounds concurrent writes in this process (see ``_MAX_WRITERS``)."""
+
+    def compiled(self, stage: str) -> Any:
+        """The configured policies compiled with ``stage``'s parameters, once per stage.
+
+        Policies are read at first use; change them by restarting the service
+        (every decision records the bundle digest it was made under).
+        """
+        from policyengine.gate import compile_configured
+
+        # One compilation at a time: concurrent first requests wait for it
+        # instead of each compiling the same policies (they share one GIL).
+        with self._lock:
+            if stage in self._compiled:
+                self._compiled.move_to_end(stage)
+                return self._compiled[stage]
+            compiled = compile_configured(self.config, stage)[0]
+            self._compiled[stage] = compiled
+            while len(self._compiled) > _MAX_STAGES:  # stages come from requests: bound the cache
+                self._compiled.popitem(last=False)
+            return compiled
+
+    def trust(self) -> Any:
+        """The approvers' trust store, read once."""
+        from policyengine.approvals import load_trust
+
+        if self._trust is None:
+            self._trust = load_trust(self.config.trust_file)
+        return self._trust
 
     def append(
         self, type: str, subject: Mapping[str, str], actor: str, payload: Any

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.service.limits import BodyTooLargeError, error_response
+from policyengine.service.operations import serialised
 from policyengine.service.runtime import Service
 
 __all__ = ["WebhookRejectedError", "check_timestamp", "deliver", "signed_headers", "read_body", "reject", "safe_id"]
@@ -139,7 +140,7 @@ async def deliver(
     except WebhookRejectedError as exc:
         return await run_in_threadpool(reject, svc, source, exc, delivery_id)
     try:
-        result = await run_in_threadpool(handle, svc, event, delivery_id)
+        result = await run_in_threadpool(serialised(handle), svc, event, delivery_id)
     except Exception:
         await run_in_threadpool(svc.deliveries.release, f"{source}:{delivery_id}")
         svc.metrics.webhook_deliveries.labels(source=source, result="failed").inc()
