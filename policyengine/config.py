@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from policyengine.errors import ConfigError, KeyUnavailableError
 
 if TYPE_CHECKING:
-    from audit.keys import NoteVerifier, Signer
+    from audit.keys import Signer
 
 __all__ = [
     "CONFIG_FILE",
@@ -152,9 +152,7 @@ class Config:
                 return load_signer(self.signing_key)
             if self.env.get("POLICYENGINE_SIGNING_KEY"):
                 return _load_signer_from_env(self.env)
-        except AuditError as exc:
-            raise KeyUnavailableError(f"signing key unavailable: {exc}") from exc
-        except OSError as exc:
+        except (AuditError, OSError, ValueError) as exc:
             raise KeyUnavailableError(f"signing key unavailable: {exc}") from exc
         if self.ci:
             raise KeyUnavailableError(
@@ -163,15 +161,6 @@ class Config:
                 "`policyengine keys generate NAME`) or `signing_key:` in policyengine.yaml"
             )
         return _dev_signer(self.state_dir, err)
-
-    def verifiers(self, signer: Signer | None = None) -> list[NoteVerifier]:
-        """Verifier keys for checkpoints: the signer's own plus ``log_keys``."""
-        from audit.keys import NoteVerifier, load_verifiers
-
-        found = list(load_verifiers(list(self.log_keys))) if self.log_keys else []
-        if signer is not None:
-            found.append(NoteVerifier.from_vkey(signer.vkey))
-        return found
 
 
 def _load_signer_from_env(env: Mapping[str, str]) -> Signer:
@@ -182,7 +171,7 @@ def _load_signer_from_env(env: Mapping[str, str]) -> Signer:
     if value.startswith("PRIVATE+KEY+"):
         return Signer.from_skey(value)
     if value.startswith("-----BEGIN"):
-        return Signer.from_pem(value.encode(), DEV_KEY_NAME)
+        return Signer.from_pem(value.encode())
     return load_signer(value)
 
 
@@ -190,6 +179,7 @@ def _dev_signer(state_dir: Path, err: TextIO | None) -> Signer:
     """Load or create the local development key (mode 600) and announce it."""
     import sys
 
+    from audit.errors import AuditError
     from audit.keys import Signer, generate_key
 
     path = state_dir / "dev-signing.key"
@@ -204,7 +194,7 @@ def _dev_signer(state_dir: Path, err: TextIO | None) -> Signer:
         created = True
     try:
         signer = Signer.from_skey(path.read_text().strip())
-    except (OSError, ValueError) as exc:
+    except (AuditError, OSError, ValueError) as exc:
         raise KeyUnavailableError(f"development key {path} unreadable: {exc}") from exc
     stream = err or sys.stderr
     verb = "generated" if created else "using"

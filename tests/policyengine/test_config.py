@@ -157,3 +157,19 @@ def test_unreadable_configured_key_is_unavailable(tmp_path):
     config = load_config({"signing_key": "missing.key"}, env={}, cwd=tmp_path)
     with pytest.raises(KeyUnavailableError):
         config.signer()
+
+
+def test_signing_key_text_in_env(tmp_path):
+    """POLICYENGINE_SIGNING_KEY may hold the key itself (a CI secret), not only a path."""
+    from audit.keys import generate_key
+
+    skey, vkey = generate_key("ci-secret")
+    config = load_config(env={"CI": "true", "POLICYENGINE_SIGNING_KEY": skey}, cwd=tmp_path)
+    assert config.signer().vkey == vkey
+
+
+def test_malformed_signing_key_text_is_unavailable(tmp_path):
+    """A malformed key in the variable is KeyUnavailableError (exit 3), not a crash."""
+    config = load_config(env={"POLICYENGINE_SIGNING_KEY": "PRIVATE+KEY+x+00+AA"}, cwd=tmp_path)
+    with pytest.raises(KeyUnavailableError, match="signing key unavailable"):
+        config.signer()
