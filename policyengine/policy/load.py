@@ -236,8 +236,11 @@ def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Di
 def is_test_file(path: Path, root: Path | None = None) -> bool:
     """True for pack test files: ``*_test.yaml`` or anything under a ``tests`` dir."""
     stem = path.name.rsplit(".", 1)[0]
-    parts = path.relative_to(root).parts[:-1] if root and path.is_relative_to(root) else ()
-    return stem.endswith("_test") or "tests" in parts or path.parent.name == "tests"
+    if root is not None and path.is_relative_to(root):
+        in_tests = "tests" in path.relative_to(root).parts[:-1]  # the root's own name never counts
+    else:
+        in_tests = path.parent.name == "tests"
+    return stem.endswith("_test") or in_tests
 
 
 def find_policy_files(paths: Iterable[Path]) -> Iterator[Path]:

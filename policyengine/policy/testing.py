@@ -138,7 +138,8 @@ def find_test_files(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"}
-                            and p.is_file() and is_test_file(p, path))
+                            and p.is_file()
+                            and (path.name == "tests" or is_test_file(p, path)))
         elif path.is_file():
             found.append(path)
     return list(dict.fromkeys(found))

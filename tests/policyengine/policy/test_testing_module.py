@@ -55,3 +55,11 @@ def test_find_test_files(tmp_path: Path):
         (tmp_path / name).write_text("x: 1\n")
     found = [p.relative_to(tmp_path).as_posix() for p in find_test_files([tmp_path])]
     assert found == ["pack/b_test.yml", "pack/tests/a.yaml"]
+
+
+def test_find_test_files_in_a_tests_directory_named_directly(tmp_path: Path):
+    """Naming a pack's tests/ directory itself finds the files in it."""
+    (tmp_path / "pack" / "tests").mkdir(parents=True)
+    (tmp_path / "pack" / "tests" / "a.yaml").write_text("x: 1\n")
+    tests = tmp_path / "pack" / "tests"
+    assert find_test_files([tests]) == [tests / "a.yaml"]
