@@ -100,3 +100,15 @@ def test_int_and_float_normalise_to_the_same_value(n):
     """n and float(n) normalise to equal CEL doubles."""
     assert to_cel(n) == to_cel(float(n))
     assert normalise([n]) == normalise([float(n)])
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False), st.integers(0, 10**6))
+def test_number_spelling_never_changes_digest_or_value(value, whole):
+    """Any float written as repr or exponent, and any int written as n or n.0, normalise alike."""
+    import json as _json
+    # .17e round-trips every double exactly, so both texts denote one number.
+    for text_a, text_b in ((repr(value), f"{value:.17e}"), (str(whole), f"{whole}.0")):
+        a = _json.loads(f'{{"v": {text_a}}}')
+        b = _json.loads(f'{{"v": {text_b}}}')
+        assert to_cel(a) == to_cel(b)
+        assert normalise(a) == normalise(b)
