@@ -55,7 +55,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _setup(root: Path) -> list[str]:
+def _setup(root: Path, policies: str) -> list[str]:
     from audit.keys import generate_key
     from policyengine.service import hash_token
 
@@ -66,13 +66,13 @@ def _setup(root: Path) -> list[str]:
     tokens = [{"id": "bench", "sha256": hash_token(TOKEN), "roles": ["evaluator", "auditor"]}]
     (root / "service.yaml").write_text(yaml.safe_dump({"tokens": tokens}))
     return ["--signing-key", str(key), "--service-config", str(root / "service.yaml"),
-            "--policies", str(REPO / "policies")]
+            "--policies", policies]
 
 
-def _start(root: Path, log_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _start(root: Path, log_url: str, workers: int, policies: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "policyengine", "serve", "--port", str(port), "--log", log_url,
-           "--workers", str(workers), "--log-level", "error", *_setup(root)]
+           "--workers", str(workers), "--log-level", "error", *_setup(root, policies)]
     env = {**os.environ, "CI": ""}
     logfile = (root / "service.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -186,11 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="log URL (default: a fresh SQLite file)")
     parser.add_argument("--max-requests", type=int, default=20000, help="bound for the Python generator")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--policies", default=str(REPO / "policies"),
+                        help="policy files or directory (default: the built-in packs)")
     args = parser.parse_args(argv)
     if args.generator == "auto":
         args.generator = "wrk" if shutil.which("wrk") else "python"
     root = Path(tempfile.mkdtemp(prefix="pe-bench-"))
-    proc, url = _start(root, args.log or f"sqlite:///{root / 'audit.db'}", args.workers)
+    proc, url = _start(root, args.log or f"sqlite:///{root / 'audit.db'}", args.workers, args.policies)
     try:
         base = _measure(args, url, root, "/healthz", None, max(2, args.seconds // 3))
         _warm_up(url)
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         _stop(proc)
         shutil.rmtree(root, ignore_errors=True)
     print(f"generator {args.generator}, concurrency {args.concurrency}, workers {args.workers}, "
-          f"{args.seconds} s, built-in policy packs, log {'sqlite' if not args.log else args.log.split(':')[0]}")
+          f"{args.seconds} s, policies {Path(args.policies).name}, log {'sqlite' if not args.log else args.log.split(':')[0]}")
     print(f"baseline GET /healthz:  {base['rate']:8.1f} req/s  p50 {base['p50']:7.2f} ms  p99 {base['p99']:7.2f} ms")
     print(f"POST /v1/decisions:     {dec['rate']:8.1f} dec/s  p50 {dec['p50']:7.2f} ms  p99 {dec['p99']:7.2f} ms"
           f"  ({int(dec['requests'])} requests, {int(dec['errors'])} non-2xx)")
