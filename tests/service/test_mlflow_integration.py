@@ -18,7 +18,6 @@ Skipped with the reason when mlflow is not importable; a failure under CI
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,21 +45,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Serv
     except ImportError as exc:
         skip_or_fail(f"mlflow is not importable ({exc}); install the 'integration' extra")
     root = tmp_path_factory.mktemp("mlflow-stack")
-    os.environ.update(MLFLOW_ENV)
-    ml = start_mlflow(root)
-    try:
-        svc = start_service(root, f"sqlite:///{root / 'audit.db'}", mlflow_uri=ml.url)
-    except Exception:
-        ml.stop()
-        raise
-    try:
-        client = MlflowClient(tracking_uri=ml.url, registry_uri=ml.url)
-        client.create_webhook(name="policyengine", url=f"{svc.url}/v1/webhooks/mlflow",
-                              events=EVENTS, secret=MLFLOW_SECRET)
-        yield root, svc, client
-    finally:
-        svc.stop()
-        ml.stop()
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in MLFLOW_ENV.items():  # the client that creates the webhook checks them too
+            mp.setenv(key, value)
+        ml = start_mlflow(root)
+        try:
+            svc = start_service(root, f"sqlite:///{root / 'audit.db'}", mlflow_uri=ml.url)
+        except Exception:
+            ml.stop()
+            raise
+        try:
+            client = MlflowClient(tracking_uri=ml.url, registry_uri=ml.url)
+            client.create_webhook(name="policyengine", url=f"{svc.url}/v1/webhooks/mlflow",
+                                  events=EVENTS, secret=MLFLOW_SECRET)
+            yield root, svc, client
+        finally:
+            svc.stop()
+            ml.stop()
 
 
 def _entries(svc: Server, **params: Any) -> list[dict[str, Any]]:
