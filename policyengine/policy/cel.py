@@ -12,6 +12,10 @@ Choices, measured on cel-python 0.5.0:
   not cel-python's shared ``CELParser.CEL_PARSER``, whose tree class is fixed
   by whichever ``Environment`` a process happens to create first. No
   ``celpy.Environment`` is ever created.
+- :func:`prepare` parses, measures and analyses an expression once; the
+  result and its transpiled Python are cached per user (:mod:`.cel_cache`),
+  so later processes skip parsing and transpiling (load of the built-in
+  packs: about 200 ms -> 25 ms).
 - Expressions run in cel-python's transpiled mode (CEL -> Python code
   object, compiled once), about 4x faster than its interpreter. Outcomes
   agree with the interpreter (a test runs the conformance corpus both ways);
@@ -29,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import operator as _operator
-import os
 import re
 import sys
 import threading
@@ -47,7 +50,7 @@ from celpy import celtypes
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
-from policyengine.policy import cel_ast
+from policyengine.policy import cel_ast, cel_cache
 from policyengine.policy.cel_ast import ExprInfo, Reference
 from policyengine.policy.limits import (
     Budget,
@@ -64,6 +67,7 @@ __all__ = [
     "CelSyntaxError",
     "ExprInfo",
     "LimitExceeded",
+    "Prepared",
     "Program",
     "Reference",
     "activation",
@@ -71,6 +75,7 @@ __all__ = [
     "compile_program",
     "measure",
     "parse",
+    "prepare",
 ]
 
 FUNCTIONS = frozenset(k for k in _ev.base_functions if k[0].isalpha()) | cel_ast.MACROS | {
@@ -103,17 +108,8 @@ def _parser_cache(grammar: str) -> str | bool:
     and nobody else can write (``$XDG_CACHE_HOME/policyengine``, mode 0700),
     never in a shared temp dir. ``POLICYENGINE_PARSER_CACHE=off`` disables it.
     """
-    if os.environ.get("POLICYENGINE_PARSER_CACHE", "").lower() in {"0", "off", "no", "false"}:
-        return False
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(root) / "policyengine"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.stat()
-    except OSError:
-        return False
-    getuid = getattr(os, "getuid", None)
-    if (getuid is not None and info.st_uid != getuid()) or info.st_mode & 0o022:
+    folder = cel_cache.cache_dir()
+    if folder is None:
         return False
     # lark also checks a digest of grammar and options stored in the file.
     key = hashlib.sha256(f"{grammar}|{lark.__version__}|{sys.version_info[:2]}".encode())
@@ -356,9 +352,63 @@ class Program:
 
 def compile_program(tree: Tree[Token], source: str) -> Program:
     """Transpile a parsed (and measured) expression to a code object, once."""
+    return Program(source=source, code=_transpile(tree)[1])
+
+
+def _transpile(tree: Tree[Token]) -> tuple[str, types.CodeType]:
     transpiler = _ev.Transpiler(ast=cast(_ev.TranspilerTree, tree), activation=_BASE)
     transpiler.transpile()
-    return Program(source=source, code=transpiler.executable_code)
+    return transpiler.source_text, transpiler.executable_code
+
+
+@dataclass
+class Prepared:
+    """One expression parsed (or read from the per-user cache), measured and analysed."""
+
+    text: str
+    depth: int
+    """Nesting depth (see :func:`measure`)."""
+    macros: int
+    """Comprehension depth."""
+    literal: str | None
+    """Kind of literal when the whole expression is one literal (bool, string, ...)."""
+    info: ExprInfo | None
+    """Static analysis; None when the expression exceeded the depth limits."""
+    tree: Tree[Token] | None = None
+    python: str | None = None
+    roots: frozenset[str] = frozenset()
+
+    def program(self) -> Program:
+        """Compile to a Program (transpiling at most once per process; cached on disk)."""
+        if self.python is not None:
+            code = compile(self.python, "<cel>", "exec")
+        else:
+            assert self.tree is not None and self.info is not None
+            self.python, code = _transpile(self.tree)
+            cel_cache.store(self.text, self.roots, self.depth, self.macros, self.literal,
+                            self.info, self.python)
+        return Program(source=self.text, code=code)
+
+
+def prepare(text: str, roots: frozenset[str], *, max_depth: int,
+            max_comprehensions: int) -> Prepared:
+    """Parse, measure and analyse ``text``, or read all of that from the cache.
+
+    Expressions deeper than the limits are measured but not analysed (the
+    analysis is recursive), and never cached.
+
+    Raises:
+        CelSyntaxError: the expression does not parse.
+    """
+    entry = cel_cache.load(text, roots)
+    if entry is not None:
+        return Prepared(text=text, roots=roots, **entry)
+    tree = parse(text)
+    depth, macros = measure(tree)
+    if depth > max_depth or macros > max_comprehensions:
+        return Prepared(text, depth, macros, None, None, tree=tree, roots=roots)
+    return Prepared(text, depth, macros, cel_ast.literal_kind(tree), analyse(tree, roots),
+                    tree=tree, roots=roots)
 
 
 def _describe(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from lark import Token, Tree
 
-__all__ = ["MACROS", "ExprInfo", "Reference", "analyse", "measure"]
+__all__ = ["MACROS", "ExprInfo", "Reference", "analyse", "literal_kind", "measure"]
 
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 """Comprehension macros: ``target.macro(var, body)``."""
@@ -223,3 +223,19 @@ class _Walker:
         inner[str(var.children[0])] = None if base is None else (*base, None)
         for body in args[1:]:
             self.walk(body, inner, optional)
+
+
+_LITERALS = {"INT_LIT": "number", "UINT_LIT": "number", "FLOAT_LIT": "number",
+             "STRING_LIT": "string", "MLSTRING_LIT": "string", "BYTES_LIT": "bytes",
+             "BOOL_LIT": "bool", "NULL_LIT": "null"}
+
+
+def literal_kind(tree: Tree[Token]) -> str | None:
+    """The kind of literal when the whole expression is one literal, else None."""
+    node: Tree[Token] | Token = tree
+    while isinstance(node, Tree) and len(node.children) == 1:
+        child = node.children[0]
+        if node.data == "literal":
+            return _LITERALS.get(getattr(child, "type", ""))
+        node = child
+    return None

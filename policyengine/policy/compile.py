@@ -183,9 +183,9 @@ def _effective_params(docs: list[PolicyDocument],
 def _program(doc: PolicyDocument, path: tuple[Any, ...]) -> tuple[cel.Program, cel.ExprInfo]:
     key = ("program", path)
     if key not in doc.cache:
-        tree, info = doc.cache[path]
-        doc.cache[key] = (cel.compile_program(tree, doc.data["spec"]["rules"][path[2]][path[3]]),
-                          info)
+        prepared: cel.Prepared = doc.cache[path]
+        assert prepared.info is not None  # lint rejects expressions it could not analyse
+        doc.cache[key] = (prepared.program(), prepared.info)
     program, info = doc.cache[key]
     return program, info
 

@@ -134,7 +134,7 @@ def _rule_problems(doc: PolicyDocument, limits: Limits) -> list[Diagnostic]:
 
 def check_expression(doc: PolicyDocument, path: JsonPath, params: set[str],
                      limits: Limits = DEFAULT_LIMITS) -> list[Diagnostic]:
-    """Problems in one CEL expression; caches (tree, info) on the document."""
+    """Problems in one CEL expression; caches the prepared expression on the document."""
     text: str = doc.data["spec"]["rules"][path[2]][path[3]]
     kind = path[3]
     hint = ("; message is CEL: quote plain text, e.g. '\"text\"'"
@@ -143,25 +143,26 @@ def check_expression(doc: PolicyDocument, path: JsonPath, params: set[str],
         return [doc.diagnostic(path, f"{kind} too long: {len(text)} characters, "
                                f"limit {limits.max_expr_length}")]
     try:
-        tree = cel.parse(text)
+        prepared = cel.prepare(text, ROOTS, max_depth=limits.max_depth,
+                               max_comprehensions=limits.max_comprehension_depth)
     except cel.CelSyntaxError as exc:
         at = doc.text_position(path, exc.line, exc.column)
         return [doc.diagnostic(path, f"{kind}: {exc.message}{hint}", at=at)]
-    depth, macros = cel.measure(tree)
+    depth, macros = prepared.depth, prepared.macros
     if depth > limits.max_depth:
         return [doc.diagnostic(path, f"{kind} nested too deeply: depth {depth}, "
                                f"limit {limits.max_depth}")]
     if macros > limits.max_comprehension_depth:
         return [doc.diagnostic(path, f"{kind} nests {macros} comprehensions, "
                                f"limit {limits.max_comprehension_depth}")]
-    info = cel.analyse(tree, ROOTS)
-    out = _name_problems(doc, path, info, params, hint)
-    literal = _literal_kind(tree)
+    assert prepared.info is not None  # analysed whenever within the limits
+    out = _name_problems(doc, path, prepared.info, params, hint)
+    literal = prepared.literal
     want = "bool" if kind == "expr" else "string"
     if literal and literal != want:
         out.append(doc.diagnostic(path, f"{kind} must yield a {want}, got a {literal} literal"
                                   + (hint if literal != "string" else "")))
-    doc.cache[path] = (tree, info)
+    doc.cache[path] = prepared
     return out
 
 
@@ -188,21 +189,3 @@ def _name_problems(doc: PolicyDocument, path: JsonPath, info: cel.ExprInfo,
         out.append(doc.diagnostic(path, f"{kind}: {ref.name}",
                    at=doc.text_position(path, ref.line, ref.column)))
     return out
-
-
-_LITERALS = {"INT_LIT": "number", "UINT_LIT": "number", "FLOAT_LIT": "number",
-             "STRING_LIT": "string", "MLSTRING_LIT": "string", "BYTES_LIT": "bytes",
-             "BOOL_LIT": "bool", "NULL_LIT": "null"}
-
-
-def _literal_kind(tree: Any) -> str | None:
-    """The kind of literal when the whole expression is one literal."""
-    node = tree
-    while getattr(node, "children", None) is not None and len(node.children) == 1:
-        child = node.children[0]
-        if getattr(node, "data", None) == "literal":
-            return _LITERALS.get(getattr(child, "type", ""))
-        node = child
-    return None
-
-

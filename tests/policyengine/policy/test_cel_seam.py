@@ -126,3 +126,47 @@ def test_parser_cache_refuses_shared_directories(tmp_path, monkeypatch):
     assert cel._parser_cache("grammar") is False
     monkeypatch.setenv("POLICYENGINE_PARSER_CACHE", "off")
     assert cel._parser_cache("grammar") is False
+
+
+EXPRESSIONS = [
+    "card.fairness.filter(f, f.metric == 'dp').all(f, f.value >= params.min)",
+    "has(card.slo) && card.slo.p95 <= params.limits[card.tier]",
+    '"below " + string(params.min)',
+]
+
+
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_cached_expression_behaves_like_a_fresh_one(source, tmp_path, monkeypatch):
+    """The second prepare() reads the cache (no tree) and yields the same analysis and results."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = cel.prepare(source, ROOTS, max_depth=24, max_comprehensions=3)
+    first = fresh.program()
+    cached = cel.prepare(source, ROOTS, max_depth=24, max_comprehensions=3)
+    assert fresh.tree is not None and cached.tree is None and cached.python is not None
+    assert (cached.depth, cached.macros, cached.literal) == (fresh.depth, fresh.macros,
+                                                             fresh.literal)
+    assert cached.info == fresh.info
+    act = cel.activation({
+        "card": to_cel({"fairness": [{"metric": "dp", "value": 0.9}], "slo": {"p95": 80},
+                        "tier": "high"}),
+        "params": to_cel({"min": 0.8, "limits": {"high": 100}})})
+    assert first.evaluate(act, Budget(Limits())) == cached.program().evaluate(act, Budget(Limits()))
+
+
+def test_corrupt_cache_entry_is_ignored(tmp_path, monkeypatch):
+    """A damaged entry is rebuilt from a fresh parse, not trusted."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cel.prepare("card.a == 1", ROOTS, max_depth=24, max_comprehensions=3).program()
+    (entry,) = (tmp_path / "policyengine" / "expressions").glob("*.json")
+    entry.write_text("{not json")
+    again = cel.prepare("card.a == 1", ROOTS, max_depth=24, max_comprehensions=3)
+    assert again.tree is not None
+
+
+def test_expressions_over_the_limits_are_not_analysed_or_cached(tmp_path, monkeypatch):
+    """Too-deep expressions are measured only, and never stored."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    deep = "(" * 30 + "true" + ")" * 30
+    prepared = cel.prepare(deep, ROOTS, max_depth=24, max_comprehensions=3)
+    assert prepared.depth > 24 and prepared.info is None
+    assert not (tmp_path / "policyengine" / "expressions").exists()
