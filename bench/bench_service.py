@@ -42,7 +42,8 @@ counter = 0
 template = [==[%s]==]
 request = function()
   counter = counter + 1
-  local body = string.gsub(template, "__VERSION__", tostring(counter) .. "-" .. tostring(math.random(1, 1000000000)))
+  local version = tostring(counter) .. "-" .. tostring(math.random(1, 1000000000))
+  local body = string.gsub(template, "__VERSION__", version)
   return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer %s"}, body)
 end
@@ -65,17 +66,40 @@ def _setup(root: Path, policies: str) -> list[str]:
     key.chmod(0o600)
     tokens = [{"id": "bench", "sha256": hash_token(TOKEN), "roles": ["evaluator", "auditor"]}]
     (root / "service.yaml").write_text(yaml.safe_dump({"tokens": tokens}))
-    return ["--signing-key", str(key), "--service-config", str(root / "service.yaml"),
-            "--policies", policies]
+    return [
+        "--signing-key",
+        str(key),
+        "--service-config",
+        str(root / "service.yaml"),
+        "--policies",
+        policies,
+    ]
 
 
-def _start(root: Path, log_url: str, workers: int, policies: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    root: Path, log_url: str, workers: int, policies: str
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    cmd = [sys.executable, "-m", "policyengine", "serve", "--port", str(port), "--log", log_url,
-           "--workers", str(workers), "--log-level", "error", *_setup(root, policies)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "policyengine",
+        "serve",
+        "--port",
+        str(port),
+        "--log",
+        log_url,
+        "--workers",
+        str(workers),
+        "--log-level",
+        "error",
+        *_setup(root, policies),
+    ]
     env = {**os.environ, "CI": ""}
     logfile = (root / "service.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -90,7 +114,9 @@ def _start(root: Path, log_url: str, workers: int, policies: str) -> tuple[subpr
 def _warm_up(url: str) -> None:
     """One decision first, so the policies are compiled before the clock starts."""
     body = json.loads(json.dumps(_body()).replace("__VERSION__", "warm-up"))
-    r = httpx.post(url + "/v1/decisions", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
+    r = httpx.post(
+        url + "/v1/decisions", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
+    )
     if r.status_code != 200:
         raise SystemExit(f"warm-up decision failed: {r.status_code} {r.text[:500]}")
 
@@ -121,9 +147,22 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _wrk(url: str, path: str, seconds: int, concurrency: int, script: Path | None) -> dict[str, float]:
+def _wrk(
+    url: str, path: str, seconds: int, concurrency: int, script: Path | None
+) -> dict[str, float]:
     threads = str(min(concurrency, os.cpu_count() or 1))
-    cmd = ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
+    cmd = [
+        "wrk",
+        "-t",
+        threads,
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout
@@ -132,11 +171,18 @@ def _wrk(url: str, path: str, seconds: int, concurrency: int, script: Path | Non
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rate": rate, "p50": p50, "p99": p99, "requests": total, "errors": int(bad.group(1)) if bad else 0}
+    return {
+        "rate": rate,
+        "p50": p50,
+        "p99": p99,
+        "requests": total,
+        "errors": int(bad.group(1)) if bad else 0,
+    }
 
 
-async def _python_load(url: str, path: str, seconds: int, concurrency: int, limit: int,
-                       body: dict[str, Any] | None) -> dict[str, float]:
+async def _python_load(
+    url: str, path: str, seconds: int, concurrency: int, limit: int, body: dict[str, Any] | None
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     sent = 0
@@ -152,8 +198,14 @@ async def _python_load(url: str, path: str, seconds: int, concurrency: int, limi
                 r = await client.get(url + path)
             else:
                 content = template.replace("__VERSION__", f"{sent}-{os.getpid()}")
-                r = await client.post(url + path, content=content, headers={
-                    "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+                r = await client.post(
+                    url + path,
+                    content=content,
+                    headers={
+                        "Authorization": f"Bearer {TOKEN}",
+                        "Content-Type": "application/json",
+                    },
+                )
             latencies.append((time.perf_counter() - start) * 1000)
             errors += r.status_code >= 300
 
@@ -162,12 +214,23 @@ async def _python_load(url: str, path: str, seconds: int, concurrency: int, limi
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
     q = statistics.quantiles(latencies, n=100)
-    return {"rate": len(latencies) / elapsed, "p50": q[49], "p99": q[98], "requests": len(latencies),
-            "errors": errors}
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": q[49],
+        "p99": q[98],
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
-def _measure(args: argparse.Namespace, url: str, root: Path, path: str, body: dict[str, Any] | None,
-             seconds: int) -> dict[str, float]:
+def _measure(
+    args: argparse.Namespace,
+    url: str,
+    root: Path,
+    path: str,
+    body: dict[str, Any] | None,
+    seconds: int,
+) -> dict[str, float]:
     if args.generator == "wrk":
         script = None
         if body is not None:
@@ -184,15 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="connections kept busy")
     parser.add_argument("--workers", type=int, default=1, help="service worker processes")
     parser.add_argument("--log", help="log URL (default: a fresh SQLite file)")
-    parser.add_argument("--max-requests", type=int, default=20000, help="bound for the Python generator")
+    parser.add_argument(
+        "--max-requests", type=int, default=20000, help="bound for the Python generator"
+    )
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--policies", default=str(REPO / "policies"),
-                        help="policy files or directory (default: the built-in packs)")
+    parser.add_argument(
+        "--policies",
+        default=str(REPO / "policies"),
+        help="policy files or directory (default: the built-in packs)",
+    )
     args = parser.parse_args(argv)
     if args.generator == "auto":
         args.generator = "wrk" if shutil.which("wrk") else "python"
     root = Path(tempfile.mkdtemp(prefix="pe-bench-"))
-    proc, url = _start(root, args.log or f"sqlite:///{root / 'audit.db'}", args.workers, args.policies)
+    proc, url = _start(
+        root, args.log or f"sqlite:///{root / 'audit.db'}", args.workers, args.policies
+    )
     try:
         base = _measure(args, url, root, "/healthz", None, max(2, args.seconds // 3))
         _warm_up(url)
@@ -200,13 +270,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _stop(proc)
         shutil.rmtree(root, ignore_errors=True)
-    print(f"generator {args.generator}, concurrency {args.concurrency}, workers {args.workers}, "
-          f"{args.seconds} s, policies {Path(args.policies).name}, log {'sqlite' if not args.log else args.log.split(':')[0]}")
-    print(f"baseline GET /healthz:  {base['rate']:8.1f} req/s  p50 {base['p50']:7.2f} ms  p99 {base['p99']:7.2f} ms")
-    print(f"POST /v1/decisions:     {dec['rate']:8.1f} dec/s  p50 {dec['p50']:7.2f} ms  p99 {dec['p99']:7.2f} ms"
-          f"  ({int(dec['requests'])} requests, {int(dec['errors'])} non-2xx)")
-    print(f"ratio decisions/healthz: {dec['rate'] / base['rate']:.3f}; goal 500 dec/s with p99 < 50 ms: "
-          f"{'met' if dec['rate'] >= 500 and dec['p99'] < 50 else 'not met'}")
+    log_kind = args.log.split(":")[0] if args.log else "sqlite"
+    print(
+        f"generator {args.generator}, concurrency {args.concurrency}, workers {args.workers}, "
+        f"{args.seconds} s, policies {Path(args.policies).name}, log {log_kind}"
+    )
+    print(
+        f"baseline GET /healthz:  {base['rate']:8.1f} req/s  "
+        f"p50 {base['p50']:7.2f} ms  p99 {base['p99']:7.2f} ms"
+    )
+    print(
+        f"POST /v1/decisions:     {dec['rate']:8.1f} dec/s  "
+        f"p50 {dec['p50']:7.2f} ms  p99 {dec['p99']:7.2f} ms"
+        f"  ({int(dec['requests'])} requests, {int(dec['errors'])} non-2xx)"
+    )
+    print(
+        f"ratio decisions/healthz: {dec['rate'] / base['rate']:.3f}; "
+        "goal 500 dec/s with p99 < 50 ms: "
+        f"{'met' if dec['rate'] >= 500 and dec['p99'] < 50 else 'not met'}"
+    )
     return 0
 
 

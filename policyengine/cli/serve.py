@@ -24,15 +24,26 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the policy service (REST API, webhooks, audit queries, metrics)",
-        description="Serve the REST API on HOST:PORT. Exit 2 bad configuration, 3 log or key unavailable.",
+        description="Serve the REST API on HOST:PORT. "
+        "Exit 2 bad configuration, 3 log or key unavailable.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="worker processes (more than one needs a PostgreSQL log)")
-    parser.add_argument("--service-config", metavar="FILE",
-                        help="service settings: tokens, webhook secrets, MLflow (env POLICYENGINE_SERVICE_CONFIG)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (more than one needs a PostgreSQL log)",
+    )
+    parser.add_argument(
+        "--service-config",
+        metavar="FILE",
+        help="service settings: tokens, webhook secrets, MLflow (env POLICYENGINE_SERVICE_CONFIG)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     add_config_options(parser)
     parser.set_defaults(func=guarded(_run))
 
@@ -44,9 +55,12 @@ def serve_environment(args: argparse.Namespace) -> dict[str, str]:
         value = flags.get(key)
         if value and "://" not in str(value):
             flags[key] = os.path.abspath(str(value))
-    if flags.get("policies"):
-        flags["policies"] = [os.path.abspath(str(p)) for p in flags["policies"]]
-    env = {"POLICYENGINE_SERVE_FLAGS": json.dumps({k: v for k, v in flags.items() if v is not None})}
+    policies = flags.get("policies") or []
+    if policies:
+        flags["policies"] = [os.path.abspath(str(p)) for p in policies]
+    env = {
+        "POLICYENGINE_SERVE_FLAGS": json.dumps({k: v for k, v in flags.items() if v is not None})
+    }
     if args.service_config:
         env["POLICYENGINE_SERVICE_CONFIG"] = os.path.abspath(args.service_config)
     return env
@@ -65,10 +79,15 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = load_service_settings(config_file=config.config_file)
     open_service(config, settings, err=err).close()  # fail fast: log, key, tokens usable
     if args.workers > 1 and config.log_url.startswith("sqlite"):
-        err.write("policyengine serve: warning: several workers on a SQLite log serialise on one file lock; "
-                  "use a PostgreSQL log (--log postgresql+psycopg://...) for more than one writer\n")
-    out.write(f"policyengine serve: http://{args.host}:{args.port} log {_masked(config.log_url)} "
-              f"workers {args.workers}\n")
+        err.write(
+            "policyengine serve: warning: several workers on a SQLite log serialise on one "
+            "file lock; "
+            "use a PostgreSQL log (--log postgresql+psycopg://...) for more than one writer\n"
+        )
+    out.write(
+        f"policyengine serve: http://{args.host}:{args.port} log {_masked(config.log_url)} "
+        f"workers {args.workers}\n"
+    )
     out.flush()
     uvicorn.run(
         "policyengine.service.app:create_app_from_env",

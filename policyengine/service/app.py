@@ -111,7 +111,9 @@ def _add_health(app: FastAPI) -> None:
     def readyz(request: Request) -> JSONResponse:
         """200 only when the log answers and the signing key signs."""
         ok, reason = request.app.state.svc.ready()
-        return JSONResponse({"status": "ready" if ok else "not_ready", "reason": reason}, 200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "reason": reason}, 200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
     def metrics(request: Request) -> Response:

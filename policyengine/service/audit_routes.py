@@ -89,8 +89,14 @@ def _entry_view(entry: Any, *, payload: bool) -> dict[str, Any]:
     return view
 
 
-def _list_entries(svc: Service, filters: dict[str, Any], decision: str | None, after: int | None,
-                  limit: int, descending: bool) -> dict[str, Any]:
+def _list_entries(
+    svc: Service,
+    filters: dict[str, Any],
+    decision: str | None,
+    after: int | None,
+    limit: int,
+    descending: bool,
+) -> dict[str, Any]:
     """One page of entries; the cursor is the last seq looked at.
 
     A ``decision`` filter reads payloads, so a page looks at no more than
@@ -103,14 +109,14 @@ def _list_entries(svc: Service, filters: dict[str, Any], decision: str | None, a
     bound = limit * _SCAN_FACTOR if decision else limit
     found: list[dict[str, Any]] = []
     last_seq: int | None = None
-    scanned = 0
     more = False
-    rows = svc.log.query(**filters, types=types, after_seq=after, limit=bound + 1, descending=descending)
-    for entry in rows:
+    rows = svc.log.query(
+        **filters, types=types, after_seq=after, limit=bound + 1, descending=descending
+    )
+    for scanned, entry in enumerate(rows):
         if len(found) == limit or scanned == bound:
             more = True
             break
-        scanned += 1
         last_seq = entry.seq
         if decision is None or decision_outcome(entry.payload) == decision:
             found.append(_entry_view(entry, payload=False))
@@ -137,10 +143,17 @@ def list_entries(
     """Entries matching every filter, oldest first (``order=desc`` for newest)."""
     types = [t for item in type for t in item.split(",") if t] if type else None
     filters = {
-        "name": model, "version": version, "digest": digest, "actor": actor,
-        "since": _utc(since), "until": _utc(until), "types": types,
+        "name": model,
+        "version": version,
+        "digest": digest,
+        "actor": actor,
+        "since": _utc(since),
+        "until": _utc(until),
+        "types": types,
     }
-    return _list_entries(_svc(request), filters, decision, _cursor_decode(cursor), limit, order == "desc")
+    return _list_entries(
+        _svc(request), filters, decision, _cursor_decode(cursor), limit, order == "desc"
+    )
 
 
 def _check_seq(svc: Service, seq: int) -> None:

@@ -84,7 +84,9 @@ class TokenStore:
             ident = str(rec.get("id", ""))
             roles = frozenset(str(r) for r in rec.get("roles", ()))
             if not _HEX64.match(digest):
-                raise ValueError(f"{where}.sha256: expected 64 lowercase hex, got {len(digest)} chars")
+                raise ValueError(
+                    f"{where}.sha256: expected 64 lowercase hex, got {len(digest)} chars"
+                )
             if not _ID.match(ident):
                 raise ValueError(f"{where}.id: expected a short identifier, got {ident!r}")
             if not roles or not roles <= ROLES:
@@ -143,13 +145,17 @@ def require(role: str | None) -> Callable[[Request], Principal]:
         store: TokenStore = request.app.state.tokens
         token = _bearer(request)
         if token is None:
-            raise AuthError(401, "unauthenticated", "missing bearer token: send 'Authorization: Bearer <token>'")
+            raise AuthError(
+                401, "unauthenticated", "missing bearer token: send 'Authorization: Bearer <token>'"
+            )
         principal = store.authenticate(token)
         if principal is None:
             raise AuthError(401, "unauthenticated", "unknown bearer token")
         if role is not None and not principal.has(role):
             raise AuthError(
-                403, "forbidden", f"role {role!r} required, token {principal.id!r} has {sorted(principal.roles)}"
+                403,
+                "forbidden",
+                f"role {role!r} required, token {principal.id!r} has {sorted(principal.roles)}",
             )
         request.state.actor = principal.id
         return principal

@@ -221,7 +221,9 @@ class SizeLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def error_response(status: int, code: str, message: str, errors: Sequence[ErrorItem] = ()) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, errors: Sequence[ErrorItem] = ()
+) -> JSONResponse:
     """Build an ErrorV1 JSON response."""
     body = ErrorV1(code=code, message=message, errors=list(errors))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

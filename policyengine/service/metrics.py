@@ -82,10 +82,14 @@ class ServiceMetrics:
         """
         outcome = "allow" if decision.get("decision") == "allow" else "deny"
         self.decisions.labels(outcome=outcome, event=event).inc()
-        applied = {str(p.get("name")) for p in decision.get("policies", []) if p.get("applied", True)}
+        applied = {
+            str(p.get("name")) for p in decision.get("policies", []) if p.get("applied", True)
+        }
         blocked = {str(r.get("policy")) for r in decision.get("results", []) if _blocks(r)}
         for policy in sorted(applied):
-            self.policy_results.labels(policy=policy, outcome="deny" if policy in blocked else "allow").inc()
+            self.policy_results.labels(
+                policy=policy, outcome="deny" if policy in blocked else "allow"
+            ).inc()
 
     @contextmanager
     def time_append(self) -> Iterator[None]:

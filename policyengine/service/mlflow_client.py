@@ -70,7 +70,9 @@ class MlflowRestClient:
 
     def get_model_version(self, name: str, version: str) -> dict[str, Any]:
         """Return the ``model_version`` object (tags as a list of key/value)."""
-        body = self._call("GET", f"{_API}/model-versions/get", params={"name": name, "version": version})
+        body = self._call(
+            "GET", f"{_API}/model-versions/get", params={"name": name, "version": version}
+        )
         return dict(body.get("model_version", {}))
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -89,13 +91,17 @@ class MlflowRestClient:
         if resp.status_code >= 300:
             raise MlflowClientError(f"mlflow artifact {path}: expected 2xx, got {resp.status_code}")
         if len(resp.content) > _MAX_ARTIFACT_BYTES:
-            raise MlflowClientError(f"mlflow artifact {path}: larger than {_MAX_ARTIFACT_BYTES} bytes")
+            raise MlflowClientError(
+                f"mlflow artifact {path}: larger than {_MAX_ARTIFACT_BYTES} bytes"
+            )
         return resp.content
 
     def get_alias(self, name: str, alias: str) -> str | None:
         """Return the version an alias points to, or None when unset."""
         try:
-            body = self._call("GET", f"{_API}/registered-models/alias", params={"name": name, "alias": alias})
+            body = self._call(
+                "GET", f"{_API}/registered-models/alias", params={"name": name, "alias": alias}
+            )
         except MlflowClientError as exc:
             if "got 404" in str(exc) or "RESOURCE_DOES_NOT_EXIST" in str(exc):
                 return None

@@ -58,6 +58,19 @@ def _received(
     return svc.append("webhook_received", _subject(data), _ACTOR, payload).seq
 
 
+def _violation(
+    svc: Service,
+    data: dict[str, Any],
+    digest: str | None,
+    delivery_id: str,
+    kind: str,
+    **fields: Any,
+) -> int:
+    """Append a ``violation`` entry; returns its seq."""
+    payload = {"source": "mlflow", "delivery_id": delivery_id, "kind": kind, **fields}
+    return svc.append("violation", _subject(data, digest), _ACTOR, payload).seq
+
+
 def handle_event(svc: Service, envelope: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     """Record (and where the event calls for it, evaluate) one verified delivery.
 
@@ -78,7 +91,10 @@ def _other(svc: Service, event: str, data: dict[str, Any], delivery_id: str) -> 
 def _tag_set(svc: Service, event: str, data: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     key, value = str(data.get("key", "")), str(data.get("value", ""))
     cfg = svc.settings.mlflow
-    tag: dict[str, Any] = {"key": key, "value_digest": "sha256:" + hashlib.sha256(value.encode()).hexdigest()}
+    tag: dict[str, Any] = {
+        "key": key,
+        "value_digest": "sha256:" + hashlib.sha256(value.encode()).hexdigest(),
+    }
     if key in cfg.tag_fields:
         tag["card_field"] = cfg.tag_fields[key]
         tag["value"] = value
@@ -106,12 +122,17 @@ def _version_created(
         if not _unevaluable(exc):
             raise  # MLflow or the log unavailable: 5xx, MLflow retries the delivery
         problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
-    registered = svc.append("registered", _subject(data, digest), _ACTOR, {
-        "source": "mlflow",
-        "delivery_id": delivery_id,
-        "mlflow": {k: data.get(k) for k in ("name", "version", "source", "run_id")},
-        "card_source": origin,
-    })
+    registered = svc.append(
+        "registered",
+        _subject(data, digest),
+        _ACTOR,
+        {
+            "source": "mlflow",
+            "delivery_id": delivery_id,
+            "mlflow": {k: data.get(k) for k in ("name", "version", "source", "run_id")},
+            "card_source": origin,
+        },
+    )
     if problem is None and card is not None:
         event_ = {"type": "register", "model": name, "version": version, "digest": digest}
         try:
@@ -122,13 +143,17 @@ def _version_created(
             problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
         else:
             decision = "allow" if outcome.allow else "deny"
-            return {"result": "evaluated", "decision": decision, "seqs": [registered.seq, outcome.seq]}
+            return {
+                "result": "evaluated",
+                "decision": decision,
+                "seqs": [registered.seq, outcome.seq],
+            }
     # Fail closed: a version whose card cannot be read or validated is a recorded violation.
-    violation = svc.append("violation", _subject(data, digest), _ACTOR, {
-        "source": "mlflow", "delivery_id": delivery_id, "kind": "registration_not_evaluable",
-        "reason": (problem or "no card")[:2000],
-    })
-    return {"result": "violation", "seqs": [registered.seq, violation.seq]}
+    reason = (problem or "no card")[:2000]
+    violation = _violation(
+        svc, data, digest, delivery_id, "registration_not_evaluable", reason=reason
+    )
+    return {"result": "violation", "seqs": [registered.seq, violation]}
 
 
 def _alias_state(entry: Any, alias: str) -> tuple[bool, str | None]:
@@ -148,7 +173,11 @@ def _alias_state(entry: Any, alias: str) -> tuple[bool, str | None]:
 def previous_alias_version(svc: Service, name: str, alias: str, before_seq: int) -> str | None:
     """The version ``alias`` pointed to before entry ``before_seq``, per our log."""
     entries = svc.log.query(
-        name=name, types=_ALIAS_TYPES, after_seq=before_seq, descending=True, limit=_ALIAS_SCAN_LIMIT
+        name=name,
+        types=_ALIAS_TYPES,
+        after_seq=before_seq,
+        descending=True,
+        limit=_ALIAS_SCAN_LIMIT,
     )
     for entry in entries:
         mentions, version = _alias_state(entry, alias)
@@ -168,8 +197,15 @@ def _alias_created(
     stage = svc.settings.mlflow.aliases.get(alias)
     echo = svc.deliveries.consume(_echo_key(name, alias, version))
     seq = _received(
-        svc, event, data, delivery_id, alias=alias, version=version, stage=stage,
-        evaluated=bool(stage) and not echo, echo_of_revert=echo,
+        svc,
+        event,
+        data,
+        delivery_id,
+        alias=alias,
+        version=version,
+        stage=stage,
+        evaluated=bool(stage) and not echo,
+        echo_of_revert=echo,
     )
     if stage is None or echo:
         return {"result": "recorded", "seqs": [seq]}
@@ -177,23 +213,20 @@ def _alias_created(
     check = operations.promote_or_refuse(svc, name, version, digest, stage, _ACTOR)
     if check.allowed:
         return {"result": "kept", "stage": stage, "seqs": [seq, check.seq]}
-    violation = svc.append(
-        "violation",
-        _subject(data, digest),
-        _ACTOR,
-        {
-            "source": "mlflow",
-            "delivery_id": delivery_id,
-            "kind": "alias_without_allow",
-            "alias": alias,
-            "stage": stage,
-            "version": version,
-            "reason": check.reason,
-        },
+    violation = _violation(
+        svc,
+        data,
+        digest,
+        delivery_id,
+        "alias_without_allow",
+        alias=alias,
+        stage=stage,
+        version=version,
+        reason=check.reason,
     )
-    seqs = [seq, violation.seq]
+    seqs = [seq, violation]
     try:
-        reverted = _revert(svc, name, alias, version, digest, seq, violation.seq)
+        reverted = _revert(svc, name, alias, version, digest, seq, violation)
     except Exception as exc:  # the violation stands; a retry would only duplicate it
         _log.error("alias_revert_failed", model=name, alias=alias, error=type(exc).__name__)
         return {"result": "violation_unreverted", "stage": stage, "seqs": seqs}
@@ -207,12 +240,20 @@ def _alias_deleted(
 ) -> dict[str, Any]:
     alias = str(data["alias"])
     stage = svc.settings.mlflow.aliases.get(alias)
-    seq = _received(svc, event, data, delivery_id, alias=alias, version=None, stage=stage, evaluated=False)
+    seq = _received(
+        svc, event, data, delivery_id, alias=alias, version=None, stage=stage, evaluated=False
+    )
     return {"result": "recorded", "seqs": [seq]}
 
 
 def _revert(
-    svc: Service, name: str, alias: str, version: str, digest: str | None, event_seq: int, violation_seq: int
+    svc: Service,
+    name: str,
+    alias: str,
+    version: str,
+    digest: str | None,
+    event_seq: int,
+    violation_seq: int,
 ) -> int | None:
     """Move the alias back (or delete it) when configured; returns the entry seq."""
     action = svc.settings.mlflow.on_violation

@@ -28,17 +28,17 @@ from policyengine.service.runtime import Service
 __all__ = [
     "AliasCheck",
     "Outcome",
+    "approve",
     "card_digest",
     "card_for_mlflow_version",
     "decide",
+    "lifecycle_event",
     "promote",
     "promote_or_refuse",
-    "serialised",
-    "approve",
-    "waive",
     "promotion",
-    "lifecycle_event",
+    "serialised",
     "version_digest",
+    "waive",
 ]
 
 T = TypeVar("T")
@@ -119,8 +119,15 @@ def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: 
     stage = str(event.get("stage") or REGISTRY_STAGE)
     kind = str(event.get("type") or "promote")
     with svc.metrics.evaluation_seconds.time():
-        result = gate(card, stage, kind, svc.config, actor=actor, card_source="request",
-                      **_shared(svc, gate, stage))
+        result = gate(
+            card,
+            stage,
+            kind,
+            svc.config,
+            actor=actor,
+            card_source="request",
+            **_shared(svc, gate, stage),
+        )
     svc.metrics.record_decision(result.decision, kind)
     size = getattr(result.checkpoint, "size", None)
     return Outcome(result.allow, result.seq, result.decision, result.receipt, size)
@@ -135,7 +142,12 @@ def promote(svc: Service, model: str, version: str, digest: str, stage: str, act
     from policyengine.promote import promote as library_promote
 
     return library_promote(
-        model=model, version=version, digest=digest, stage=stage, config=svc.config, actor=actor,
+        model=model,
+        version=version,
+        digest=digest,
+        stage=stage,
+        config=svc.config,
+        actor=actor,
         **_shared(svc, library_promote, stage),
     )
 
@@ -151,7 +163,9 @@ def promote_or_refuse(
     from policyengine.promote import PromotionRefusedError
 
     if not digest:
-        return AliasCheck(False, f"no artifact digest known for {model} {version}; register it first")
+        return AliasCheck(
+            False, f"no artifact digest known for {model} {version}; register it first"
+        )
     try:
         result = promote(svc, model, version, digest, stage, actor)
     except PromotionRefusedError as exc:
@@ -242,7 +256,9 @@ def _import_mlflow_card(meta: Mapping[str, Any], tags: Mapping[str, str]) -> dic
 
 def version_digest(svc: Service, name: str, version: str) -> str | None:
     """The artifact digest of a version: from our ``registered`` entry, else MLflow."""
-    for entry in svc.log.query(name=name, version=version, types=["registered"], descending=True, limit=1):
+    for entry in svc.log.query(
+        name=name, version=version, types=["registered"], descending=True, limit=1
+    ):
         digest = (entry.envelope.get("subject") or {}).get("digest")
         if digest:
             return str(digest)
@@ -261,27 +277,46 @@ class NotSupportedError(InputError):
     code = "not_supported"
 
 
-def _record(svc: Service, entry_type: str, subject: dict[str, str], statement: dict[str, Any],
-            signature: Mapping[str, str] | None, note: str | None = None) -> tuple[int, int]:
+def _record(
+    svc: Service,
+    entry_type: str,
+    subject: dict[str, str],
+    statement: dict[str, Any],
+    signature: Mapping[str, str] | None,
+    note: str | None = None,
+) -> tuple[int, int]:
     from policyengine.approvals import record_statement
 
     kwargs = _shared(svc, record_statement)
     if signature is not None:
         if not _accepts(record_statement, "signature"):
-            raise NotSupportedError("signed statements over HTTP need approvals.record_statement(signature=)")
+            raise NotSupportedError(
+                "signed statements over HTTP need approvals.record_statement(signature=)"
+            )
         kwargs["signature"] = dict(signature)
     if note is not None:
         kwargs["note"] = note
-    seq, size = record_statement(svc.config, entry_type, subject, statement, approver_key=None, **kwargs)
+    seq, size = record_statement(
+        svc.config, entry_type, subject, statement, approver_key=None, **kwargs
+    )
     return int(seq), int(size)
 
 
-def _verification(svc: Service, statement: dict[str, Any], signature: Mapping[str, str] | None,
-                  roles: frozenset[str] | None) -> dict[str, Any]:
+def _verification(
+    svc: Service,
+    statement: dict[str, Any],
+    signature: Mapping[str, str] | None,
+    roles: frozenset[str] | None,
+) -> dict[str, Any]:
     from policyengine.approvals import load_trust, verify_statement
 
-    check = verify_statement(statement, signature, load_trust(svc.config.trust_file), roles=roles,
-                             allow_unsigned=svc.config.allow_unsigned_approvals)
+    check = verify_statement(
+        statement,
+        signature,
+        load_trust(svc.config.trust_file),
+        roles=roles,
+        allow_unsigned=svc.config.allow_unsigned_approvals,
+    )
     return {"counts": bool(check), "reason": None if check else str(check.reason)}
 
 
@@ -315,8 +350,15 @@ def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, A
 
     _check_signing(svc, body, "approval")
     when, expires = _statement_times(body, required_expiry=False)
-    statement = approval_statement(model=body["model"], version=body["version"], digest=body["digest"],
-                                   role=body["role"], approver=approver, time=when, expires=expires)
+    statement = approval_statement(
+        model=body["model"],
+        version=body["version"],
+        digest=body["digest"],
+        role=body["role"],
+        approver=approver,
+        time=when,
+        expires=expires,
+    )
     signature = body.get("signature")
     verdict = _verification(svc, statement, signature, frozenset([body["role"]]))
     subject = {"name": body["model"], "version": body["version"], "digest": body["digest"]}
@@ -335,21 +377,34 @@ def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any
     _check_signing(svc, body, "waiver")
     when, expires = _statement_times(body, required_expiry=True)
     statement = waiver_statement(
-        waiver_id=body.get("id") or f"w-{uuid.uuid4().hex[:12]}", rules=body["rules"], model=body["model"],
-        version=body.get("version"), versions=body.get("versions"), reason=body["reason"],
-        ticket=body["ticket"], approver=approver, time=when, expires=str(expires),
+        waiver_id=body.get("id") or f"w-{uuid.uuid4().hex[:12]}",
+        rules=body["rules"],
+        model=body["model"],
+        version=body.get("version"),
+        versions=body.get("versions"),
+        reason=body["reason"],
+        ticket=body["ticket"],
+        approver=approver,
+        time=when,
+        expires=str(expires),
     )
     signature = body.get("signature")
     roles = load_trust(svc.config.trust_file).waiver_roles or None
     verdict = _verification(svc, statement, signature, roles)
-    subject = {"name": body["model"]} | ({"version": body["version"]} if body.get("version") else {})
+    subject = {"name": body["model"]} | (
+        {"version": body["version"]} if body.get("version") else {}
+    )
     seq, size = _record(svc, "waiver", subject, statement, signature)
     return {"seq": seq, "checkpoint_size": size, "statement": statement, **verdict}
 
 
 def _record_view(result: Any) -> dict[str, Any]:
-    return {"seq": result.seq, "checkpoint_size": result.checkpoint_size, "receipt": result.receipt,
-            "decision_seq": result.decision_seq}
+    return {
+        "seq": result.seq,
+        "checkpoint_size": result.checkpoint_size,
+        "receipt": result.receipt,
+        "decision_seq": result.decision_seq,
+    }
 
 
 def promotion(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:
@@ -362,7 +417,15 @@ def lifecycle_event(svc: Service, body: Mapping[str, Any], actor: str) -> dict[s
     """``policyengine event TYPE``: validated against the lifecycle-event schema."""
     from policyengine.promote import record_event
 
-    result = record_event(body["type"], model=body["model"], version=body.get("version"),
-                          digest=body.get("digest"), stage=body.get("stage"), config=svc.config,
-                          actor=actor, data=body.get("data") or {}, **_shared(svc, record_event))
+    result = record_event(
+        body["type"],
+        model=body["model"],
+        version=body.get("version"),
+        digest=body.get("digest"),
+        stage=body.get("stage"),
+        config=svc.config,
+        actor=actor,
+        data=body.get("data") or {},
+        **_shared(svc, record_event),
+    )
     return _record_view(result)

@@ -126,7 +126,9 @@ def _tokens(settings: ServiceSettings) -> TokenStore:
         raise ConfigError(f"service tokens: {exc}") from exc
 
 
-def open_service(config: Config, settings: ServiceSettings, *, err: TextIO | None = None) -> Service:
+def open_service(
+    config: Config, settings: ServiceSettings, *, err: TextIO | None = None
+) -> Service:
     """Open the log, load the signing key and build the shared state.
 
     Raises:

@@ -58,7 +58,11 @@ class MlflowSettings:
     secret: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     aliases: Mapping[str, str] = field(
-        default_factory=lambda: {"production": "production", "staging": "staging", "champion": "production"}
+        default_factory=lambda: {
+            "production": "production",
+            "staging": "staging",
+            "champion": "production",
+        }
     )
     on_violation: str = "revert"
     card_tag: str = "policyengine.card"
@@ -88,7 +92,9 @@ def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
 def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"service config: {where}.{key}: expected a positive integer, got {value!r}")
+        raise ConfigError(
+            f"service config: {where}.{key}: expected a positive integer, got {value!r}"
+        )
     return value
 
 
@@ -96,10 +102,15 @@ def _mlflow(data: Mapping[str, Any], env: Mapping[str, str]) -> MlflowSettings:
     section = _section(data, "mlflow")
     action = section.get("on_violation", "revert")
     if action not in _VIOLATION_ACTIONS:
-        raise ConfigError(f"service config: mlflow.on_violation: expected one of {_VIOLATION_ACTIONS}, got {action!r}")
+        raise ConfigError(
+            f"service config: mlflow.on_violation: expected one of {_VIOLATION_ACTIONS}, "
+            f"got {action!r}"
+        )
     defaults = MlflowSettings()
     return MlflowSettings(
-        tracking_uri=env.get("MLFLOW_TRACKING_URI") if "tracking_uri" not in section else section["tracking_uri"],
+        tracking_uri=env.get("MLFLOW_TRACKING_URI")
+        if "tracking_uri" not in section
+        else section["tracking_uri"],
         secret=env.get(str(section.get("secret_env", "POLICYENGINE_MLFLOW_WEBHOOK_SECRET"))),
         token=env.get(str(section.get("token_env", "MLFLOW_TRACKING_TOKEN"))),
         aliases={str(k): str(v) for k, v in (section.get("aliases") or defaults.aliases).items()},
@@ -159,6 +170,8 @@ def load_service_settings(
             max_json_depth=_int(limits, "max_json_depth", 64, "limits"),
         ),
         webhook_max_age_s=_int(webhooks, "max_age_seconds", 300, "webhooks"),
-        generic_secret=env.get(str(webhooks.get("generic_secret_env", "POLICYENGINE_WEBHOOK_SECRET"))),
+        generic_secret=env.get(
+            str(webhooks.get("generic_secret_env", "POLICYENGINE_WEBHOOK_SECRET"))
+        ),
         mlflow=_mlflow(data, env),
     )

@@ -29,7 +29,15 @@ from policyengine.service.limits import BodyTooLargeError, error_response
 from policyengine.service.operations import serialised
 from policyengine.service.runtime import Service
 
-__all__ = ["WebhookRejectedError", "check_timestamp", "deliver", "signed_headers", "read_body", "reject", "safe_id"]
+__all__ = [
+    "WebhookRejectedError",
+    "check_timestamp",
+    "deliver",
+    "read_body",
+    "reject",
+    "safe_id",
+    "signed_headers",
+]
 
 _log = structlog.get_logger("policyengine.service")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -59,7 +67,9 @@ def signed_headers(request: Request, prefix: str, secret: str | None) -> tuple[s
             header is missing.
     """
     if not secret:
-        raise WebhookRejectedError(503, "not_configured", f"no secret configured for {prefix} webhooks")
+        raise WebhookRejectedError(
+            503, "not_configured", f"no secret configured for {prefix} webhooks"
+        )
     names = (f"{prefix}-Delivery-Id", f"{prefix}-Timestamp", f"{prefix}-Signature")
     values = tuple(request.headers.get(n, "") for n in names)
     if not all(values):
@@ -87,10 +97,14 @@ def check_timestamp(value: str | None, max_age_s: int, *, now: float | None = No
     current = time.time() if now is None else now
     if stamp < current - max_age_s:
         raise WebhookRejectedError(
-            400, "stale_timestamp", f"timestamp is {int(current - stamp)} s old; limit is {max_age_s} s"
+            400,
+            "stale_timestamp",
+            f"timestamp is {int(current - stamp)} s old; limit is {max_age_s} s",
         )
     if stamp > current + max_age_s:
-        raise WebhookRejectedError(400, "future_timestamp", "timestamp is in the future beyond the allowed skew")
+        raise WebhookRejectedError(
+            400, "future_timestamp", "timestamp is in the future beyond the allowed skew"
+        )
     return stamp
 
 
@@ -99,7 +113,9 @@ def reject(
 ) -> JSONResponse:
     """Count, log (bounded) and answer a refused delivery."""
     svc.metrics.webhook_deliveries.labels(source=source, result=exc.reason).inc()
-    _log.warning("webhook_rejected", source=source, reason=exc.reason, delivery_id=safe_id(delivery_id))
+    _log.warning(
+        "webhook_rejected", source=source, reason=exc.reason, delivery_id=safe_id(delivery_id)
+    )
     now = time.time()
     try:
         if svc.deliveries.first_rejection(source, exc.reason, now=now):
@@ -110,9 +126,12 @@ def reject(
                 "status": exc.status,
                 "minute": minute,
                 "delivery_id": safe_id(delivery_id),
-                "note": "first rejection for this source and reason in this minute; later ones are counted in metrics only",
+                "note": "first rejection for this source and reason in this minute; "
+                "later ones are counted in metrics only",
             }
-            svc.append("webhook_rejected", {"name": f"webhook/{source}"}, f"webhook:{source}", payload)
+            svc.append(
+                "webhook_rejected", {"name": f"webhook/{source}"}, f"webhook:{source}", payload
+            )
     except Exception as exc2:  # the refusal stands even when the log is down
         _log.error("webhook_rejected_not_logged", source=source, error=type(exc2).__name__)
     return error_response(exc.status, "webhook_rejected", f"{exc.reason}: {exc}")
@@ -145,5 +164,7 @@ async def deliver(
         await run_in_threadpool(svc.deliveries.release, f"{source}:{delivery_id}")
         svc.metrics.webhook_deliveries.labels(source=source, result="failed").inc()
         raise
-    svc.metrics.webhook_deliveries.labels(source=source, result=result.get("result", "recorded")).inc()
+    svc.metrics.webhook_deliveries.labels(
+        source=source, result=result.get("result", "recorded")
+    ).inc()
     return JSONResponse({"delivery_id": delivery_id, **result})

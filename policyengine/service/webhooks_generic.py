@@ -92,7 +92,9 @@ def _verified(svc: Service, request: Request, raw: bytes) -> tuple[str, GenericE
     delivery_id, timestamp, signature = signed_headers(request, "X-PolicyEngine", secret)
     expected = generic_signature(str(secret), delivery_id, timestamp, raw)
     if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
-        raise WebhookRejectedError(401, "bad_signature", "X-PolicyEngine-Signature does not match the body")
+        raise WebhookRejectedError(
+            401, "bad_signature", "X-PolicyEngine-Signature does not match the body"
+        )
     check_timestamp(timestamp, svc.settings.webhook_max_age_s)
     event = _parse(raw, svc.settings.limits.max_json_depth)
     if not svc.deliveries.claim(f"{_SOURCE}:{delivery_id}"):

@@ -76,7 +76,9 @@ def verify_mlflow_signature(
     for candidate in candidates:
         ok |= hmac.compare_digest(candidate.encode(), expected.encode())
     if not ok:
-        raise WebhookRejectedError(401, "bad_signature", "X-MLflow-Signature does not match the body")
+        raise WebhookRejectedError(
+            401, "bad_signature", "X-MLflow-Signature does not match the body"
+        )
 
 
 def _envelope(raw: bytes, max_depth: int) -> dict[str, Any]:

@@ -116,7 +116,11 @@ async def post_decision(request: Request, who: Evaluator) -> dict[str, Any]:
     """Same semantics as ``policyengine gate CARD --to STAGE --event TYPE``."""
     body = await parse_body(request, DecisionRequestV1)
     outcome = await run_in_threadpool(
-        operations.serialised(operations.decide), _svc(request), body.card, body.event.model_dump(), who.id
+        operations.serialised(operations.decide),
+        _svc(request),
+        body.card,
+        body.event.model_dump(),
+        who.id,
     )
     return {
         "allow": outcome.allow,
@@ -129,7 +133,9 @@ async def post_decision(request: Request, who: Evaluator) -> dict[str, Any]:
 
 async def _record(request: Request, model: type[BaseModel], fn: Any, actor: str) -> JSONResponse:
     body = await parse_body(request, model)
-    result = await run_in_threadpool(operations.serialised(fn), _svc(request), body.model_dump(), actor)
+    result = await run_in_threadpool(
+        operations.serialised(fn), _svc(request), body.model_dump(), actor
+    )
     return JSONResponse(result, status_code=201)
 
 

@@ -71,7 +71,9 @@ def auth(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
-def example_card(*, auc: float = 0.87, version: str = "2.3.0", digest_seed: str = "a") -> dict[str, Any]:
+def example_card(
+    *, auc: float = 0.87, version: str = "2.3.0", digest_seed: str = "a"
+) -> dict[str, Any]:
     """The credit-risk example card with a chosen AUC, version and digest."""
     path = REPO_ROOT / "examples" / "cards" / "credit-risk-scorer.yaml"
     card = copy.deepcopy(yaml.safe_load(path.read_text()))
@@ -141,12 +143,16 @@ def build_env(
     config = load_config(flags, env={}, cwd=root)
     data = {
         "tokens": [
-            {"id": f"{role}-1", "sha256": hash_token(tok), "roles": [role]} for role, tok in TOKENS.items()
+            {"id": f"{role}-1", "sha256": hash_token(tok), "roles": [role]}
+            for role, tok in TOKENS.items()
         ],
         "limits": {"max_body_bytes": 262144, "max_json_depth": 32},
     }
     data.update(service or {})
-    secrets = {"POLICYENGINE_MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET, "POLICYENGINE_WEBHOOK_SECRET": GENERIC_SECRET}
+    secrets = {
+        "POLICYENGINE_MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET,
+        "POLICYENGINE_WEBHOOK_SECRET": GENERIC_SECRET,
+    }
     settings = load_service_settings(data=data, env={**secrets, **(env or {})})
     return ServiceEnv(create_app(config, settings), config, settings, root, log_url)
 
@@ -160,7 +166,9 @@ def verify_chain(log_url: str, key_path: Path) -> Any:
     vkey = load_signer(key_path).vkey
     store = open_store(log_url)
     try:
-        return Verifier([NoteVerifier.from_vkey(vkey)]).verify(store.iter_entries(), store.iter_checkpoints())
+        return Verifier([NoteVerifier.from_vkey(vkey)]).verify(
+            store.iter_entries(), store.iter_checkpoints()
+        )
     finally:
         store.close()
 

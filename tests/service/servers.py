@@ -52,12 +52,23 @@ class Server:
         return self.logfile.read_text(errors="replace")[-3000:] if self.logfile.exists() else ""
 
 
-def start(cmd: Sequence[str], env: Mapping[str, str], logfile: Path, url: str, ready_path: str,
-          timeout: float = 90.0) -> Server:
+def start(
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    logfile: Path,
+    url: str,
+    ready_path: str,
+    timeout: float = 90.0,
+) -> Server:
     """Start ``cmd`` in its own process group and wait until ``ready_path`` answers 200."""
     out = logfile.open("wb")
-    proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        list(cmd),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
     server = Server(proc, url, logfile)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -80,38 +91,80 @@ def service_files(root: Path, *, mlflow_uri: str | None = None) -> list[str]:
     policies = root / "policies"
     policies.mkdir(exist_ok=True)
     (policies / "svc.yaml").write_text(POLICY)
-    tokens = [{"id": f"{role}-1", "sha256": hash_token(t), "roles": [role]} for role, t in TOKENS.items()]
+    tokens = [
+        {"id": f"{role}-1", "sha256": hash_token(t), "roles": [role]} for role, t in TOKENS.items()
+    ]
     settings: dict[str, object] = {"tokens": tokens}
     if mlflow_uri:
         settings["mlflow"] = {"tracking_uri": mlflow_uri, "on_violation": "revert"}
     (root / "service.yaml").write_text(yaml.safe_dump(settings))
     return [
-        "--signing-key", str(write_key(root)),
-        "--policies", str(policies),
-        "--service-config", str(root / "service.yaml"),
+        "--signing-key",
+        str(write_key(root)),
+        "--policies",
+        str(policies),
+        "--service-config",
+        str(root / "service.yaml"),
         "--allow-unsigned",
     ]
 
 
-def start_service(root: Path, log_url: str, *, mlflow_uri: str | None = None, workers: int = 1,
-                  name: str = "service") -> Server:
+def start_service(
+    root: Path,
+    log_url: str,
+    *,
+    mlflow_uri: str | None = None,
+    workers: int = 1,
+    name: str = "service",
+) -> Server:
     """``policyengine serve`` on a free loopback port over ``log_url``."""
     port = free_port()
-    cmd = [sys.executable, "-m", "policyengine", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--log", log_url, "--workers", str(workers), "--log-level", "warning",
-           *service_files(root, mlflow_uri=mlflow_uri)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "policyengine",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log",
+        log_url,
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        *service_files(root, mlflow_uri=mlflow_uri),
+    ]
     env = {"POLICYENGINE_MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET, "CI": "", "PYTHONUNBUFFERED": "1"}
     return start(cmd, env, root / f"{name}.log", f"http://127.0.0.1:{port}", "/readyz")
 
 
-MLFLOW_ENV = {"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"}
+MLFLOW_ENV = {
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+}
 
 
 def start_mlflow(root: Path) -> Server:
     """An MLflow 3 tracking server with a SQLite backend (webhooks need SQL) on loopback."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server",
-           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-           "--default-artifact-root", str(root / "mlartifacts"),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return start(cmd, MLFLOW_ENV, root / "mlflow.log", f"http://127.0.0.1:{port}", "/health", timeout=120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(root / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    return start(
+        cmd, MLFLOW_ENV, root / "mlflow.log", f"http://127.0.0.1:{port}", "/health", timeout=120
+    )

@@ -77,11 +77,21 @@ def test_inclusion_and_consistency_proofs_verify(client, service_env):
     """Proofs from the API verify with audit.merkle against the roots it returns."""
     _seed(client, service_env)
     inc = client.get("/v1/audit/proof/inclusion", params={"seq": 1}, headers=A).json()
-    merkle.verify_inclusion(bytes.fromhex(inc["leaf_hash"]), 1, inc["size"],
-                            [bytes.fromhex(p) for p in inc["proof"]], bytes.fromhex(inc["root"]))
+    merkle.verify_inclusion(
+        bytes.fromhex(inc["leaf_hash"]),
+        1,
+        inc["size"],
+        [bytes.fromhex(p) for p in inc["proof"]],
+        bytes.fromhex(inc["root"]),
+    )
     con = client.get("/v1/audit/proof/consistency", params={"old": 2, "new": 4}, headers=A).json()
-    merkle.verify_consistency(2, 4, [bytes.fromhex(p) for p in con["proof"]],
-                              bytes.fromhex(con["old_root"]), bytes.fromhex(con["new_root"]))
+    merkle.verify_consistency(
+        2,
+        4,
+        [bytes.fromhex(p) for p in con["proof"]],
+        bytes.fromhex(con["old_root"]),
+        bytes.fromhex(con["new_root"]),
+    )
 
 
 def test_checkpoint_is_a_signed_note_of_the_current_tree(client, service_env):
@@ -100,13 +110,19 @@ def test_export_is_a_bundle_archive(client, service_env):
     _seed(client, service_env)
     r = client.get("/v1/audit/export", params={"model": "credit-risk-scorer"}, headers=A)
     assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
-    names = tarfile.open(fileobj=io.BytesIO(r.content)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        names = tar.getnames()
     assert "bundle/manifest.json" in names and "bundle/entries.jsonl" in names
 
 
 def test_reads_write_no_entries(client, service_env):
     """Reading every endpoint leaves the log's entry count unchanged."""
     _seed(client, service_env)
-    for path in ("/v1/audit/entries", "/v1/audit/checkpoint", "/v1/audit/export", "/v1/audit/receipts/0"):
+    for path in (
+        "/v1/audit/entries",
+        "/v1/audit/checkpoint",
+        "/v1/audit/export",
+        "/v1/audit/receipts/0",
+    ):
         client.get(path, headers=A)
     assert len(service_env.entries()) == 4

@@ -24,7 +24,12 @@ def test_metrics_parse_and_move_with_decisions(client):
     client.post("/v1/decisions", json=body, headers=auth("evaluator"))
     after = _samples(client.get("/metrics").text)
     assert after[key] == 1
-    assert after[("policyengine_policy_decisions_total", (("outcome", "deny"), ("policy", "svc-test")))] == 1
+    assert (
+        after[
+            ("policyengine_policy_decisions_total", (("outcome", "deny"), ("policy", "svc-test")))
+        ]
+        == 1
+    )
     assert after[("policyengine_evaluation_seconds_count", ())] == 1
     assert after[("policyengine_log_size", ())] == 1
 
@@ -33,7 +38,10 @@ def test_metrics_count_webhook_results(client):
     """Refused webhook deliveries are counted by reason."""
     client.post("/v1/webhooks/mlflow", content=b"{}")
     samples = _samples(client.get("/metrics").text)
-    key = ("policyengine_webhook_deliveries_total", (("result", "missing_headers"), ("source", "mlflow")))
+    key = (
+        "policyengine_webhook_deliveries_total",
+        (("result", "missing_headers"), ("source", "mlflow")),
+    )
     assert samples[key] == 1
 
 
@@ -68,7 +76,10 @@ def test_not_ready_when_log_unreachable(client, service_env):
 
 def test_request_id_is_echoed_or_generated(client):
     """A sane X-Request-Id is echoed; otherwise one is generated."""
-    assert client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["x-request-id"] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     generated = client.get("/healthz", headers={"X-Request-Id": "bad id\n"}).headers["x-request-id"]
     assert generated != "bad id\n" and len(generated) == 32
 
@@ -76,10 +87,24 @@ def test_request_id_is_echoed_or_generated(client):
 def test_openapi_lists_the_endpoints(client):
     """The OpenAPI document is published and names every route."""
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/decisions", "/v1/approvals", "/v1/waivers", "/v1/promotions", "/v1/events",
-                 "/v1/webhooks/mlflow", "/v1/webhooks/generic", "/v1/audit/entries",
-                 "/v1/audit/entries/{seq}", "/v1/audit/checkpoint", "/v1/audit/proof/inclusion",
-                 "/v1/audit/proof/consistency", "/v1/audit/export", "/metrics", "/healthz", "/readyz"):
+    for path in (
+        "/v1/decisions",
+        "/v1/approvals",
+        "/v1/waivers",
+        "/v1/promotions",
+        "/v1/events",
+        "/v1/webhooks/mlflow",
+        "/v1/webhooks/generic",
+        "/v1/audit/entries",
+        "/v1/audit/entries/{seq}",
+        "/v1/audit/checkpoint",
+        "/v1/audit/proof/inclusion",
+        "/v1/audit/proof/consistency",
+        "/v1/audit/export",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in paths, path
 
 
@@ -111,11 +136,15 @@ def test_logs_are_json_with_request_id_and_no_secrets(client):
     configure_logging(stream=buf)
     try:
         body = {"card": example_card(auc=0.42), "event": {"type": "promote", "stage": "production"}}
-        client.post("/v1/decisions", json=body, headers={**auth("evaluator"), "X-Request-Id": "req-42"})
+        client.post(
+            "/v1/decisions", json=body, headers={**auth("evaluator"), "X-Request-Id": "req-42"}
+        )
     finally:
         structlog.reset_defaults()
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
     access = [x for x in lines if x.get("event") == "request"]
     assert access and access[0]["request_id"] == "req-42" and access[0]["actor"] == "evaluator-1"
     text = buf.getvalue()
-    assert TOKENS["evaluator"] not in text and "credit-risk-scorer" not in text and "0.42" not in text
+    assert (
+        TOKENS["evaluator"] not in text and "credit-risk-scorer" not in text and "0.42" not in text
+    )

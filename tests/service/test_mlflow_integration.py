@@ -18,6 +18,7 @@ Skipped with the reason when mlflow is not importable; a failure under CI
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,8 +33,12 @@ from tests.service.servers import MLFLOW_ENV, Server, start_mlflow, start_servic
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.slow]
 MODEL = "fraud-detector"
-EVENTS = ["model_version.created", "model_version_tag.set", "model_version_alias.created",
-          "model_version_alias.deleted"]
+EVENTS = [
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +61,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Serv
             raise
         try:
             client = MlflowClient(tracking_uri=ml.url, registry_uri=ml.url)
-            client.create_webhook(name="policyengine", url=f"{svc.url}/v1/webhooks/mlflow",
-                                  events=EVENTS, secret=MLFLOW_SECRET)
+            client.create_webhook(
+                name="policyengine",
+                url=f"{svc.url}/v1/webhooks/mlflow",
+                events=EVENTS,
+                secret=MLFLOW_SECRET,
+            )
             yield root, svc, client
         finally:
             svc.stop()
@@ -65,8 +74,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Serv
 
 
 def _entries(svc: Server, **params: Any) -> list[dict[str, Any]]:
-    r = httpx.get(f"{svc.url}/v1/audit/entries", params={"model": MODEL, "limit": 1000, **params},
-                  headers=auth("auditor"), timeout=10)
+    r = httpx.get(
+        f"{svc.url}/v1/audit/entries",
+        params={"model": MODEL, "limit": 1000, **params},
+        headers=auth("auditor"),
+        timeout=10,
+    )
     r.raise_for_status()
     return list(r.json()["entries"])
 
@@ -94,11 +107,11 @@ def _register(client: Any, version_card: dict[str, Any], tmp: Path) -> str:
     with mlflow.start_run() as run:
         mlflow.log_dict(version_card, "model_card.json")
         mlflow.log_dict({"flavor": "none"}, "model/MLmodel.json")
-    try:
+    with contextlib.suppress(Exception):  # exists after the first registration
         client.create_registered_model(MODEL)
-    except Exception:  # already exists from the first registration
-        pass
-    mv = client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    mv = client.create_model_version(
+        MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
     return str(mv.version)
 
 
@@ -110,14 +123,17 @@ def _alias(client: Any) -> str | None:
 
 
 def test_alias_without_allow_is_reverted_and_with_allow_is_kept(stack, tmp_path):
-    """Registration is recorded; production without an allow is a reverted violation; with one it stays."""
+    """Registration recorded; production without an allow reverted as a violation; with one kept."""
     _, svc, client = stack
     card1 = example_card(version="1", digest_seed="fraud-v1")
     card1["model"]["name"] = MODEL
     v1 = _register(client, card1, tmp_path)
     assert v1 == "1"
-    _wait("registration and its decision", lambda: _count(svc, "registered") == 1
-          and _count(svc, "decision") == 1, svc)
+    _wait(
+        "registration and its decision",
+        lambda: _count(svc, "registered") == 1 and _count(svc, "decision") == 1,
+        svc,
+    )
     registered = _entries(svc, type="registered")[0]
     assert registered["envelope"]["subject"]["digest"] == card1["model"]["artifact_digest"]
 
@@ -128,8 +144,12 @@ def test_alias_without_allow_is_reverted_and_with_allow_is_kept(stack, tmp_path)
     _wait("alias gone in MLflow", lambda: _alias(client) is None, svc)
 
     # 2. an allow decision for exactly this digest and stage: the alias is kept.
-    r = httpx.post(f"{svc.url}/v1/decisions", json={"card": card1, "event": {"type": "promote", "stage": "production"}},
-                   headers=auth("evaluator"), timeout=30)
+    r = httpx.post(
+        f"{svc.url}/v1/decisions",
+        json={"card": card1, "event": {"type": "promote", "stage": "production"}},
+        headers=auth("evaluator"),
+        timeout=30,
+    )
     assert r.status_code == 200 and r.json()["allow"] is True, r.text
     client.set_registered_model_alias(MODEL, "production", v1)
     _wait("promotion recorded", lambda: _count(svc, "promoted") == 1, svc)
@@ -145,7 +165,9 @@ def test_alias_without_allow_is_reverted_and_with_allow_is_kept(stack, tmp_path)
     client.set_registered_model_alias(MODEL, "production", v2)
     _wait("second revert", lambda: _count(svc, "alias_reverted") == 2, svc)
     reverted = _entries(svc, type="alias_reverted", order="desc", limit=1)[0]
-    detail = httpx.get(f"{svc.url}/v1/audit/entries/{reverted['seq']}", headers=auth("auditor")).json()
+    detail = httpx.get(
+        f"{svc.url}/v1/audit/entries/{reverted['seq']}", headers=auth("auditor")
+    ).json()
     assert detail["payload"]["restored_version"] == v1 and detail["payload"]["from_version"] == v2
     _wait("alias back on version 1", lambda: _alias(client) == v1, svc)
     assert _count(svc, "violation") == 2

@@ -38,10 +38,15 @@ def test_two_processes_one_chain(pg_url, tmp_path):
         with ThreadPoolExecutor(max_workers=16) as pool:
             statuses = list(pool.map(lambda i: _request(i, urls), range(REQUESTS)))
         assert statuses.count(200) + statuses.count(201) == REQUESTS, statuses
-        r = httpx.get(f"{first.url}/v1/audit/entries", params={"limit": 1000}, headers=auth("auditor"))
+        r = httpx.get(
+            f"{first.url}/v1/audit/entries", params={"limit": 1000}, headers=auth("auditor")
+        )
         seqs = [e["seq"] for e in r.json()["entries"]]
         assert seqs == list(range(len(seqs))) and len(seqs) == REQUESTS
-        assert httpx.get(f"{second.url}/v1/audit/checkpoint", headers=auth("auditor")).status_code == 200
+        assert (
+            httpx.get(f"{second.url}/v1/audit/checkpoint", headers=auth("auditor")).status_code
+            == 200
+        )
     finally:
         first.stop()
         second.stop()

@@ -11,7 +11,10 @@ DIGEST = "sha256:" + "ab" * 32
 WRITES = [
     ("/v1/decisions", {"card": {}, "event": {"type": "promote", "stage": "production"}}),
     ("/v1/approvals", {"model": "m", "version": "1", "digest": DIGEST, "role": "model-risk"}),
-    ("/v1/waivers", {"rules": ["r"], "model": "m", "reason": "x", "ticket": "T-1", "expires": "30d"}),
+    (
+        "/v1/waivers",
+        {"rules": ["r"], "model": "m", "reason": "x", "ticket": "T-1", "expires": "30d"},
+    ),
     ("/v1/promotions", {"model": "m", "version": "1", "digest": DIGEST, "stage": "production"}),
     ("/v1/events", {"type": "incident", "model": "m", "version": "1"}),
 ]

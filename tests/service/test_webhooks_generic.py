@@ -13,7 +13,9 @@ from tests.service.conftest import GENERIC_SECRET, auth, example_card
 URL = "/v1/webhooks/generic"
 
 
-def _send(client, event: dict[str, Any], *, secret: str = GENERIC_SECRET, delivery: str | None = None):
+def _send(
+    client, event: dict[str, Any], *, secret: str = GENERIC_SECRET, delivery: str | None = None
+):
     body = json.dumps(event).encode()
     delivery = delivery or str(uuid.uuid4())
     ts = str(int(time.time()))
@@ -42,8 +44,16 @@ def test_signature_format_is_hex_hmac_of_id_timestamp_body():
 def test_registration_with_card_is_evaluated(client, service_env):
     """A registered event carrying a card is recorded and evaluated by register policies."""
     card = example_card()
-    r = _send(client, {"type": "registered", "model": card["model"]["name"], "version": card["model"]["version"],
-                       "card": card, "actor": "alice"})
+    r = _send(
+        client,
+        {
+            "type": "registered",
+            "model": card["model"]["name"],
+            "version": card["model"]["version"],
+            "card": card,
+            "actor": "alice",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "evaluated" and r.json()["decision"] == "allow"
     assert _types(service_env) == ["registered", "decision"]
@@ -51,8 +61,16 @@ def test_registration_with_card_is_evaluated(client, service_env):
 
 def test_stage_change_without_allow_is_violation(client, service_env):
     """A stage change with no allow in the log is a violation and asks the registry to revert."""
-    r = _send(client, {"type": "stage_changed", "model": "m", "version": "1",
-                       "digest": "sha256:" + "c" * 64, "stage": "production"})
+    r = _send(
+        client,
+        {
+            "type": "stage_changed",
+            "model": "m",
+            "version": "1",
+            "digest": "sha256:" + "c" * 64,
+            "stage": "production",
+        },
+    )
     assert r.json()["result"] == "violation" and r.json()["action"] == "revert"
     assert _types(service_env) == ["violation"]
 
@@ -62,8 +80,16 @@ def test_stage_change_with_allow_is_promotion(client, service_env):
     card = example_card()
     body = {"card": card, "event": {"type": "promote", "stage": "production"}}
     assert client.post("/v1/decisions", json=body, headers=auth("evaluator")).json()["allow"]
-    r = _send(client, {"type": "stage_changed", "model": card["model"]["name"], "version": card["model"]["version"],
-                       "digest": card["model"]["artifact_digest"], "stage": "production"})
+    r = _send(
+        client,
+        {
+            "type": "stage_changed",
+            "model": card["model"]["name"],
+            "version": card["model"]["version"],
+            "digest": card["model"]["artifact_digest"],
+            "stage": "production",
+        },
+    )
     assert r.json()["result"] == "kept"
     assert _types(service_env)[-1] == "promoted"
 
@@ -73,11 +99,13 @@ def test_other_events_are_recorded_without_raw_data(client, service_env):
     r = _send(client, {"type": "comment_added", "model": "m", "data": {"text": "private"}})
     assert r.json()["result"] == "recorded"
     entry = service_env.entries()[-1]
-    assert entry.payload["data_digest"].startswith("sha256:") and "private" not in json.dumps(entry.payload)
+    assert entry.payload["data_digest"].startswith("sha256:") and "private" not in json.dumps(
+        entry.payload
+    )
 
 
 def test_bad_signature_replay_and_bad_event_are_refused(client, service_env, fixed_minute):
-    """Bad signature 401, replay 409, invalid event 422: each leaves only a bounded rejection entry."""
+    """Bad signature 401, replay 409, invalid event 422: each leaves only a bounded entry."""
     event = {"type": "comment_added", "model": "m"}
     assert _send(client, event, secret="wrong").status_code == 401
     assert _send(client, event, secret="wrong").status_code == 401
@@ -86,4 +114,9 @@ def test_bad_signature_replay_and_bad_event_are_refused(client, service_env, fix
     assert _send(client, event, delivery=delivery).status_code == 409
     r = _send(client, {"type": "x", "model": "m", "unexpected": 1})
     assert r.status_code == 422 and "$.unexpected" in r.json()["message"]
-    assert _types(service_env) == ["webhook_rejected", "webhook_received", "webhook_rejected", "webhook_rejected"]
+    assert _types(service_env) == [
+        "webhook_rejected",
+        "webhook_received",
+        "webhook_rejected",
+        "webhook_rejected",
+    ]

@@ -18,8 +18,13 @@ from policyengine.service.webhooks_mlflow import mlflow_signature
 from tests.service.conftest import MLFLOW_SECRET, auth
 
 
-def _headers(body: bytes, *, secret: str = MLFLOW_SECRET, delivery: str | None = None,
-             stamp: int | None = None) -> dict[str, str]:
+def _headers(
+    body: bytes,
+    *,
+    secret: str = MLFLOW_SECRET,
+    delivery: str | None = None,
+    stamp: int | None = None,
+) -> dict[str, str]:
     delivery = delivery or str(uuid.uuid4())
     ts = str(int(time.time()) if stamp is None else stamp)
     # Computed here as MLflow documents it, independently of the service's helper.
@@ -33,11 +38,18 @@ def _headers(body: bytes, *, secret: str = MLFLOW_SECRET, delivery: str | None =
 
 
 def _body(entity: str, action: str, data: dict[str, Any]) -> bytes:
-    envelope = {"entity": entity, "action": action, "timestamp": "2026-11-26T15:00:00+00:00", "data": data}
+    envelope = {
+        "entity": entity,
+        "action": action,
+        "timestamp": "2026-11-26T15:00:00+00:00",
+        "data": data,
+    }
     return json.dumps(envelope).encode()
 
 
-TAG_BODY = _body("model_version_tag", "set", {"name": "m", "version": "1", "key": "team", "value": "risk"})
+TAG_BODY = _body(
+    "model_version_tag", "set", {"name": "m", "version": "1", "key": "team", "value": "risk"}
+)
 
 
 def _types(service_env) -> list[str]:
@@ -69,8 +81,10 @@ def test_valid_delivery_is_recorded(client, service_env):
         ("bad_envelope", 422, "invalid_envelope"),
     ],
 )
-def test_rejected_delivery_leaves_one_bounded_entry(client, service_env, fixed_minute, case, status, reason):
-    """Each kind of bad delivery gets a 4xx and at most one webhook_rejected entry, however many arrive."""
+def test_rejected_delivery_leaves_one_bounded_entry(
+    client, service_env, fixed_minute, case, status, reason
+):
+    """Each kind of bad delivery gets a 4xx and at most one webhook_rejected entry per minute."""
     for _ in range(3):
         body, headers = TAG_BODY, _headers(TAG_BODY)
         if case == "bad_signature":
@@ -105,7 +119,11 @@ def test_replayed_delivery_id_is_refused(client, service_env):
 
 def test_oversize_body_is_refused_before_reading(client, service_env):
     """A body over the limit gets 413 and only a webhook_rejected entry."""
-    big = _body("model_version_tag", "set", {"name": "m", "version": "1", "key": "k", "value": "x" * 300_000})
+    big = _body(
+        "model_version_tag",
+        "set",
+        {"name": "m", "version": "1", "key": "k", "value": "x" * 300_000},
+    )
     r = client.post("/v1/webhooks/mlflow", content=big, headers=_headers(big))
     assert r.status_code == 413
     assert _types(service_env) == ["webhook_rejected"]
@@ -113,8 +131,11 @@ def test_oversize_body_is_refused_before_reading(client, service_env):
 
 def test_future_timestamp_is_refused(client, service_env):
     """A timestamp far in the future is refused like a stale one."""
-    r = client.post("/v1/webhooks/mlflow", content=TAG_BODY,
-                    headers=_headers(TAG_BODY, stamp=int(time.time()) + 3600))
+    r = client.post(
+        "/v1/webhooks/mlflow",
+        content=TAG_BODY,
+        headers=_headers(TAG_BODY, stamp=int(time.time()) + 3600),
+    )
     assert r.status_code == 400
     assert _types(service_env) == ["webhook_rejected"]
 
@@ -152,12 +173,24 @@ def test_configured_tag_keeps_value_other_tags_only_digest(make_env):
     from fastapi.testclient import TestClient
 
     env = make_env(service={"mlflow": {"tag_fields": {"team": "owner.team"}}})
-    other = _body("model_version_tag", "set", {"name": "m", "version": "1", "key": "secret", "value": "s3cr3t"})
+    other = _body(
+        "model_version_tag",
+        "set",
+        {"name": "m", "version": "1", "key": "secret", "value": "s3cr3t"},
+    )
     with TestClient(env.app) as c:
-        assert c.post("/v1/webhooks/mlflow", content=TAG_BODY, headers=_headers(TAG_BODY)).status_code == 200
-        assert c.post("/v1/webhooks/mlflow", content=other, headers=_headers(other)).status_code == 200
+        assert (
+            c.post("/v1/webhooks/mlflow", content=TAG_BODY, headers=_headers(TAG_BODY)).status_code
+            == 200
+        )
+        assert (
+            c.post("/v1/webhooks/mlflow", content=other, headers=_headers(other)).status_code == 200
+        )
     first, second = env.entries()
-    assert first.payload["tag"]["value"] == "risk" and first.payload["tag"]["card_field"] == "owner.team"
+    assert (
+        first.payload["tag"]["value"] == "risk"
+        and first.payload["tag"]["card_field"] == "owner.team"
+    )
     assert "value" not in second.payload["tag"] and "s3cr3t" not in json.dumps(second.payload)
 
 
@@ -181,7 +214,11 @@ class FakeMlflow:
         self.calls.append(f"{request.method} {path}")
         if path.endswith("/model-versions/get"):
             mv = self.versions.get((params["name"], params["version"]))
-            return httpx.Response(200, json={"model_version": mv}) if mv else httpx.Response(404, json={})
+            return (
+                httpx.Response(200, json={"model_version": mv})
+                if mv
+                else httpx.Response(404, json={})
+            )
         if path == "/get-artifact":
             data = self.artifacts.get((params["run_uuid"], params["path"]))
             return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
@@ -207,12 +244,16 @@ class FakeMlflow:
 def fake_mlflow(service_env) -> FakeMlflow:
     """Point the service's MLflow client at an in-memory fake."""
     fake = FakeMlflow()
-    service_env.app.state.svc.mlflow = MlflowRestClient("http://mlflow.test", transport=httpx.MockTransport(fake.handler))
+    service_env.app.state.svc.mlflow = MlflowRestClient(
+        "http://mlflow.test", transport=httpx.MockTransport(fake.handler)
+    )
     return fake
 
 
 def _alias_body(name: str, alias: str, version: str) -> bytes:
-    return _body("model_version_alias", "created", {"name": name, "alias": alias, "version": version})
+    return _body(
+        "model_version_alias", "created", {"name": name, "alias": alias, "version": version}
+    )
 
 
 def test_ungoverned_alias_is_recorded_only(client, service_env, fake_mlflow):
@@ -224,7 +265,7 @@ def test_ungoverned_alias_is_recorded_only(client, service_env, fake_mlflow):
 
 
 def test_alias_without_allow_and_no_history_is_deleted(client, service_env, fake_mlflow):
-    """A production alias set without an allow is a violation; with no earlier target it is deleted."""
+    """A production alias set without an allow is a violation; with no earlier target, deleted."""
     fake_mlflow.aliases[("m", "production")] = "1"
     body = _alias_body("m", "production", "1")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
@@ -240,8 +281,17 @@ def test_alias_without_allow_is_restored_to_previous_version(client, service_env
     first = _alias_body("m", "champion-old", "1")  # ungoverned alias: only recorded
     client.post("/v1/webhooks/mlflow", content=first, headers=_headers(first))
     svc = service_env.app.state.svc
-    svc.append("webhook_received", {"name": "m", "version": "1"}, "webhook:mlflow",
-               {"source": "mlflow", "event": "model_version_alias.created", "alias": "production", "version": "1"})
+    svc.append(
+        "webhook_received",
+        {"name": "m", "version": "1"},
+        "webhook:mlflow",
+        {
+            "source": "mlflow",
+            "event": "model_version_alias.created",
+            "alias": "production",
+            "version": "1",
+        },
+    )
     fake_mlflow.aliases[("m", "production")] = "2"
     body = _alias_body("m", "production", "2")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
@@ -262,18 +312,29 @@ def test_record_only_mode_leaves_alias(make_env):
 
     env = make_env(service={"mlflow": {"on_violation": "record"}})
     fake = FakeMlflow()
-    env.app.state.svc.mlflow = MlflowRestClient("http://x", transport=httpx.MockTransport(fake.handler))
+    env.app.state.svc.mlflow = MlflowRestClient(
+        "http://x", transport=httpx.MockTransport(fake.handler)
+    )
     fake.aliases[("m", "production")] = "1"
     body = _alias_body("m", "production", "1")
     with TestClient(env.app) as c:
-        assert c.post("/v1/webhooks/mlflow", content=body, headers=_headers(body)).json()["result"] == "violation"
+        assert (
+            c.post("/v1/webhooks/mlflow", content=body, headers=_headers(body)).json()["result"]
+            == "violation"
+        )
     assert fake.aliases[("m", "production")] == "1"
     assert [e.envelope["type"] for e in env.entries()] == ["webhook_received", "violation"]
 
 
 def _created_body(name: str, version: str, run_id: str = "run1") -> bytes:
-    data = {"name": name, "version": version, "source": "models:/x", "run_id": run_id, "tags": {},
-            "description": None}
+    data = {
+        "name": name,
+        "version": version,
+        "source": "models:/x",
+        "run_id": run_id,
+        "tags": {},
+        "description": None,
+    }
     return _body("model_version", "created", data)
 
 
@@ -282,22 +343,33 @@ def test_new_version_with_card_artifact_is_evaluated(client, service_env, fake_m
     from tests.service.conftest import example_card
 
     card = example_card(version="1")
-    fake_mlflow.versions[("credit-risk-scorer", "1")] = {"name": "credit-risk-scorer", "version": "1",
-                                                          "run_id": "run1", "tags": []}
+    fake_mlflow.versions[("credit-risk-scorer", "1")] = {
+        "name": "credit-risk-scorer",
+        "version": "1",
+        "run_id": "run1",
+        "tags": [],
+    }
     fake_mlflow.artifacts[("run1", "model_card.json")] = json.dumps(card).encode()
     body = _created_body("credit-risk-scorer", "1")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
     assert r.json()["result"] == "evaluated", r.text
     registered, decision = service_env.entries()
-    assert registered.envelope["type"] == "registered" and registered.payload["card_source"] == "artifact"
+    assert (
+        registered.envelope["type"] == "registered"
+        and registered.payload["card_source"] == "artifact"
+    )
     assert registered.envelope["subject"]["digest"] == card["model"]["artifact_digest"]
     assert decision.envelope["type"] == "decision"
 
 
 def test_new_version_with_invalid_card_is_a_violation(client, service_env, fake_mlflow):
-    """A version whose card does not validate is registered and recorded as a violation (fail closed)."""
-    fake_mlflow.versions[("m", "1")] = {"name": "m", "version": "1", "run_id": "run1",
-                                        "tags": [{"key": "policyengine.card", "value": '{"model": {}}'}]}
+    """A version whose card does not validate is registered and recorded as a violation."""
+    fake_mlflow.versions[("m", "1")] = {
+        "name": "m",
+        "version": "1",
+        "run_id": "run1",
+        "tags": [{"key": "policyengine.card", "value": '{"model": {}}'}],
+    }
     body = _created_body("m", "1")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
     assert r.status_code == 200 and r.json()["result"] == "violation"
@@ -305,11 +377,14 @@ def test_new_version_with_invalid_card_is_a_violation(client, service_env, fake_
 
 
 def test_mlflow_unreachable_is_5xx_so_the_delivery_is_retried(client, service_env):
-    """When MLflow cannot be asked, the delivery fails with 5xx and its id is released for the retry."""
+    """When MLflow cannot be asked the delivery fails with 5xx; its id is released for the retry."""
+
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    service_env.app.state.svc.mlflow = MlflowRestClient("http://x", transport=httpx.MockTransport(down))
+    service_env.app.state.svc.mlflow = MlflowRestClient(
+        "http://x", transport=httpx.MockTransport(down)
+    )
     body = _created_body("m", "1")
     headers = _headers(body)
     assert client.post("/v1/webhooks/mlflow", content=body, headers=headers).status_code == 502
@@ -319,8 +394,10 @@ def test_mlflow_unreachable_is_5xx_so_the_delivery_is_retried(client, service_en
 
 def test_new_version_card_from_tags_via_importer(client, service_env, fake_mlflow):
     """Without a card tag or artifact, card.<path> tags go through the MLflow importer."""
-    tags = [{"key": "card.model.artifact_digest", "value": "sha256:" + "d" * 64},
-            {"key": "card.risk_tier", "value": "low"}]
+    tags = [
+        {"key": "card.model.artifact_digest", "value": "sha256:" + "d" * 64},
+        {"key": "card.risk_tier", "value": "low"},
+    ]
     fake_mlflow.versions[("m", "3")] = {"name": "m", "version": "3", "run_id": "r", "tags": tags}
     body = _created_body("m", "3", run_id="r")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))

@@ -10,11 +10,13 @@ PROMOTE = {"type": "promote", "stage": "production"}
 
 
 def _decide(client, card, event=PROMOTE):
-    return client.post("/v1/decisions", json={"card": card, "event": event}, headers=auth("evaluator"))
+    return client.post(
+        "/v1/decisions", json={"card": card, "event": event}, headers=auth("evaluator")
+    )
 
 
 def test_decision_allow_returns_receipt_that_verifies_offline(client, service_env):
-    """An allow decision is logged with the caller as actor; its receipt verifies with the log key."""
+    """An allow is logged with the caller as actor; its receipt verifies with the log key."""
     r = _decide(client, example_card())
     assert r.status_code == 200, r.text
     body = r.json()
@@ -69,8 +71,12 @@ def test_oversize_body_is_413(client):
 def test_promotion_needs_allow_then_succeeds(client, service_env):
     """POST /v1/promotions is 409 without an allow for that digest and stage, 201 after one."""
     card = example_card()
-    body = {"model": card["model"]["name"], "version": card["model"]["version"],
-            "digest": card["model"]["artifact_digest"], "stage": "production"}
+    body = {
+        "model": card["model"]["name"],
+        "version": card["model"]["version"],
+        "digest": card["model"]["artifact_digest"],
+        "stage": "production",
+    }
     r = client.post("/v1/promotions", json=body, headers=auth("evaluator"))
     assert r.status_code == 409 and r.json()["code"] == "promotion_refused"
     assert service_env.entries() == []
@@ -82,8 +88,11 @@ def test_promotion_needs_allow_then_succeeds(client, service_env):
 
 def test_event_is_recorded_with_caller_as_actor(client, service_env):
     """POST /v1/events appends a validated lifecycle event."""
-    r = client.post("/v1/events", json={"type": "incident", "model": "m", "version": "1",
-                                        "data": {"summary": "bad outputs"}}, headers=auth("evaluator"))
+    r = client.post(
+        "/v1/events",
+        json={"type": "incident", "model": "m", "version": "1", "data": {"summary": "bad outputs"}},
+        headers=auth("evaluator"),
+    )
     assert r.status_code == 201, r.text
     entry = service_env.entries()[-1]
     assert entry.envelope["type"] == "incident" and entry.envelope["actor"] == "evaluator-1"
@@ -91,7 +100,9 @@ def test_event_is_recorded_with_caller_as_actor(client, service_env):
 
 def test_unknown_event_type_is_refused(client, service_env):
     """An event type the CLI would refuse is refused here too, writing nothing."""
-    r = client.post("/v1/events", json={"type": "exploded", "model": "m"}, headers=auth("evaluator"))
+    r = client.post(
+        "/v1/events", json={"type": "exploded", "model": "m"}, headers=auth("evaluator")
+    )
     assert r.status_code == 422
     assert service_env.entries() == []
 
@@ -99,18 +110,32 @@ def test_unknown_event_type_is_refused(client, service_env):
 def test_approval_records_caller_as_approver(client, service_env):
     """The approver in the statement is the authenticated token's id."""
     card = example_card()
-    body = {"model": "credit-risk-scorer", "version": "2.3.0", "digest": card["model"]["artifact_digest"],
-            "role": "model-risk", "expires": "30d"}
+    body = {
+        "model": "credit-risk-scorer",
+        "version": "2.3.0",
+        "digest": card["model"]["artifact_digest"],
+        "role": "model-risk",
+        "expires": "30d",
+    }
     r = client.post("/v1/approvals", json=body, headers=auth("approver"))
     assert r.status_code == 201, r.text
     entry = service_env.entries()[-1]
-    assert entry.envelope["type"] == "approval" and entry.payload["statement"]["approver"] == "approver-1"
+    assert (
+        entry.envelope["type"] == "approval"
+        and entry.payload["statement"]["approver"] == "approver-1"
+    )
 
 
 def test_waiver_is_recorded(client, service_env):
     """POST /v1/waivers appends a waiver statement with a generated id."""
-    body = {"rules": ["svc-test/auc-floor"], "model": "m", "version": "1", "reason": "known issue",
-            "ticket": "RISK-1", "expires": "7d"}
+    body = {
+        "rules": ["svc-test/auc-floor"],
+        "model": "m",
+        "version": "1",
+        "reason": "known issue",
+        "ticket": "RISK-1",
+        "expires": "7d",
+    }
     r = client.post("/v1/waivers", json=body, headers=auth("approver"))
     assert r.status_code == 201, r.text
     assert r.json()["statement"]["id"].startswith("w-")
