@@ -31,7 +31,7 @@ from policyengine.errors import EvaluationError
 from policyengine.policy import cel
 from policyengine.policy.compile import CompiledPolicy, CompiledPolicySet, CompiledRule, digest_of
 from policyengine.policy.explain import missing_field, values_read
-from policyengine.policy.limits import Budget, LimitExceeded
+from policyengine.policy.limits import Budget, LimitExceeded, decision_deadline
 from policyengine.policy.numbers import normalise, to_cel
 from policyengine.policy.waivers import select_waiver
 
@@ -85,13 +85,14 @@ def _not_applicable(policy: CompiledPolicy, plain: dict[str, Any]) -> str | None
     return None
 
 
-def _run(program: cel.Program, act: Any, cps: CompiledPolicySet) -> Any:
-    return program.evaluate(act, Budget(cps.limits))
+def _run(program: cel.Program, act: Any, cps: CompiledPolicySet, deadline: float) -> Any:
+    return program.evaluate(act, Budget(cps.limits, deadline))
 
 
-def _render_message(rule: CompiledRule, act: Any, cps: CompiledPolicySet) -> str:
+def _render_message(rule: CompiledRule, act: Any, cps: CompiledPolicySet,
+                    deadline: float) -> str:
     try:
-        text = _run(rule.message, act, cps)
+        text = _run(rule.message, act, cps, deadline)
     except (cel.CelEvalFailure, LimitExceeded) as exc:
         return f"message could not be rendered: {exc}"
     if not isinstance(text, str):
@@ -100,10 +101,10 @@ def _render_message(rule: CompiledRule, act: Any, cps: CompiledPolicySet) -> str
 
 
 def _judge(rule: CompiledRule, act: Any, data: dict[str, Any],
-           cps: CompiledPolicySet) -> tuple[str, str]:
+           cps: CompiledPolicySet, deadline: float) -> tuple[str, str]:
     """(outcome, message) of one applicable rule."""
     try:
-        value = _run(rule.expr, act, cps)
+        value = _run(rule.expr, act, cps, deadline)
     except LimitExceeded as exc:
         return "error", str(exc)
     except cel.CelEvalFailure as exc:
@@ -112,7 +113,7 @@ def _judge(rule: CompiledRule, act: Any, data: dict[str, Any],
         return "error", f"expr must yield a bool, got {type(value).__name__}"
     if value:
         return "pass", ""
-    return "fail", _render_message(rule, act, cps)
+    return "fail", _render_message(rule, act, cps, deadline)
 
 
 def _rule_result(rule: CompiledRule, policy: CompiledPolicy, outcome: str, message: str,
@@ -140,7 +141,7 @@ def _apply_waivers(result: RuleResult, inputs: _Inputs, now: _dt.datetime) -> Ru
 
 
 def _policy_results(policy: CompiledPolicy, inputs: _Inputs, now: _dt.datetime,
-                    cps: CompiledPolicySet) -> tuple[bool, list[RuleResult]]:
+                    cps: CompiledPolicySet, deadline: float) -> tuple[bool, list[RuleResult]]:
     skip = _not_applicable(policy, inputs.plain)
     if skip:
         return False, [_rule_result(r, policy, "skipped", skip, {}) for r in policy.rules]
@@ -148,7 +149,7 @@ def _policy_results(policy: CompiledPolicy, inputs: _Inputs, now: _dt.datetime,
     act = cel.activation(dict(inputs.values, params=policy.params_cel))
     results = []
     for rule in policy.rules:
-        outcome, message = _judge(rule, act, data, cps)
+        outcome, message = _judge(rule, act, data, cps, deadline)
         result = _rule_result(rule, policy, outcome, message, values_read(rule.reads, data))
         results.append(_apply_waivers(result, inputs, now))
     return True, results
@@ -198,9 +199,10 @@ def evaluate(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decisio
     if now.tzinfo is None:
         raise EvaluationError("now must be timezone-aware, e.g. 2026-11-26T15:00:00Z")
     inputs = _inputs(ctx, now)
+    deadline = decision_deadline(cps.limits)  # bounds run time only; never in the Decision
     refs, results, any_applied = [], [], False
     for policy in cps.policies:
-        applied, policy_results = _policy_results(policy, inputs, now, cps)
+        applied, policy_results = _policy_results(policy, inputs, now, cps, deadline)
         any_applied = any_applied or applied
         results.extend(policy_results)
         refs.append(PolicyRef(policy.name, policy.version, policy.mode, policy.digest,

@@ -34,7 +34,8 @@ import contextvars
 import time
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "Budget", "LimitExceeded", "Limits", "current_budget"]
+__all__ = ["DEFAULT_LIMITS", "Budget", "LimitExceeded", "Limits", "current_budget",
+           "decision_deadline"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Limits:
     """Macros (all/exists/map/filter/exists_one) nested inside each other."""
     max_cost: int = 20_000
     """Cost units per evaluation of one expression (see module docstring)."""
+    max_decision_seconds: float = 10.0
+    """Wall-clock budget for all rules of one decision: once spent, every later
+    comprehension step fails, so a pack of slow rules cannot add up to minutes."""
     max_seconds: float = 2.0
     """Wall-clock budget per evaluation of one expression: a backstop for bodies
     whose units are slow (timestamp parsing in nested comprehensions costs
@@ -65,12 +69,14 @@ class LimitExceeded(Exception):
 class Budget:
     """Cost and deadline accounting for one expression evaluation."""
 
-    __slots__ = ("cost", "deadline", "limits")
+    __slots__ = ("cost", "deadline", "limits", "shared")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, decision_deadline: float | None = None) -> None:
         self.limits = limits
         self.cost = 0
-        self.deadline = time.monotonic() + limits.max_seconds
+        own = time.monotonic() + limits.max_seconds
+        self.shared = decision_deadline is not None and decision_deadline < own
+        self.deadline = decision_deadline if self.shared and decision_deadline else own
 
     def charge(self, units: int = 1) -> None:
         """Spend ``units``; raise :class:`LimitExceeded` when over cost or time."""
@@ -81,9 +87,14 @@ class Budget:
                 "(comprehension iterations and elements built)"
             )
         if time.monotonic() > self.deadline:
-            raise LimitExceeded(
-                f"evaluation exceeded limit: time > {self.limits.max_seconds:g}s"
-            )
+            seconds = self.limits.max_decision_seconds if self.shared else self.limits.max_seconds
+            what = "decision time" if self.shared else "time"
+            raise LimitExceeded(f"evaluation exceeded limit: {what} > {seconds:g}s")
+
+
+def decision_deadline(limits: Limits) -> float:
+    """Monotonic deadline for one whole decision (used only to bound run time)."""
+    return time.monotonic() + limits.max_decision_seconds
 
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(

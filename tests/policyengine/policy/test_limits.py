@@ -89,3 +89,20 @@ def test_limit_exceeded_does_not_leak_budget():
     with pytest.raises(LimitExceeded):
         program.evaluate(cel.activation({}), Budget(Limits(max_cost=5)))
     assert current_budget() is None
+
+
+def test_decision_deadline_bounds_a_pack_of_slow_rules(write, h):
+    """Once a decision's time budget is spent, the remaining heavy rules error quickly."""
+    from policyengine.policy import Context, compile_policies, evaluate, load_policies
+    from policyengine.policy.limits import Limits as _Limits
+
+    twenty = "[" + ",".join(str(i) for i in range(20)) + "]"
+    heavy = f"{twenty}.map(a, {twenty}.map(b, {twenty}.map(c, a))).size() > 0"
+    rules = "".join(h.rule(f"r{i}", heavy) for i in range(4))
+    limits = _Limits(max_cost=10**9, max_seconds=30, max_decision_seconds=0.05)
+    cps = compile_policies(load_policies([write(h.policy_yaml(rules))]), limits=limits)
+    start = time.monotonic()
+    d = evaluate(cps, Context(h.CARD, h.EVENT, {}), h.NOW)
+    assert time.monotonic() - start < 5
+    assert all(r.outcome == "error" for r in d.results)
+    assert d.results[-1].message == "evaluation exceeded limit: decision time > 0.05s"
