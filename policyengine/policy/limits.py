@@ -12,7 +12,8 @@ long as it likes. The engine bounds every expression in two layers:
   (``all``, ``exists``, ``exists_one``, ``map``, ``filter``). Each iteration
   costs one unit plus the size of any list, map or string the iteration
   produced, and each macro charges the size of the collection it walks.
-  Every charge also checks a wall-clock deadline. When the cost or the
+  Every charge also checks a wall-clock deadline: the expression's own, or
+  the whole decision's when that comes first. When the cost or the
   deadline is exceeded, :class:`LimitExceeded` unwinds the evaluation and
   the rule's outcome is ``error`` ("evaluation exceeded limit ...").
   Without comprehensions a CEL expression does work linear in its own size
