@@ -306,6 +306,7 @@ class _Activation:
             raise KeyError(name) from None
 
     def resolve_variable(self, name: str) -> Any:
+        """``.name`` references in transpiled code."""
         return self.__getattr__(name)
 
     def nested_activation(self, vars: dict[str, Any]) -> _Activation:

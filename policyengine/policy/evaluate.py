@@ -1,8 +1,10 @@
 """Evaluate a compiled policy set against one card, event and history.
 
-Pure: no I/O, no clock, no randomness; the caller passes ``now`` (as OPA's
-EvalTime) and the same inputs always give the same Decision, id included.
-This module imports nothing from ``audit``.
+Pure: no I/O, no randomness, no wall-clock reads; the caller passes ``now``
+(as OPA's EvalTime) and the same inputs always give the same Decision, id
+included. The only clock is a monotonic run-time deadline (:mod:`.limits`)
+that turns a runaway rule into ``error``; it never enters a Decision
+otherwise. This module imports nothing from ``audit``.
 
 Outcome of a rule (DESIGN.md "Policies", CONTRACT.md "Engine"):
 
