@@ -310,6 +310,7 @@ class _Activation:
         return self.__getattr__(name)
 
     def nested_activation(self, vars: dict[str, Any]) -> _Activation:
+        """A child scope with a comprehension variable bound (cel-python's name)."""
         return _Activation({**self._vars, **vars})
 
 

@@ -162,6 +162,7 @@ class _Walker:
         return key if key is not None and None not in key else None
 
     def record(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
+        """Note the path a member access reads (and a params reference)."""
         path = self.path_of(node, scope)
         if path is None or len(path) < 2:
             return
@@ -172,6 +173,7 @@ class _Walker:
 
     def walk(self, node: Tree[Token] | Token, scope: dict[str, Path | None],
              optional: bool) -> None:
+        """Visit a node with the comprehension variables in scope."""
         if not isinstance(node, Tree):
             return
         kind = node.data
@@ -193,6 +195,7 @@ class _Walker:
             self.walk(child, scope, optional)
 
     def call(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
+        """A global call such as ``size(x)`` or ``has(card.a)``."""
         name = str(node.children[0])
         line, col = _pos(node.children[0])
         self.info.functions.append(Reference(name, line, col))
@@ -201,6 +204,7 @@ class _Walker:
             self.walk(arg, scope, optional or name == "has")
 
     def method(self, node: Tree[Token], scope: dict[str, Path | None], optional: bool) -> None:
+        """A method call; macros bind their variable to the target's elements."""
         target, name_tok = node.children[0], node.children[1]
         name = str(name_tok)
         line, col = _pos(name_tok)

@@ -177,6 +177,7 @@ class _Builder:
         self.problems = problems
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        """Plain data for ``node``, recording marks for it and its children."""
         self.doc.marks[path] = (node.start_mark.line, node.start_mark.column)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
@@ -196,6 +197,7 @@ class _Builder:
         return self.scalar(node, path)
 
     def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+        """A scalar by its resolved tag; timestamps stay strings."""
         tag, raw = node.tag.rsplit(":", 1)[-1], node.value
         if tag == "null":
             return None

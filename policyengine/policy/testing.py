@@ -159,6 +159,7 @@ class _Runner:
         self.report = TestReport()
 
     def pack(self, paths: list[Path]) -> list[PolicyDocument]:
+        """Load a pack once per run and register its rules for coverage."""
         key = tuple(p.resolve() for p in paths)
         if key not in self.packs:
             self.packs[key] = load_policies(paths)
@@ -169,6 +170,7 @@ class _Runner:
         return self.packs[key]
 
     def file_data(self, base: Path, name: str, what: str) -> Any:
+        """A card or history file relative to the test file (read once, copied per case)."""
         path = (base / name).resolve()
         if path not in self.data:
             self.data[path] = load_data(path, what)
