@@ -4,7 +4,7 @@ Parsing, analysing and transpiling the built-in packs' 78 expressions costs
 a few hundred milliseconds per process, paid by every ``policyengine gate``
 run. The result depends only on the expression text, the grammar and the
 library versions, so it is cached on disk, keyed by a SHA-256 over all of
-them, as JSON: nesting depth, comprehension depth, the literal kind, the
+them (and over this engine's analysis code), as JSON: nesting depth, comprehension depth, the literal kind, the
 static analysis (:class:`~.cel_ast.ExprInfo`) and the Python source
 cel-python's transpiler produced.
 
@@ -31,6 +31,7 @@ from typing import Any
 import celpy
 import lark
 
+from policyengine.policy import cel_ast
 from policyengine.policy.cel_ast import ExprInfo, Reference
 
 __all__ = ["cache_dir", "load", "store"]
@@ -60,8 +61,10 @@ def cache_dir() -> Path | None:
 def _salt() -> str:
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_bytes()
     transpiler = Path(celpy.__file__).parent / "evaluation.py"
+    analysis = Path(cel_ast.__file__)  # a change to the analysis invalidates every entry
     parts = [_VERSION, hashlib.sha256(grammar).hexdigest(),
-             hashlib.sha256(transpiler.read_bytes()).hexdigest(), lark.__version__,
+             hashlib.sha256(transpiler.read_bytes()).hexdigest(),
+             hashlib.sha256(analysis.read_bytes()).hexdigest(), lark.__version__,
              f"{sys.version_info[0]}.{sys.version_info[1]}"]
     return "|".join(parts)
 
