@@ -5,8 +5,9 @@ a few hundred milliseconds per process, paid by every ``policyengine gate``
 run. The result depends only on the expression text, the grammar and the
 library versions, so it is cached on disk, keyed by a SHA-256 over all of
 them and over this engine's analysis code, as JSON: nesting depth,
-comprehension depth, the literal kind, the static analysis (:class:`~.cel_ast.ExprInfo`) and the Python source
-cel-python's transpiler produced.
+comprehension depth, the literal kind, the static analysis
+(:class:`~.cel_ast.ExprInfo`) and the Python source cel-python's
+transpiler produced.
 
 The cache holds code that will be executed, so it lives only in a directory
 the current user owns and nobody else can write (``$XDG_CACHE_HOME/
