@@ -290,7 +290,7 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     problems: list[Diagnostic] = []
     for file in find_policy_files(paths):
         try:
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Diagnostic(str(file), 0, 0, None, None,
                                        f"cannot read policy file: {exc}"))
@@ -315,7 +315,7 @@ def load_data(path: Path, what: str = "input") -> Any:
         InputError: unreadable file or invalid JSON/YAML, naming the file and line.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read {what}: {exc}") from exc
     if path.suffix == ".json":

@@ -179,7 +179,7 @@ class _Runner:
 
 def _test_document(path: Path) -> PolicyDocument:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read test file: {exc}") from exc
     docs, problems = parse_documents(text, str(path))

@@ -201,3 +201,15 @@ def test_approvers_and_test_documents_are_skipped(write, h):
                  "pack/typo.yaml")
     (error,) = _errors(typo)
     assert "bad kind: expected 'Policy', got 'Polcy'" in error
+
+
+def test_byte_order_mark_is_accepted(write, h, tmp_path):
+    """Files saved with a UTF-8 BOM (common on Windows) load, JSON and YAML alike."""
+    from policyengine.policy import load_data
+
+    path = tmp_path / "bom.yaml"
+    path.write_text("\ufeff" + h.policy_yaml(h.rule("r", "true")), encoding="utf-8")
+    assert [d.name for d in load_policies([path])] == ["p"]
+    card = tmp_path / "card.json"
+    card.write_text('\ufeff{"a": 1}', encoding="utf-8")
+    assert load_data(card) == {"a": 1}
