@@ -308,12 +308,12 @@ def _verification(
     signature: Mapping[str, str] | None,
     roles: frozenset[str] | None,
 ) -> dict[str, Any]:
-    from policyengine.approvals import load_trust, verify_statement
+    from policyengine.approvals import verify_statement
 
     check = verify_statement(
         statement,
         signature,
-        load_trust(svc.config.trust_file),
+        svc.trust(),
         roles=roles,
         allow_unsigned=svc.config.allow_unsigned_approvals,
     )
@@ -368,16 +368,14 @@ def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, A
 
 def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any]:
     """``policyengine waive`` with the caller as approver."""
-    import uuid
-
-    from policyengine.approvals import load_trust, waiver_statement
+    from policyengine.approvals import new_waiver_id, waiver_statement
 
     if body.get("version") and body.get("versions"):
         raise InputError("$.versions: give version or versions, not both")
     _check_signing(svc, body, "waiver")
     when, expires = _statement_times(body, required_expiry=True)
     statement = waiver_statement(
-        waiver_id=body.get("id") or f"w-{uuid.uuid4().hex[:12]}",
+        waiver_id=body.get("id") or new_waiver_id(),
         rules=body["rules"],
         model=body["model"],
         version=body.get("version"),
@@ -389,7 +387,7 @@ def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any
         expires=str(expires),
     )
     signature = body.get("signature")
-    roles = load_trust(svc.config.trust_file).waiver_roles or None
+    roles = svc.trust().waiver_roles or None
     verdict = _verification(svc, statement, signature, roles)
     subject = {"name": body["model"]} | (
         {"version": body["version"]} if body.get("version") else {}

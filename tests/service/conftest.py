@@ -125,6 +125,7 @@ def build_env(
     service: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     allow_unsigned: bool = True,
+    trust_file: Path | None = None,
 ) -> ServiceEnv:
     """Configure and build an app over a log in ``root``."""
     from policyengine.config import load_config
@@ -139,6 +140,7 @@ def build_env(
         "signing_key": str(write_key(root)),
         "policies": [str(policies)],
         "allow_unsigned": allow_unsigned,
+        "trust_file": str(trust_file) if trust_file else None,
     }
     config = load_config(flags, env={}, cwd=root)
     data = {

@@ -152,3 +152,49 @@ def test_unsigned_approvals_refused_unless_configured(make_env):
         r = c.post("/v1/approvals", json=body, headers=auth("approver"))
     assert r.status_code == 422
     assert env.entries() == []
+
+
+def test_signed_approval_counts_and_tampered_one_does_not(make_env, tmp_path):
+    """An approval signed on the approver's machine counts; the same signature on another digest not."""
+    from fastapi.testclient import TestClient
+
+    from audit.keys import Signer, generate_key
+    from policyengine.approvals import approval_statement, sign_statement
+
+    skey, vkey = generate_key("approver-1")
+    trust = tmp_path / "approvers.yaml"
+    trust.write_text(
+        f"kind: Approvers\napprovers:\n  - id: approver-1\n    roles: [model-risk]\n"
+        f"    keys: ['{vkey}']\n"
+    )
+    env = make_env(allow_unsigned=False, trust_file=trust)
+    digest = "sha256:" + "e" * 64
+    when, expires = "2026-11-26T15:00:00.000000Z", "2026-12-26T15:00:00.000000Z"
+    statement = approval_statement(
+        model="m",
+        version="1",
+        digest=digest,
+        role="model-risk",
+        approver="approver-1",
+        time=when,
+        expires=expires,
+    )
+    signature = sign_statement(statement, Signer.from_skey(skey))
+    body = {
+        "model": "m",
+        "version": "1",
+        "digest": digest,
+        "role": "model-risk",
+        "time": when,
+        "expires": expires,
+        "signature": signature,
+    }
+    with TestClient(env.app) as c:
+        good = c.post("/v1/approvals", json=body, headers=auth("approver"))
+        bad = c.post(
+            "/v1/approvals", json={**body, "digest": "sha256:" + "f" * 64}, headers=auth("approver")
+        )
+    assert good.status_code == 201 and good.json()["counts"] is True, good.text
+    assert bad.status_code == 201 and bad.json()["counts"] is False
+    assert "does not verify" in bad.json()["reason"]
+    assert env.entries()[0].payload["signature"] == signature
