@@ -155,7 +155,7 @@ def test_unsigned_approvals_refused_unless_configured(make_env):
 
 
 def test_signed_approval_counts_and_tampered_one_does_not(make_env, tmp_path):
-    """An approval signed on the approver's machine counts; the same signature on another digest not."""
+    """A signed approval counts; the same signature over another digest does not."""
     from fastapi.testclient import TestClient
 
     from audit.keys import Signer, generate_key
