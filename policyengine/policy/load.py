@@ -308,6 +308,16 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     return docs
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse duplicate JSON keys: a card saying one thing twice is ambiguous."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
 def load_data(path: Path, what: str = "input") -> Any:
     """Read a JSON or YAML data file (card, history, params); timestamps stay strings.
 
@@ -320,9 +330,11 @@ def load_data(path: Path, what: str = "input") -> Any:
         raise InputError(f"{path}: cannot read {what}: {exc}") from exc
     if path.suffix == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_no_duplicates)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid json: {exc.msg}") from exc
+        except ValueError as exc:
+            raise InputError(f"{path}: invalid json: {exc}") from exc
     docs, problems = parse_documents(text, str(path))
     if problems:
         raise InputError(str(problems[0]).replace(": -: ", ": "))

@@ -213,3 +213,16 @@ def test_byte_order_mark_is_accepted(write, h, tmp_path):
     card = tmp_path / "card.json"
     card.write_text('\ufeff{"a": 1}', encoding="utf-8")
     assert load_data(card) == {"a": 1}
+
+
+def test_duplicate_keys_in_data_files_are_refused(tmp_path):
+    """A card with a key twice (JSON or YAML) is bad input, not silently last-wins."""
+    from policyengine.errors import InputError
+    from policyengine.policy import load_data
+
+    (tmp_path / "c.json").write_text('{"risk_tier": "low", "risk_tier": "high"}')
+    (tmp_path / "c.yaml").write_text("risk_tier: low\nrisk_tier: high\n")
+    with pytest.raises(InputError, match="duplicate key 'risk_tier'"):
+        load_data(tmp_path / "c.json")
+    with pytest.raises(InputError, match=r"c.yaml:2:1: duplicate key 'risk_tier'"):
+        load_data(tmp_path / "c.yaml")
