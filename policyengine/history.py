@@ -56,14 +56,28 @@ _TYPES = ["approval", "waiver", "waiver_revoked", "decision", "promoted", *EVENT
 
 
 class _Entry(Protocol):
-    seq: int
-    envelope: dict[str, Any]
-    payload: Any
-    redacted: bool
+    """What history reads of an ``audit.log.Entry``."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def envelope(self) -> dict[str, Any]: ...
+    @property
+    def payload(self) -> Any: ...
+    @property
+    def redacted(self) -> bool: ...
 
 
 class _Log(Protocol):
-    def query(self, **kwargs: Any) -> Iterable[_Entry]: ...
+    """What history reads of an ``audit.log.AuditLog``."""
+
+    def query(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        types: list[str] | None = None,
+    ) -> Iterable[_Entry]: ...
 
 
 @dataclass(frozen=True)

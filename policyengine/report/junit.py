@@ -67,18 +67,17 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
     counts = {"tests": str(len(results)), "failures": str(failures), "errors": str(errors)}
     # The Ant schema allows no attributes on <testsuites>; the counts live on the suite.
     root = ET.Element("testsuites")
-    suite = ET.SubElement(
-        root,
-        "testsuite",
-        name=subject_line(decision),
-        package="policyengine",
-        id="0",
-        timestamp=_timestamp(decision),
-        hostname=socket.gethostname() or "localhost",
-        skipped=str(skipped),
-        time="0",
+    attrib = {
+        "name": subject_line(decision),
+        "package": "policyengine",
+        "id": "0",
+        "timestamp": _timestamp(decision),
+        "hostname": socket.gethostname() or "localhost",
+        "skipped": str(skipped),
+        "time": "0",
         **counts,
-    )
+    }
+    suite = ET.SubElement(root, "testsuite", attrib)
     props = ET.SubElement(suite, "properties")
     for name, value in _properties(decision, context):
         ET.SubElement(props, "property", name=name, value=value)
