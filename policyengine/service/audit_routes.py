@@ -139,7 +139,7 @@ def list_entries(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_LIMIT)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Entries matching every filter, oldest first (``order=desc`` for newest)."""
     types = [t for item in type for t in item.split(",") if t] if type else None
     filters = {
@@ -151,9 +151,9 @@ def list_entries(
         "until": _utc(until),
         "types": types,
     }
-    return _list_entries(
-        _svc(request), filters, decision, _cursor_decode(cursor), limit, order == "desc"
-    )
+    after = _cursor_decode(cursor)
+    page = _list_entries(_svc(request), filters, decision, after, limit, order == "desc")
+    return JSONResponse(page)
 
 
 def _check_seq(svc: Service, seq: int) -> None:
@@ -163,11 +163,11 @@ def _check_seq(svc: Service, seq: int) -> None:
 
 
 @router.get("/entries/{seq}", summary="One entry with its payload (unless redacted)")
-def get_entry(request: Request, _: Reader, seq: int) -> dict[str, Any]:
+def get_entry(request: Request, _: Reader, seq: int) -> JSONResponse:
     """The envelope, leaf hash and payload of entry ``seq``."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    return _entry_view(svc.log.get(seq), payload=True)
+    return JSONResponse(_entry_view(svc.log.get(seq), payload=True))
 
 
 def _checkpoint(svc: Service) -> Any:
@@ -222,11 +222,11 @@ def consistency(request: Request, _: Reader, old: int, new: int | None = None) -
 
 
 @router.get("/receipts/{seq}", summary="Offline-verifiable receipt of one entry")
-def receipt(request: Request, _: Reader, seq: int) -> dict[str, Any]:
+def receipt(request: Request, _: Reader, seq: int) -> JSONResponse:
     """Entry, inclusion proof and signed checkpoint (verify with ``audit receipt verify``)."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    return svc.log.receipt(seq)
+    return JSONResponse(svc.log.receipt(seq))
 
 
 def _bundle_tar(svc: Service, filters: dict[str, Any]) -> bytes:
