@@ -536,20 +536,35 @@ class Store:
             return int(conn.execute(sa.select(_H.c.size).where(_H.c.id == 1)).scalar_one())
 
     def fetch_nodes(self, coords: set[Coord]) -> dict[Coord, bytes]:
-        """Read node hashes by (level, index); level 0 comes from the entries."""
-        leaves = [i for lv, i in coords if lv == 0]
-        inner = [(lv, i) for lv, i in coords if lv > 0]
-        out: dict[Coord, bytes] = {}
-        with self._errors(), self.engine.connect() as conn:
-            if leaves:
-                q = sa.select(_E.c.seq, _E.c.leaf_hash).where(_E.c.seq.in_(leaves))
-                out.update(((0, s), h) for s, h in conn.execute(q))
-            if inner:
-                q = sa.select(_N.c.level, _N.c.idx, _N.c.hash).where(
-                    sa.tuple_(_N.c.level, _N.c.idx).in_(inner)
-                )
-                out.update(((lv, i), h) for lv, i, h in conn.execute(q))
-        return out
+        """Read node hashes by (level, index) in one round trip; level 0 is the leaf hash.
+
+        The coordinates are integers computed by :mod:`audit.tree`, written
+        into the SQL as literals (``int()``-checked) so the statement needs no
+        per-call compilation; each level is an indexed primary-key lookup.
+        """
+        by_level: dict[int, list[str]] = {}
+        for level, index in coords:
+            by_level.setdefault(int(level), []).append(str(int(index)))
+        parts = []
+        if 0 in by_level:
+            parts.append("SELECT 0, seq, leaf_hash FROM audit_entries "
+                         f"WHERE seq IN ({','.join(by_level.pop(0))})")
+        if by_level:
+            match = " OR ".join(f"(level = {lv} AND idx IN ({','.join(ix)}))"
+                                for lv, ix in sorted(by_level.items()))
+            parts.append(f"SELECT level, idx, hash FROM audit_nodes WHERE {match}")
+        if not parts:
+            return {}
+        with self._errors():
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute(" UNION ALL ".join(parts))
+                rows = cur.fetchall()
+                raw.rollback()
+            finally:
+                raw.close()
+        return {(lv, i): _blob(h) for lv, i, h in rows}
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """Return the hash of stored node (level, index), or None."""

@@ -1,0 +1,317 @@
+"""Audit log benchmarks: append rates, proof times and verification memory.
+
+Prints figures next to a baseline measured in the same run (raw sqlite3 /
+psycopg inserts of the same rows, plain hashlib over the same bytes) and the
+goal from the issue. Not a test: run it by hand.
+
+    python bench/bench_audit.py                 # full sizes (about 3-5 minutes)
+    python bench/bench_audit.py --entries 100000 --single 1000 --batched 20000
+
+PostgreSQL figures need POLICYENGINE_TEST_PG_URL (a server URL; a scratch
+database is created and dropped); they are skipped with a message otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from audit import merkle  # noqa: E402
+from audit.keys import Signer, generate_key  # noqa: E402
+from audit.log import AuditLog, NewEntry  # noqa: E402
+
+TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _payload(i: int) -> dict[str, object]:
+    return {"decision": "allow" if i % 3 else "deny", "rules": ["fair-1", "slo-2"], "n": i}
+
+
+def _entry(i: int) -> NewEntry:
+    return NewEntry("decision", {"name": f"model-{i % 50}", "version": str(i % 7)}, "ci",
+                    _payload(i), TIME)
+
+
+def _line(label: str, value: float, unit: str, goal: float | None = None,
+          baseline: float | None = None, lower_is_better: bool = False) -> None:
+    text = f"{label:<52} {value:>12,.2f} {unit}"
+    if baseline:
+        text += f"   baseline {baseline:,.2f} (ratio {value / baseline:.2f})"
+    if goal is not None:
+        met = value <= goal if lower_is_better else value >= goal
+        text += f"   goal {goal:,} {'MET' if met else 'NOT MET'}"
+    print(text, flush=True)
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+
+def _raw_sqlite(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> float:
+    """Baseline: the same entry + payload rows through bare sqlite3 (WAL, synchronous=FULL)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE e (seq INTEGER PRIMARY KEY, leaf BLOB, env BLOB, type TEXT,"
+                " name TEXT, version TEXT, actor TEXT, time TEXT)")
+    con.execute("CREATE TABLE p (seq INTEGER PRIMARY KEY, digest TEXT, content BLOB)")
+    start = time.perf_counter()
+    for lo in range(0, len(rows), batch):
+        con.execute("BEGIN IMMEDIATE")
+        chunk = rows[lo : lo + batch]
+        con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?)", [
+            (lo + i, merkle.leaf_hash(env), env, "decision", "m", "1", "ci", "t")
+            for i, (env, _) in enumerate(chunk)])
+        con.executemany("INSERT INTO p VALUES (?,?,?)", [
+            (lo + i, "sha256:" + hashlib.sha256(p).hexdigest(), p)
+            for i, (_, p) in enumerate(chunk)])
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return len(rows) / elapsed
+
+
+def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
+    print("\n== SQLite (WAL, synchronous=FULL: every acknowledged append is durable)")
+    log = AuditLog.open(f"sqlite:///{tmp / 'single.db'}")
+    for i in range(50):
+        log.append("decision", {"name": "warm"}, "ci", _payload(i))
+    start = time.perf_counter()
+    for i in range(single):
+        e = _entry(i)
+        log.append(e.type, e.subject, e.actor, e.payload, time=e.time)
+    rate = single / (time.perf_counter() - start)
+    rows = [(log.get(s).envelope_bytes, json.dumps(_payload(s)).encode()) for s in range(200)]
+    rows = (rows * (single // 200 + 1))[:single]
+    base = _raw_sqlite(tmp / "raw-single.db", rows, 1)
+    _line("single durable appends/s (AuditLog.append)", rate, "/s", 3000, base)
+    log.close()
+
+    log = AuditLog.open(f"sqlite:///{tmp / 'batched.db'}")
+    entries = [_entry(i) for i in range(batched)]
+    start = time.perf_counter()
+    for lo in range(0, batched, batch):
+        log.append_many(entries[lo : lo + batch])
+    rate = batched / (time.perf_counter() - start)
+    rows = (rows * (batched // len(rows) + 1))[:batched]
+    base = _raw_sqlite(tmp / "raw-batched.db", rows, batch)
+    _line(f"batched appends/s (append_many of {batch})", rate, "/s", 20000, base)
+    log.close()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+def _pg_writer(url: str, count: int, batch: int, go: object, out: object) -> None:
+    log = AuditLog.open(url)
+    go.wait()  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for lo in range(0, count, batch):
+        if batch == 1:
+            log.append("decision", {"name": "pg"}, "w", _payload(lo))
+        else:
+            log.append_many([_entry(lo + i) for i in range(batch)])
+    out.put(time.perf_counter() - start)  # type: ignore[attr-defined]
+    log.close()
+
+
+def _pg_raw_writer(url: str, count: int, go: object, out: object) -> None:
+    import psycopg
+
+    con = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    env = b"x" * 330
+    go.wait()  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for _ in range(count):
+        con.execute("INSERT INTO raw_e (env) VALUES (%s)", (env,))
+        con.commit()
+    out.put(time.perf_counter() - start)  # type: ignore[attr-defined]
+    con.close()
+
+
+def _pg_run(target: object, args: tuple, writers: int, count: int) -> float:
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, go, out)) for _ in range(writers)]
+    for p in procs:
+        p.start()
+    time.sleep(3.0)  # let every writer import and connect
+    start = time.perf_counter()
+    go.set()
+    for _ in procs:
+        out.get(timeout=900)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return writers * count / elapsed
+
+
+def bench_postgres(writers: int, per_writer: int) -> None:
+    print(f"\n== PostgreSQL ({writers} writer processes, durable commits)")
+    server = os.environ.get("POLICYENGINE_TEST_PG_URL")
+    if not server:
+        print("skipped: POLICYENGINE_TEST_PG_URL is not set (run .ci/start-postgres)")
+        return
+    import sqlalchemy as sa
+
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = f"{server.rsplit('/', 1)[0]}/{name}"
+    try:
+        AuditLog.open(url).close()
+        with sa.create_engine(url).begin() as conn:
+            conn.execute(sa.text("CREATE TABLE raw_e (id bigserial PRIMARY KEY, env bytea)"))
+        base = _pg_run(_pg_raw_writer, (url, per_writer), writers, per_writer)
+        for batch in (1, 10, 100):
+            rate = _pg_run(_pg_writer, (url, per_writer, batch), writers, per_writer)
+            label = "single appends" if batch == 1 else f"append_many of {batch}"
+            _line(f"appends/s, {writers} writers, {label}", rate, "/s", 2000, base)
+        print("   (baseline: the same writers inserting + committing bare rows, no log)")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+# -- one million entries --------------------------------------------------------------------
+
+
+def build_big(path: Path, entries: int, signer: Signer) -> AuditLog:
+    log = AuditLog.open(f"sqlite:///{path}", signer=signer)
+    have = log.size()
+    start = time.perf_counter()
+    for lo in range(have, entries, 10000):
+        log.append_many([_entry(i) for i in range(lo, min(entries, lo + 10000))])
+    if entries > have:
+        rate = (entries - have) / (time.perf_counter() - start)
+        _line(f"build: append_many of 10,000 up to {entries:,}", rate, "/s", 20000)
+    log.checkpoint()
+    return log
+
+
+def bench_proofs(log: AuditLog, samples: int) -> None:
+    size = log.size()
+    print(f"\n== Proofs from stored nodes at {size:,} entries ({samples} each, random)")
+    rng = random.Random(7)
+    cp = log.latest_checkpoint()
+    assert cp is not None
+    times = []
+    for _ in range(samples):
+        seq = rng.randrange(size)
+        start = time.perf_counter()
+        proof = log.inclusion_proof(seq, size)
+        times.append(time.perf_counter() - start)
+        merkle.verify_inclusion(bytes.fromhex(log.get(seq).leaf_hash), seq, size, proof, cp.root)
+    _line("inclusion proof, median", statistics.median(times) * 1000, "ms", 5, None, True)
+    _line("inclusion proof, p99", sorted(times)[int(samples * 0.99) - 1] * 1000, "ms", 5,
+          None, True)
+    times = []
+    for _ in range(samples):
+        old = rng.randrange(1, size)
+        start = time.perf_counter()
+        proof = log.consistency_proof(old, size)
+        times.append(time.perf_counter() - start)
+        merkle.verify_consistency(old, size, proof, log.root(old), cp.root)
+    _line("consistency proof, median", statistics.median(times) * 1000, "ms", 5, None, True)
+    _line("consistency proof, p99", sorted(times)[int(samples * 0.99) - 1] * 1000, "ms", 5,
+          None, True)
+
+
+_VERIFY_CHILD = """
+import resource, sys, time, hashlib
+from audit.keys import NoteVerifier
+from audit.log import AuditLog
+from audit.verify import Verifier
+log = AuditLog.open(sys.argv[1])
+start = time.perf_counter()
+report = Verifier([NoteVerifier.from_vkey(sys.argv[2])], log.origin, None).verify(
+    log.store.iter_entries(), log.store.iter_checkpoints())
+elapsed = time.perf_counter() - start
+assert report.ok, report.message
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+n = 0
+for e in log.store.iter_entries():
+    hashlib.sha256(b"\\x00" + e.envelope).digest()
+    if e.payload is not None:
+        hashlib.sha256(e.payload).digest()
+    n += 1
+base = time.perf_counter() - start
+print(report.entries_checked, elapsed, rss, n, base)
+"""
+
+
+def bench_verify(log: AuditLog, vkey: str) -> None:
+    print(f"\n== Full verification of {log.size():,} entries (separate process)")
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([sys.executable, "-c", _VERIFY_CHILD, log.store.url, vkey],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": root})
+    checked, elapsed, rss_kb, n, base = done.stdout.split()
+    rate, base_rate = int(checked) / float(elapsed), int(n) / float(base)
+    _line("verification entries/s (Verifier over the store)", rate, "/s", 200000, base_rate)
+    print("   (baseline: reading the same rows and hashlib SHA-256 of leaf and payload)")
+    _line("peak memory of the verifying process (ru_maxrss)", int(rss_kb) / 1024, "MB", 200,
+          None, True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=3000, help="single appends to time")
+    parser.add_argument("--batched", type=int, default=100000, help="entries in batches")
+    parser.add_argument("--batch", type=int, default=1000, help="batch size")
+    parser.add_argument("--pg-writers", type=int, default=4)
+    parser.add_argument("--pg-per-writer", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=1_000_000, help="size of the big log")
+    parser.add_argument("--proofs", type=int, default=200, help="proofs to time")
+    parser.add_argument("--dir", help="keep the big log here (reused when it exists)")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["sqlite", "postgres", "big"], help="skip a section")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"sqlite {sqlite3.sqlite_version}")
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as scratch:
+        tmp = Path(scratch)
+        if "sqlite" not in args.skip:
+            bench_sqlite(tmp, args.single, args.batched, args.batch)
+        if "postgres" not in args.skip:
+            bench_postgres(args.pg_writers, args.pg_per_writer)
+        if "big" not in args.skip:
+            where = Path(args.dir) if args.dir else tmp
+            where.mkdir(parents=True, exist_ok=True)
+            skey, vkey = generate_key("bench.example/audit")
+            key_file = where / "bench.key"
+            if key_file.exists():
+                skey = key_file.read_text().strip()
+                vkey = Signer.from_skey(skey).vkey
+            else:
+                key_file.write_text(skey)
+                key_file.chmod(0o600)
+            print(f"\n== Log of {args.entries:,} entries at {where / 'big.db'}")
+            log = build_big(where / "big.db", args.entries, Signer.from_skey(skey))
+            bench_proofs(log, args.proofs)
+            bench_verify(log, vkey)
+    print(f"\nparent ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
