@@ -45,7 +45,10 @@ def cache_dir() -> Path | None:
     """``$XDG_CACHE_HOME/policyengine`` when private to this user, else None."""
     if os.environ.get("POLICYENGINE_PARSER_CACHE", "").lower() in {"0", "off", "no", "false"}:
         return None
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    try:
+        root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except (RuntimeError, KeyError):  # no home directory (some CI containers)
+        return None
     folder = Path(root) / "policyengine"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
