@@ -18,7 +18,7 @@ from policyengine.policy.compile import (
 )
 from policyengine.policy.evaluate import Context, evaluate
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
-from policyengine.policy.load import PolicyDocument, load_data, load_policies
+from policyengine.policy.load import PolicyDocument, load_data, load_overrides, load_policies
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -31,6 +31,7 @@ __all__ = [
     "compile_policies",
     "evaluate",
     "load_data",
+    "load_overrides",
     "load_policies",
     "merge_overrides",
     "parse_set",
