@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     log = argparse.ArgumentParser(add_help=False)
     log.add_argument("--log", help=f"log URL (default ${ENV_LOG_URL} or {DEFAULT_LOG_URL})")
     signing = argparse.ArgumentParser(add_help=False)
-    signing.add_argument("--signing-key", help="signing key file (default $POLICYENGINE_SIGNING_KEY)")
+    signing.add_argument("--signing-key",
+                         help="signing key file (default $POLICYENGINE_SIGNING_KEY)")
 
     v = sub.add_parser("verify", parents=[log], help="verify a log or an evidence bundle")
     v.add_argument("--bundle", help="an evidence bundle directory instead of --log")
@@ -96,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_show)
     c = sub.add_parser("checkpoint", parents=[log, signing], help="sign and print a checkpoint")
     c.set_defaults(func=_checkpoint)
-    pr = sub.add_parser("proof", help="print Merkle proofs").add_subparsers(dest="kind", required=True)
+    pr = sub.add_parser("proof", help="print Merkle proofs").add_subparsers(
+        dest="kind", required=True)
     inc = pr.add_parser("inclusion", parents=[log], help="inclusion proof of one entry")
     inc.add_argument("seq", type=int)
     inc.add_argument("--size", type=int, help="tree size (default: current)")

@@ -270,7 +270,8 @@ def open_bundle(path: str | Path) -> Bundle:
     try:
         manifest = json.loads((root / "manifest.json").read_text())
     except (OSError, ValueError) as e:
-        raise StorageError(f"not an evidence bundle: cannot read {root / 'manifest.json'}: {e}") from e
+        raise StorageError(
+            f"not an evidence bundle: cannot read {root / 'manifest.json'}: {e}") from e
     if manifest.get("format") != BUNDLE_FORMAT:
         raise StorageError(
             f"unknown bundle format: expected {BUNDLE_FORMAT}, got {manifest.get('format')!r}")

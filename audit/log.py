@@ -139,7 +139,8 @@ def format_time(value: datetime) -> str:
     if not isinstance(value, datetime):
         raise InputError(f"time: expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError("time: expected a timezone-aware datetime, got a naive one; pass tzinfo=UTC")
+        raise InputError(
+            "time: expected a timezone-aware datetime, got a naive one; pass tzinfo=UTC")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

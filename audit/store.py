@@ -99,7 +99,8 @@ class NodeRow(_Base, table=True):
 
     __tablename__ = "audit_nodes"
     level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    idx: int = Field(sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(
+        sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     hash: bytes = Field(sa_type=sa.LargeBinary)
 
 
@@ -250,9 +251,9 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 # answered after a second, synchronous commit of a transaction with an xid:
 # its commit flushes the WAL up to its own record (PostgreSQL
 # RecordTransactionCommit -> XLogFlush), which includes the append, and
-# concurrent writers' barriers share fsyncs. Without EXECUTE on
-# pg_logical_emit_message the store falls back to synchronous commits. WAL is replayed in order, so a
+# concurrent writers' barriers share fsyncs. WAL is replayed in order, so a
 # crash can only lose a suffix of unacknowledged appends, never leave a hole.
+# Without EXECUTE on pg_logical_emit_message the store commits synchronously.
 _PG_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 # A transactional WAL record (an empty logical message) so the commit writes
 # WAL and must flush it; a bare xid assignment writes none and would not wait.
@@ -282,7 +283,8 @@ def _sqlite_engine(url: str) -> Engine:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise _unavailable(url, f"cannot create {path.parent}: {e.strerror}", "check the path") from e
+        raise _unavailable(
+            url, f"cannot create {path.parent}: {e.strerror}", "check the path") from e
     engine = sa.create_engine(url, connect_args={"timeout": 60.0})
 
     @event.listens_for(engine, "connect")
@@ -318,9 +320,7 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         engine = _sqlite_engine(url)
     elif url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
-        if url.startswith("postgres:"):
-            url = "postgresql+psycopg:" + url.split(":", 1)[1]
-        elif url.startswith("postgresql:"):
+        if url.startswith("postgres:") or url.startswith("postgresql:"):
             url = "postgresql+psycopg:" + url.split(":", 1)[1]
         try:
             engine = sa.create_engine(url, pool_pre_ping=True)
@@ -380,7 +380,8 @@ class Store:
         if "locked" in msg or "busy" in msg:
             return StorageError(f"audit log at {where} is busy: {msg}; retry")
         if unavailable and "syntax" not in msg:
-            fix = "check the server is running and the URL, or that the file is readable and writable"
+            fix = ("check the server is running and the URL, "
+                   "or that the file is readable and writable")
             return _unavailable(self.url, msg, fix)
         return StorageError(f"audit log at {where}: {msg}")
 
@@ -521,7 +522,8 @@ class Store:
             cur.executemany(sql.node, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
         size = head.size + len(rows)
         last = rows[-1].leaf_hash
-        cur.execute(sql.move, {"size": size, "last_leaf": last, "frontier": pack_frontier(frontier)})
+        cur.execute(
+            sql.move, {"size": size, "last_leaf": last, "frontier": pack_frontier(frontier)})
         return Head(head.origin, size, last, frontier)
 
     def read_head(self) -> Head:

@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audit import merkle  # noqa: E402
-from audit.keys import Signer, generate_key  # noqa: E402
-from audit.log import AuditLog, NewEntry  # noqa: E402
+from audit import merkle
+from audit.keys import Signer, generate_key
+from audit.log import AuditLog, NewEntry
 
 TIME = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -55,7 +55,8 @@ def test_verify_tampered_names_class_and_seq(filled: AuditLog, signer: Signer) -
     """A rewritten envelope makes verify exit 1 naming 'modified' and the seq."""
     with filled.store.engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE audit_entries SET envelope = replace(envelope, '\"ci\"', '\"xx\"') WHERE seq = 4")
+            "UPDATE audit_entries SET envelope = replace(envelope, '\"ci\"', '\"xx\"') "
+            "WHERE seq = 4")
     code, out, _ = run("verify", "--log", _url(filled), "--key", signer.vkey)
     assert code == 1
     assert "modified" in out and "seq 4" in out
@@ -182,3 +183,26 @@ def test_progress_is_silent_when_not_a_tty(filled: AuditLog, signer: Signer) -> 
     """verify writes no progress line to a non-terminal stderr."""
     _, _, err = run("verify", "--log", _url(filled), "--key", signer.vkey)
     assert "\r" not in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_on_a_terminal_unless_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line appears on a TTY and stays quiet when CI is set."""
+    from audit.cli import _Progress
+
+    monkeypatch.delenv("CI", raising=False)
+    tty = _Tty()
+    bar = _Progress(tty, "verify", 10000)
+    bar(5000)
+    bar.close()
+    assert "\rverify 5000/10000 50%" in tty.getvalue()
+    monkeypatch.setenv("CI", "true")
+    quiet = _Tty()
+    bar = _Progress(quiet, "verify", 10000)
+    bar(5000)
+    bar.close()
+    assert quiet.getvalue() == ""
