@@ -31,6 +31,7 @@ def test_metrics_parse_and_move_with_decisions(client):
         == 1
     )
     assert after[("policyengine_evaluation_seconds_count", ())] == 1
+    assert after[("policyengine_log_append_seconds_count", ())] == 1  # the gate's own append
     assert after[("policyengine_log_size", ())] == 1
 
 
