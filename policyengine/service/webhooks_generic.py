@@ -127,6 +127,10 @@ def handle_generic(svc: Service, ev: GenericEventV1, delivery_id: str) -> dict[s
     actor = f"webhook:{_SOURCE}"
     payload = _base_payload(ev, delivery_id)
     if ev.type == "registered" and ev.card is not None and ev.version:
+        from policyengine.cards.validate import validate_card
+
+        # Refuse an invalid card (422 with JSON paths) before anything is written.
+        validate_card(ev.card, source="$.card")
         digest = operations.card_digest(ev.card)
         reg = svc.append("registered", _subject(ev, digest), actor, payload)
         event = {"type": "register", "model": ev.model, "version": ev.version, "digest": digest}

@@ -120,3 +120,13 @@ def test_bad_signature_replay_and_bad_event_are_refused(client, service_env, fix
         "webhook_rejected",
         "webhook_rejected",
     ]
+
+
+def test_registration_with_invalid_card_writes_nothing(client, service_env):
+    """An invalid card is refused with 422 and JSON paths before any entry is written."""
+    card = example_card()
+    card["risk_tier"] = "extreme"
+    r = _send(client, {"type": "registered", "model": "m", "version": "1", "card": card})
+    assert r.status_code == 422
+    assert any(e["path"].startswith("$.risk_tier") for e in r.json()["errors"])
+    assert service_env.entries() == []
