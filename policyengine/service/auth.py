@@ -16,6 +16,9 @@ Token file (YAML or JSON)::
       - id: ci-pipeline                # recorded as the actor of every write
         sha256: "<64 hex of SHA-256(token)>"
         roles: [evaluator]
+
+The hash of a new token: ``printf %s "$TOKEN" | sha256sum`` (or
+:func:`hash_token`). The token itself is given only to its holder.
 """
 
 from __future__ import annotations
