@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.service.conftest import MLFLOW_SECRET, POLICY, TOKENS, write_key
+from tests.service.conftest import GENERIC_SECRET, MLFLOW_SECRET, POLICY, TOKENS, write_key
 
 
 def free_port() -> int:
@@ -136,7 +136,12 @@ def start_service(
         "warning",
         *service_files(root, mlflow_uri=mlflow_uri),
     ]
-    env = {"POLICYENGINE_MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET, "CI": "", "PYTHONUNBUFFERED": "1"}
+    env = {
+        "POLICYENGINE_MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET,
+        "POLICYENGINE_WEBHOOK_SECRET": GENERIC_SECRET,
+        "CI": "",
+        "PYTHONUNBUFFERED": "1",
+    }
     return start(cmd, env, root / f"{name}.log", f"http://127.0.0.1:{port}", "/readyz")
 
 

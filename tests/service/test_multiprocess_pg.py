@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.service.conftest import auth, example_card, verify_chain
+from policyengine.service.webhooks_generic import generic_signature
+from tests.service.conftest import GENERIC_SECRET, auth, example_card, verify_chain
 from tests.service.servers import start_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -25,8 +29,28 @@ def _request(i: int, urls: list[str]) -> int:
         return http.post(f"{url}/v1/decisions", json=body, headers=auth("evaluator")).status_code
 
 
+def _same_delivery_to_both(urls: list[str]) -> None:
+    """One delivery id sent to both processes at once is processed once: 200 and 409."""
+    for n in range(5):
+        body = json.dumps({"type": "comment_added", "model": "m", "data": {"n": n}}).encode()
+        delivery, ts = str(uuid.uuid4()), str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-PolicyEngine-Delivery-Id": delivery,
+            "X-PolicyEngine-Timestamp": ts,
+            "X-PolicyEngine-Signature": generic_signature(GENERIC_SECRET, delivery, ts, body),
+        }
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            posts = [
+                pool.submit(httpx.post, f"{u}/v1/webhooks/generic", content=body, headers=headers)
+                for u in urls
+            ]
+            codes = sorted(p.result().status_code for p in posts)
+        assert codes == [200, 409]
+
+
 def test_two_processes_one_chain(pg_url, tmp_path):
-    """Concurrent writes through two processes land as one gap-free chain that verifies."""
+    """Concurrent writes via two processes form one verified chain; replays caught across them."""
     first = start_service(tmp_path, pg_url, name="first")
     try:
         second = start_service(tmp_path, pg_url, name="second")
