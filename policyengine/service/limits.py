@@ -100,7 +100,6 @@ _STATUS_BY_CODE: dict[str, int] = {
     "key_unavailable": 503,
     "mlflow_unavailable": 502,
     "promotion_refused": 409,
-    "not_supported": 501,
 }
 
 

@@ -5,21 +5,20 @@ Owns only the adaptation from HTTP inputs to ``policyengine.gate.gate``,
 ``policyengine.approvals`` (statement building, verification, recording), so
 that ``POST /v1/decisions`` means exactly ``policyengine gate``, ``POST
 /v1/promotions`` exactly ``policyengine promote``, and so on. Nothing here
-decides anything itself. Where a library function accepts the service's
-already open log and signer, they are passed (one connection pool per
-process); otherwise the library opens its own, as the CLI does.
+decides anything itself. The library functions get the service's open log,
+signer, trust store and compiled policy set (one of each per process) instead
+of opening their own per call as the CLI does; the outcome is the same.
 
-Also owns how an MLflow model version becomes a card (via the MLflow card
-importer when present, a card tag, or a run artifact) and its digest.
+Also owns how an MLflow model version becomes a card (a card tag, a run
+artifact, or the MLflow card importer over the version's metadata) and its
+digest.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, TypeVar
 
 from policyengine.errors import InputError, PolicyEngineError
@@ -67,29 +66,6 @@ class AliasCheck:
     """The ``promoted`` entry when allowed."""
 
 
-@cache
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def _shared(svc: Service, fn: Callable[..., Any], stage: str | None = None) -> dict[str, Any]:
-    """What the service holds open (log, signer, compiled policies, trust) for ``fn``.
-
-    Passed only to library functions that accept them; the result is the same
-    as when they open their own, minus the per-call cost.
-    """
-    extra: dict[str, Any] = {}
-    if _accepts(fn, "log"):
-        extra["log"] = svc.log
-    if _accepts(fn, "signer") and svc.signer is not None:
-        extra["signer"] = svc.signer
-    if stage is not None and _accepts(fn, "compiled"):
-        extra["compiled"] = svc.compiled(stage)
-    if _accepts(fn, "trust"):
-        extra["trust"] = svc.trust()
-    return extra
-
-
 def serialised(fn: Callable[..., T]) -> Callable[..., T]:
     """Wrap a write so it runs within the service's bound on concurrent writers."""
 
@@ -126,7 +102,10 @@ def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: 
             svc.config,
             actor=actor,
             card_source="request",
-            **_shared(svc, gate, stage),
+            log=svc.log,
+            signer=svc.signer,
+            compiled=svc.compiled(stage),
+            trust=svc.trust(),
         )
     svc.metrics.record_decision(result.decision, kind)
     size = getattr(result.checkpoint, "size", None)
@@ -148,7 +127,9 @@ def promote(svc: Service, model: str, version: str, digest: str, stage: str, act
         stage=stage,
         config=svc.config,
         actor=actor,
-        **_shared(svc, library_promote, stage),
+        log=svc.log,
+        signer=svc.signer,
+        compiled=svc.compiled(stage),
     )
 
 
@@ -271,12 +252,6 @@ def version_digest(svc: Service, name: str, version: str) -> str | None:
         return None
 
 
-class NotSupportedError(InputError):
-    """The library in this build cannot do what the request asks."""
-
-    code = "not_supported"
-
-
 def _record(
     svc: Service,
     entry_type: str,
@@ -287,17 +262,16 @@ def _record(
 ) -> tuple[int, int]:
     from policyengine.approvals import record_statement
 
-    kwargs = _shared(svc, record_statement)
-    if signature is not None:
-        if not _accepts(record_statement, "signature"):
-            raise NotSupportedError(
-                "signed statements over HTTP need approvals.record_statement(signature=)"
-            )
-        kwargs["signature"] = dict(signature)
-    if note is not None:
-        kwargs["note"] = note
     seq, size = record_statement(
-        svc.config, entry_type, subject, statement, approver_key=None, **kwargs
+        svc.config,
+        entry_type,
+        subject,
+        statement,
+        approver_key=None,
+        note=note,
+        signature=dict(signature) if signature is not None else None,
+        log=svc.log,
+        signer=svc.signer,
     )
     return int(seq), int(size)
 
@@ -424,6 +398,7 @@ def lifecycle_event(svc: Service, body: Mapping[str, Any], actor: str) -> dict[s
         config=svc.config,
         actor=actor,
         data=body.get("data") or {},
-        **_shared(svc, record_event),
+        log=svc.log,
+        signer=svc.signer,
     )
     return _record_view(result)
