@@ -54,6 +54,13 @@ __all__ = [
 
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # rowid alias on SQLite
 _BATCH = 2000
+_SCAN_BATCH = 10000
+# The verifier's scan; integers only are formatted in (see iter_entries).
+_SCAN = (
+    "SELECT e.seq, e.envelope, e.leaf_hash, p.content, p.redacted FROM audit_entries e "
+    "LEFT JOIN audit_payloads p ON p.seq = e.seq WHERE e.seq > {after:d} "
+    "ORDER BY e.seq LIMIT {limit:d}"
+)
 
 
 class _Base(SQLModel, registry=registry()):
@@ -595,13 +602,29 @@ class Store:
             cursor = rows[-1].seq
 
     def iter_entries(self, start: int = 0) -> Iterator[StoredEntry]:
-        """Stream every entry from ``start`` as :class:`StoredEntry`, in seq order."""
-        for r in self.iter_rows(start=start):
-            yield StoredEntry(
-                seq=r.seq, envelope=_blob(r.envelope), leaf_hash=_blob(r.leaf_hash),
-                payload=None if r.content is None else _blob(r.content),
-                redacted=bool(r.redacted),
-            )
+        """Stream every entry from ``start`` as :class:`StoredEntry`, in seq order.
+
+        Keyset batches of :data:`_SCAN_BATCH` rows on the driver cursor: memory
+        stays flat and no SQLAlchemy row objects are built (this feeds the
+        verifier, which reads every entry).
+        """
+        after = int(start) - 1
+        while True:
+            with self._errors():
+                raw = self.engine.raw_connection()
+                try:
+                    cur = raw.cursor()
+                    cur.execute(_SCAN.format(after=after, limit=_SCAN_BATCH))
+                    rows = cur.fetchall()
+                    raw.rollback()
+                finally:
+                    raw.close()
+            for seq, envelope, leaf, content, redacted in rows:
+                yield StoredEntry(seq, _blob(envelope), _blob(leaf),
+                                  None if content is None else _blob(content), bool(redacted))
+            if len(rows) < _SCAN_BATCH:
+                return
+            after = rows[-1][0]
 
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Stream every stored checkpoint by size."""
