@@ -134,7 +134,10 @@ def main(
     err = err or sys.stderr
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "forwards_extra_args", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra_args = extra
     except _UsageError as exc:
         err.write(f"{exc}\n")
         return EXIT_INPUT

@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
         description="The audit log's command line (see `policyengine audit --help`).",
     )
     parser.add_argument("audit_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=_run)
+    # argparse leaves a leading option (`audit --help`) out of REMAINDER; main()
+    # hands such arguments over as `extra_args` for commands that forward.
+    parser.set_defaults(func=_run, forwards_extra_args=True)
 
 
 def _has(argv: list[str], *flags: str) -> bool:
@@ -73,7 +75,7 @@ def forwarded_args(argv: list[str], config: Any) -> list[str]:
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from audit.cli import main as audit_main
 
-    argv = list(args.audit_args)
+    argv = list(getattr(args, "extra_args", ())) + list(args.audit_args)
     if argv and argv[0] in _READS_LOG:
         from policyengine.config import load_config
         from policyengine.errors import PolicyEngineError

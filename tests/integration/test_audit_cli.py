@@ -49,3 +49,18 @@ def test_forwarded_args_respect_explicit_flags(workdir):
         "verify",
         "r.json",
     ]
+
+
+def test_audit_help_is_forwarded(workdir, capsys):
+    """`policyengine audit --help` shows the audit command's own help, exit 0."""
+    run = cli("audit", "--help")
+    assert run.code == 0, run.err
+    shown = run.out + capsys.readouterr().out  # argparse writes help to sys.stdout
+    assert "verify" in shown and "receipt" in shown
+
+
+def test_unknown_flag_on_other_commands_is_bad_input(workdir):
+    """Only forwarding commands take unknown flags; elsewhere they are exit 2."""
+    run = cli("check", "--no-such-flag")
+    assert run.code == 2
+    assert "unrecognized arguments: --no-such-flag" in run.err
