@@ -392,8 +392,26 @@ class Store:
             return _unavailable(self.url, msg, fix)
         return StorageError(f"audit log at {where}: {msg}")
 
+    def _initialised(self) -> bool:
+        """True when every table and the head row exist (read only, no write lock)."""
+        with self._errors(), self.engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if not {t.name for t in _TABLES} <= names:
+                return False
+            return conn.execute(sa.select(_H.c.id)).first() is not None
+
     def ensure_schema(self, origin: str = "policyengine.local/audit") -> None:
-        """Create tables, guards and the head row once, safely under concurrency."""
+        """Create tables, guards and the head row once, safely under concurrency.
+
+        An initialised log is only read, so opening it needs no write access
+        (an auditor's read-only copy) and does not queue behind appenders.
+        """
+        if not self._initialised():
+            self._create_schema(origin)
+        if self.dialect == "postgresql":
+            self._group_commit = self._can_group_commit()
+
+    def _create_schema(self, origin: str) -> None:
         with self._errors(), self.write() as conn:
             if self.dialect == "postgresql":
                 # Serialises schema creation between processes (DDL is transactional).
@@ -406,8 +424,6 @@ class Store:
                         id=1, origin=origin, size=0, last_leaf=bytes(32), frontier=b""
                     )
                 )
-        if self.dialect == "postgresql":
-            self._group_commit = self._can_group_commit()
 
     def _can_group_commit(self) -> bool:
         try:

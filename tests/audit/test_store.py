@@ -147,3 +147,22 @@ def test_missing_node_is_a_storage_error(log: AuditLog) -> None:
         conn.exec_driver_sql("DELETE FROM audit_nodes WHERE level = 2")
     with pytest.raises(StorageError, match=r"node \(level 2"):
         log.inclusion_proof(0, 16)
+
+
+def test_open_existing_log_needs_no_write_lock(log: AuditLog, sqlite_url: str) -> None:
+    """Opening an initialised log only reads, so it is not blocked by a writer."""
+    import threading
+
+    fill(log, 3)
+    path = sqlite_url.split(":///", 1)[1]
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    opened: list[int] = []
+    worker = threading.Thread(target=lambda: opened.append(AuditLog.open(sqlite_url).size()))
+    worker.start()
+    worker.join(timeout=10)
+    done_while_locked = list(opened)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    worker.join()
+    assert done_while_locked == [3]
