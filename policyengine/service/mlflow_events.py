@@ -3,7 +3,8 @@
 Owns the per-event behaviour of issue 5:
 
 - ``model_version.created``: fetch the version (and a card from a tag or the
-  run's artifacts) through the MLflow REST API, record ``registered``, then
+  run's artifacts) through the MLflow REST API, record ``registered`` (as
+  ``policyengine event registered`` does), then
   evaluate the registration policies exactly as ``policyengine gate --event
   register`` does (the decision entry is the gate's own).
 - ``model_version_tag.set``: record ``webhook_received``; values of tags
@@ -122,14 +123,16 @@ def _version_created(
         if not _unevaluable(exc):
             raise  # MLflow or the log unavailable: 5xx, MLflow retries the delivery
         problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
-    registered = svc.append(
-        "registered",
-        _subject(data, digest),
+    registered = operations.record_registration(
+        svc,
+        name,
+        version,
+        digest,
         _ACTOR,
         {
             "source": "mlflow",
             "delivery_id": delivery_id,
-            "mlflow": {k: data.get(k) for k in ("name", "version", "source", "run_id")},
+            "mlflow": {k: data.get(k) for k in ("source", "run_id") if data.get(k) is not None},
             "card_source": origin,
         },
     )
@@ -146,14 +149,14 @@ def _version_created(
             return {
                 "result": "evaluated",
                 "decision": decision,
-                "seqs": [registered.seq, outcome.seq],
+                "seqs": [registered, outcome.seq],
             }
     # Fail closed: a version whose card cannot be read or validated is a recorded violation.
     reason = (problem or "no card")[:2000]
     violation = _violation(
         svc, data, digest, delivery_id, "registration_not_evaluable", reason=reason
     )
-    return {"result": "violation", "seqs": [registered.seq, violation]}
+    return {"result": "violation", "seqs": [registered, violation]}
 
 
 def _alias_state(entry: Any, alias: str) -> tuple[bool, str | None]:

@@ -35,6 +35,7 @@ __all__ = [
     "promote",
     "promote_or_refuse",
     "promotion",
+    "record_registration",
     "serialised",
     "version_digest",
     "waive",
@@ -383,6 +384,20 @@ def promotion(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, An
     """``policyengine promote``: 409 (promotion_refused) without a matching allow."""
     result = promote(svc, body["model"], body["version"], body["digest"], body["stage"], actor)
     return _record_view(result)
+
+
+def record_registration(
+    svc: Service, model: str, version: str, digest: str | None, actor: str, data: dict[str, Any]
+) -> int:
+    """``policyengine event registered`` for a version a registry reported; returns its seq."""
+    body = {
+        "type": "registered",
+        "model": model,
+        "version": version,
+        "digest": digest,
+        "data": data,
+    }
+    return int(lifecycle_event(svc, body, actor)["seq"])
 
 
 def lifecycle_event(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:

@@ -132,11 +132,11 @@ def handle_generic(svc: Service, ev: GenericEventV1, delivery_id: str) -> dict[s
         # Refuse an invalid card (422 with JSON paths) before anything is written.
         validate_card(ev.card, source="$.card")
         digest = operations.card_digest(ev.card)
-        reg = svc.append("registered", _subject(ev, digest), actor, payload)
+        reg = operations.record_registration(svc, ev.model, ev.version, digest, actor, payload)
         event = {"type": "register", "model": ev.model, "version": ev.version, "digest": digest}
         outcome = operations.decide(svc, ev.card, event, actor)
         decision = "allow" if outcome.allow else "deny"
-        return {"result": "evaluated", "decision": decision, "seqs": [reg.seq, outcome.seq]}
+        return {"result": "evaluated", "decision": decision, "seqs": [reg, outcome.seq]}
     if ev.type == "stage_changed" and ev.stage and ev.version and ev.digest:
         check = operations.promote_or_refuse(svc, ev.model, ev.version, ev.digest, ev.stage, actor)
         if check.allowed:

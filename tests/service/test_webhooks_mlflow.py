@@ -356,7 +356,7 @@ def test_new_version_with_card_artifact_is_evaluated(client, service_env, fake_m
     registered, decision = service_env.entries()
     assert (
         registered.envelope["type"] == "registered"
-        and registered.payload["card_source"] == "artifact"
+        and registered.payload["data"]["card_source"] == "artifact"
     )
     assert registered.envelope["subject"]["digest"] == card["model"]["artifact_digest"]
     assert decision.envelope["type"] == "decision"
@@ -403,5 +403,5 @@ def test_new_version_card_from_tags_via_importer(client, service_env, fake_mlflo
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
     assert r.status_code == 200
     registered = service_env.entries()[0]
-    assert registered.payload["card_source"] == "mlflow-metadata"
+    assert registered.payload["data"]["card_source"] == "mlflow-metadata"
     assert registered.envelope["subject"]["digest"] == "sha256:" + "d" * 64
