@@ -4,9 +4,10 @@ Owns the per-event behaviour of issue 5:
 
 - ``model_version.created``: fetch the version (and a card from a tag or the
   run's artifacts) through the MLflow REST API, record ``registered`` (as
-  ``policyengine event registered`` does), then
-  evaluate the registration policies exactly as ``policyengine gate --event
-  register`` does (the decision entry is the gate's own).
+  ``policyengine event registered`` does), then evaluate the registration
+  policies exactly as ``policyengine gate --event register`` does (the
+  decision entry is the gate's own). A version whose card cannot be read or
+  does not validate is recorded as a ``violation`` (fail closed).
 - ``model_version_tag.set``: record ``webhook_received``; values of tags
   configured as card fields are kept, other values only as a digest.
 - ``model_version_alias.created``: map the alias to a stage (configuration).
