@@ -131,7 +131,8 @@ def _url(args: argparse.Namespace) -> str:
     return args.log or os.environ.get(ENV_LOG_URL) or DEFAULT_LOG_URL
 
 
-def _open(args: argparse.Namespace, *, signed: bool = False) -> Any:
+def _open(args: argparse.Namespace, *, signed: bool = False, create: bool = False) -> Any:
+    """Open the log; only commands that write (checkpoint) may create it."""
     from audit.log import AuditLog
 
     signer = None
@@ -139,7 +140,7 @@ def _open(args: argparse.Namespace, *, signed: bool = False) -> Any:
         from audit.keys import load_signer
 
         signer = load_signer(args.signing_key)
-    return AuditLog.open(_url(args), signer=signer)
+    return AuditLog.open(_url(args), signer=signer, create=create)
 
 
 def _emit(out: IO[str], obj: Any) -> None:

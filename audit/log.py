@@ -203,7 +203,7 @@ class AuditLog:
     @classmethod
     def open(
         cls, url: str, *, origin: str | None = None, signer: Signer | None = None,
-        retention_days: int = MIN_RETENTION_DAYS,
+        retention_days: int = MIN_RETENTION_DAYS, create: bool = True,
     ) -> AuditLog:
         """Open (creating if needed) the log at ``url``.
 
@@ -214,6 +214,7 @@ class AuditLog:
             signer: signs checkpoints; needed by :meth:`checkpoint`.
             retention_days: payloads younger than this are not redactable
                 (never below 180 days).
+            create: create a missing log; False makes a missing log an error.
 
         Raises:
             LogUnavailableError: the database cannot be opened.
@@ -223,7 +224,7 @@ class AuditLog:
             raise InputError(
                 f"retention_days: expected >= {MIN_RETENTION_DAYS}, got {retention_days!r}"
             )
-        store = open_store(url)
+        store = open_store(url, create=create)
         return cls(store, _settle_origin(store, origin), signer, retention_days=retention_days)
 
     def close(self) -> None:

@@ -282,11 +282,13 @@ def _unavailable(url: str, why: str, fix: str) -> LogUnavailableError:
     return LogUnavailableError(f"audit log unavailable at {mask_url(url)}: {why}; {fix}")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, create: bool) -> Engine:
     raw = url.split(":///", 1)[1] if ":///" in url else ""
     if not raw or raw == ":memory:":
         raise _unavailable(url, "expected a file path", "use sqlite:///path/to/audit.db")
     path = Path(raw)
+    if not create and not path.is_file():
+        raise _unavailable(url, f"no log file at {path}", "check --log or POLICYENGINE_LOG_URL")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -314,18 +316,20 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Open (creating tables if needed) the log database at ``url``.
 
     Args:
         url: ``sqlite:///path`` or ``postgresql+psycopg://user:pw@host/db``.
+        create: create the file and tables when missing; when False a missing
+            log is an error (for commands that only read).
 
     Raises:
         LogUnavailableError: bad URL, unreachable server, unreadable or
             unwritable file; the message names the URL with the password masked.
     """
     if url.startswith("sqlite:"):
-        engine = _sqlite_engine(url)
+        engine = _sqlite_engine(url, create)
     elif url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
         if url.startswith("postgres:") or url.startswith("postgresql:"):
             url = "postgresql+psycopg:" + url.split(":", 1)[1]
@@ -340,7 +344,7 @@ def open_store(url: str) -> Store:
             "set --log or POLICYENGINE_LOG_URL",
         )
     store = Store(engine, url)
-    store.ensure_schema()
+    store.ensure_schema(create=create)
     return store
 
 
@@ -400,13 +404,18 @@ class Store:
                 return False
             return conn.execute(sa.select(_H.c.id)).first() is not None
 
-    def ensure_schema(self, origin: str = "policyengine.local/audit") -> None:
+    def ensure_schema(
+        self, origin: str = "policyengine.local/audit", *, create: bool = True
+    ) -> None:
         """Create tables, guards and the head row once, safely under concurrency.
 
         An initialised log is only read, so opening it needs no write access
         (an auditor's read-only copy) and does not queue behind appenders.
         """
         if not self._initialised():
+            if not create:
+                raise _unavailable(self.url, "no audit log in this database",
+                                   "check --log or POLICYENGINE_LOG_URL")
             self._create_schema(origin)
         if self.dialect == "postgresql":
             self._group_commit = self._can_group_commit()

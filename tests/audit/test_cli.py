@@ -206,3 +206,12 @@ def test_progress_draws_on_a_terminal_unless_ci(monkeypatch: pytest.MonkeyPatch)
     bar(5000)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_read_commands_do_not_create_a_log(tmp_path: Path, signer: Signer) -> None:
+    """verify/show of a missing log fail (exit 2 / 3) and create no file."""
+    url = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"
+    code, _, err = run("verify", "--log", url, "--key", signer.vkey)
+    assert code == 2 and "no log file" in err
+    assert run("show", "0", "--log", url)[0] == 3
+    assert not (tmp_path / "missing").exists()

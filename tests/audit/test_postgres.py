@@ -140,3 +140,11 @@ def test_origin_mismatch_refused(pg_url: str) -> None:
     with pytest.raises(StorageError, match="has origin"):
         AuditLog.open(pg_url, origin="b.example/log")
     first.close()
+
+
+def test_open_without_create_on_empty_database(pg_url: str) -> None:
+    """create=False on a database without the audit tables is LogUnavailableError."""
+    from audit.errors import LogUnavailableError
+
+    with pytest.raises(LogUnavailableError, match="no audit log in this database"):
+        AuditLog.open(pg_url, create=False)
