@@ -105,9 +105,9 @@ def export_bundle(
 ) -> dict[str, Any]:
     """Write an evidence bundle of ``log`` (all of it, or the entries matching filters).
 
-    A filtered bundle holds the matching entries covered by the latest signed
-    checkpoint (a new one is signed first when the log has a signer), each
-    with its inclusion proof against that checkpoint.
+    When the log has a signer, a checkpoint of the current size is signed
+    first. A filtered bundle holds the matching entries covered by the latest
+    signed checkpoint, each with its inclusion proof against that checkpoint.
 
     Returns:
         The manifest written to ``manifest.json``.
@@ -119,9 +119,9 @@ def export_bundle(
     out = Path(out_dir)
     filters = _filters(name, version, since, until)
     checkpoint_size = None
+    if log.signer is not None:
+        log.checkpoint()  # cover every exported entry by a signature
     if filters:
-        if log.signer is not None:
-            log.checkpoint()
         latest = log.latest_checkpoint()
         if latest is None:
             raise StorageError("filtered export needs a signed checkpoint: run `checkpoint` first")

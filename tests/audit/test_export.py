@@ -134,3 +134,11 @@ def test_open_bundle_rejects_non_bundle(tmp_path: Path) -> None:
     """A directory without a manifest is not a bundle."""
     with pytest.raises(StorageError, match="not an evidence bundle"):
         open_bundle(tmp_path)
+
+
+def test_export_with_signer_covers_every_entry(log: AuditLog, tmp_path: Path) -> None:
+    """A full export by a log with a signer signs a checkpoint of the current size first."""
+    fill(log, 6)
+    manifest = export_bundle(log, tmp_path / "b")
+    sizes = [c.size for c in open_bundle(tmp_path / "b").iter_checkpoints()]
+    assert sizes == [6] and manifest["counts"]["checkpoints"] == 1
