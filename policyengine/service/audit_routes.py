@@ -10,7 +10,6 @@ C2SP signed notes, exports are the log's evidence bundle as a ``.tar.gz``.
 from __future__ import annotations
 
 import base64
-import io
 import shutil
 import tarfile
 import tempfile
@@ -19,7 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.service.auth import Principal, require
@@ -229,19 +229,23 @@ def receipt(request: Request, _: Reader, seq: int) -> JSONResponse:
     return JSONResponse(svc.log.receipt(seq))
 
 
-def _bundle_tar(svc: Service, filters: dict[str, Any]) -> bytes:
+def _bundle_tar(svc: Service, filters: dict[str, Any]) -> Path:
+    """Export a bundle and pack it as ``bundle.tar.gz`` in a fresh temporary directory.
+
+    The archive is written to disk, not memory, so a large log does not
+    have to fit in the process; the caller removes the directory.
+    """
     from audit.export import export_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix="pe-export-"))
     try:
-        out = tmp / "bundle"
-        export_bundle(svc.log, out, **filters)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            tar.add(out, arcname="bundle")
-        return buf.getvalue()
-    finally:
+        export_bundle(svc.log, tmp / "bundle", **filters)
+        with tarfile.open(tmp / "bundle.tar.gz", mode="w:gz") as tar:
+            tar.add(tmp / "bundle", arcname="bundle")
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp / "bundle.tar.gz"
 
 
 @router.get("/export", summary="Evidence bundle (.tar.gz) for offline verification")
@@ -256,9 +260,11 @@ async def export(
     """The log (or the entries matching the filters) as an evidence bundle."""
     filters = {"name": model, "version": version, "since": _utc(since), "until": _utc(until)}
     filters = {k: v for k, v in filters.items() if v is not None}
-    data = await run_in_threadpool(_bundle_tar, _svc(request), filters)
-    return Response(
-        data,
+    archive = await run_in_threadpool(_bundle_tar, _svc(request), filters)
+    cleanup = BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True)
+    return FileResponse(
+        archive,
         media_type="application/gzip",
-        headers={"Content-Disposition": 'attachment; filename="policyengine-evidence.tar.gz"'},
+        filename="policyengine-evidence.tar.gz",
+        background=cleanup,
     )
