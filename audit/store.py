@@ -518,8 +518,11 @@ class Store:
         try:
             if self._group_commit:
                 cur.execute(_PG_ASYNC_COMMIT)
-            yield cur, self._read_locked_head(cur)  # SELECT ... FOR UPDATE: the sequencer
-            raw.commit()
+            head = self._read_locked_head(cur)  # SELECT ... FOR UPDATE: the sequencer
+            # Pipeline the writes and the commit: one round trip under the lock.
+            with raw.driver_connection.pipeline():
+                yield cur, head
+                raw.commit()
         except BaseException:
             raw.rollback()
             raise

@@ -197,3 +197,13 @@ def test_receipt_holds_proof_and_checkpoint(log: AuditLog, signer: Signer) -> No
     json.dumps(receipt)
     verify_receipt(receipt, [signer.verifier()])
     assert log.latest_checkpoint() is not None
+
+
+def test_failed_append_rolls_back_cleanly(log: AuditLog) -> None:
+    """An entry that fails inside the write transaction leaves no trace; the next one chains."""
+    first = log.append("x", {"name": "m"}, "a", 1)
+    with pytest.raises(CanonicalizationError):
+        log.append("x", {"name": "bad \ud800"}, "a", 2)
+    second = log.append("x", {"name": "m"}, "a", 3)
+    assert (first.seq, second.seq, log.size()) == (0, 1, 2)
+    assert log.get(1).envelope["prev"] == first.leaf_hash

@@ -148,3 +148,15 @@ def test_open_without_create_on_empty_database(pg_url: str) -> None:
 
     with pytest.raises(LogUnavailableError, match="no audit log in this database"):
         AuditLog.open(pg_url, create=False)
+
+
+def test_failed_append_rolls_back_cleanly(pg_log: AuditLog) -> None:
+    """An entry that fails while the sequencer is held leaves no trace; the next one chains."""
+    from audit.errors import CanonicalizationError
+
+    first = pg_log.append("x", {"name": "m"}, "a", 1)
+    with pytest.raises(CanonicalizationError):
+        pg_log.append("x", {"name": "bad \ud800"}, "a", 2)
+    second = pg_log.append("x", {"name": "m"}, "a", 3)
+    assert (first.seq, second.seq, pg_log.size()) == (0, 1, 2)
+    assert pg_log.get(1).envelope["prev"] == first.leaf_hash
