@@ -82,7 +82,12 @@ def _time(text: Any) -> datetime:
 
 
 def _decisions(entries: Iterable[Any], version: str) -> list[dict[str, Any]]:
-    """Decision items (seq order) of one version, from decision entries with payloads."""
+    """Promote-decision items (seq order) of one version, from entries with payloads.
+
+    Only decisions on the ``promote`` intent count: an allow on another intent
+    (``gate --event register --to production`` evaluates only registration
+    policies) must never justify a promotion, nor a deny on it hide one.
+    """
     out = []
     for entry in entries:
         env = entry.envelope
@@ -92,6 +97,8 @@ def _decisions(entries: Iterable[Any], version: str) -> list[dict[str, Any]]:
             continue
         decision = entry.payload.get("decision") or {}
         event = entry.payload.get("event") or {}
+        if event.get("type") != "promote":
+            continue
         allow = decision.get("allow", decision.get("decision") == "allow")
         out.append(
             {

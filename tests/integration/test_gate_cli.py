@@ -74,6 +74,16 @@ def test_promote_other_stage_or_digest_refused(approvers, workdir):
     assert log_size(workdir) == before
 
 
+def test_allow_on_another_intent_does_not_justify_promotion(workdir):
+    """An allow for `--event register` to production is no allow to promote there: exit 1."""
+    registered = gate("--event", "register")
+    assert registered.code == 0, registered.out + registered.err
+    before = log_size(workdir)
+    run = promote()
+    assert run.code == 1 and "no decision in the log" in run.err
+    assert log_size(workdir) == before
+
+
 def test_later_deny_blocks_promotion(approvers, workdir):
     """A deny after an allow for the same artifact and stage wins: promote exits 1."""
     approve_both(approvers)
