@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from policyengine.errors import LogUnavailableError, PolicyEngineError
+from policyengine.errors import InputError, LogUnavailableError, PolicyEngineError
 
 if TYPE_CHECKING:
     from audit.keys import Signer
@@ -76,6 +76,10 @@ def log_errors(config: Config) -> Iterator[None]:
     except PolicyEngineError:
         raise
     except Exception as exc:  # fail closed: whatever broke, the log is not usable
+        if getattr(exc, "code", None) == "audit_canonicalization_error":
+            # The input is not JSON the log can hash (an integer beyond 2**53-1, a
+            # non-string key): bad input, exit 2; the log wrote nothing.
+            raise InputError(f"input cannot be logged: {exc}") from exc
         raise LogUnavailableError(
             f"audit log {_redact_url(config.log_url)} unavailable: {exc}; "
             "check --log / POLICYENGINE_LOG_URL and that the file or server is reachable"

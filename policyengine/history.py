@@ -211,7 +211,12 @@ class _Builder:
                 self.reject(entry, problem)
             return
         handler = getattr(self, f"_add_{kind}", None)
-        if handler is not None:
+        if handler is not None and kind in _SIGNED:
+            try:
+                handler(entry, subject)
+            except Exception as exc:  # fail closed: a statement that cannot be read never counts
+                self.reject(entry, f"malformed statement: {type(exc).__name__}: {exc}"[:300])
+        elif handler is not None:
             handler(entry, subject)
         elif kind in EVENT_TYPES:
             self.events.append({"type": kind, "time": envelope.get("time"), "data": entry.payload})

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.integration.gatecli import cli, environ, gate
+from tests.integration.gatecli import cli, environ, gate, log_size
 
 
 def test_invalid_card_exits_2(workdir):
@@ -127,3 +127,48 @@ def test_unreachable_log_exits_3_in_a_real_process(workdir):
 def test_usage_error_exits_2(workdir):
     """A missing required option exits 2."""
     assert cli("gate", "card.yaml").code == 2
+
+
+def test_unloggable_card_exits_2_and_writes_nothing(workdir):
+    """A card value the log cannot hash (integer beyond 2**53-1) is bad input: exit 2, no entry."""
+    assert gate().code == 1
+    before = log_size(workdir)
+    text = (workdir / "card.yaml").read_text(encoding="utf-8")
+    (workdir / "big.yaml").write_text(text + "extensions: {n: 123456789012345678901234567890}\n")
+    run = cli("gate", "big.yaml", "--to", "production")
+    assert run.code == 2 and "cannot be logged" in run.err, run.err
+    assert log_size(workdir) == before
+
+
+def _without_file_permission_bypass() -> list[str]:
+    """A command prefix under which file permissions apply (root bypasses them)."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("capsh") is None:
+        pytest.skip("running as root without capsh: file permissions cannot be enforced")
+    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--"]
+
+
+@pytest.mark.parametrize("mode", [0o000, 0o444])
+def test_permission_denied_log_exits_3(workdir, mode):
+    """A log file that cannot be read (0o000) or written (0o444) exits 3 in a real process."""
+    import shlex
+
+    assert gate().code == 1
+    db = workdir / ".policyengine" / "audit.db"
+    prefix = _without_file_permission_bypass()
+    command = [sys.executable, "-m", "policyengine", "gate", "card.yaml", "--to", "production"]
+    if prefix:
+        command = [*prefix, "-c", shlex.join(command)]
+    db.chmod(mode)
+    try:
+        proc = subprocess.run(
+            command, cwd=workdir, env=environ(), capture_output=True, text=True, timeout=120
+        )
+    finally:
+        db.chmod(0o600)
+    assert proc.returncode == 3, proc.stderr
+    assert "unavailable" in proc.stderr

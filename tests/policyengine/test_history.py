@@ -149,6 +149,24 @@ def test_tampered_payload_rejected(keys, trust):
     )
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"statement": "not a mapping", "signature": None},
+        {"statement": {"kind": "policyengine.approval/v1"}, "signature": "not a mapping"},
+        ["not", "a", "mapping"],
+    ],
+)
+def test_malformed_approval_rejected_not_raised(keys, trust, payload):
+    """A malformed approval payload is left out with a reason; the history still builds."""
+    log = Log()
+    approve(log, keys, "bob", "model-risk")
+    log.add("approval", {"name": MODEL, "version": VERSION, "digest": DIGEST}, "eve", payload)
+    result = build(log, trust)
+    assert [a["approver"] for a in result.history["approvals"]] == ["bob"]
+    assert len(result.rejected) == 1 and result.rejected[0].seq == 1
+
+
 def test_statement_subject_mismatch_rejected(keys, trust):
     """A signed statement replayed under another entry subject does not count."""
     log = Log()
