@@ -445,8 +445,8 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite BEGIN IMMEDIATE); commits on success."""
-        with self._errors(), self.engine.connect() as conn:
+        """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success."""
+        with self._errors(), self._queue(), self.engine.connect() as conn:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
