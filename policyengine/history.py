@@ -21,6 +21,7 @@ appending (``gate.py``).
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,7 +53,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "alias_reverted",
 )
 _SIGNED = ("approval", "waiver", "waiver_revoked")
-_TYPES = ["approval", "waiver", "waiver_revoked", "decision", "promoted", *EVENT_TYPES]
+_MODEL_TYPES = ("waiver", "waiver_revoked")
+_VERSION_TYPES = ("approval", "decision", "promoted", *EVENT_TYPES)
 
 
 class _Entry(Protocol):
@@ -136,7 +138,13 @@ def build_history(
         trust: approvers and their keys.
         allow_unsigned: let unsigned approvals and waivers count (marked unsigned).
     """
-    entries = log.query(name=model, types=list(_TYPES))
+    # Two indexed queries instead of every entry of the model: waivers (and their
+    # revocations) may cover any version, everything else is this version's own.
+    # Merged in seq order, they are exactly the entries the builder would keep.
+    # The (few) waivers are read first, so only one query streams at a time.
+    model_wide = list(log.query(name=model, types=list(_MODEL_TYPES)))
+    own = log.query(name=model, version=version, types=list(_VERSION_TYPES))
+    entries = heapq.merge(own, model_wide, key=lambda entry: entry.seq)
     return history_from_entries(
         entries, model=model, version=version, trust=trust, allow_unsigned=allow_unsigned
     )

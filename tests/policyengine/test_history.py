@@ -285,3 +285,28 @@ def test_history_keys_match_contract(trust):
         "events",
         "rejected_approvals",
     }
+
+
+def test_build_history_from_a_real_log_matches_all_entries(tmp_path, keys, trust):
+    """build_history's indexed queries keep exactly what a walk over every entry keeps."""
+    from audit.log import AuditLog
+    from policyengine.history import build_history
+
+    fake = Log()
+    approve(fake, keys, "bob", "model-risk")
+    _waiver(fake, keys, "w-1")
+    other = {"name": MODEL, "version": "9.9.9", "digest": DIGEST}
+    fake.add("decision", other, "ci", {"decision": {"allow": True}, "event": {"stage": "s"}})
+    fake.add("decision", {"name": "other-model", "version": VERSION}, "ci", {"decision": {}})
+    approve(fake, keys, "carol", "domain-owner")
+    fake.add("promoted", {"name": MODEL, "version": VERSION, "digest": DIGEST}, "ci", {"stage": "p"})
+    real = AuditLog.open(f"sqlite:///{tmp_path / 'a.db'}")
+    for entry in fake.entries:
+        env = entry.envelope
+        real.append(env["type"], env["subject"], env["actor"], entry.payload)
+    got = build_history(real, model=MODEL, version=VERSION, trust=trust)
+    want = history_from_entries(real.query(), model=MODEL, version=VERSION, trust=trust)
+    assert got.history == want.history and got.rejected == want.rejected
+    assert [w["id"] for w in got.history["waivers"]] == ["w-1"]
+    assert [a["approver"] for a in got.history["approvals"]] == ["bob", "carol"]
+    assert [p["seq"] for p in got.history["promotions"]] == [5]
