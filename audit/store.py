@@ -669,11 +669,6 @@ class Store:
         with self._errors(), self.engine.connect() as c:
             return c.execute(q).first()
 
-    def checkpoint_at(self, size: int) -> sa.Row[Any] | None:
-        """Return the checkpoint row of exactly ``size``, or None."""
-        with self._errors(), self.engine.connect() as conn:
-            return conn.execute(sa.select(_C).where(_C.c.size == size)).first()
-
     def first_checkpoint_covering(self, seq: int) -> sa.Row[Any] | None:
         """Return the latest checkpoint row whose size exceeds ``seq``, or None."""
         q = sa.select(_C).where(_C.c.size > seq).order_by(_C.c.size.desc()).limit(1)
