@@ -146,7 +146,8 @@ def main(
     if not getattr(args, "func", None):
         parser.print_help(out)
         return EXIT_INPUT
-    _configure_logging(getattr(args, "verbose", 0), err)
+    if getattr(args, "logs", True):  # commands that never log set logs=False: no structlog
+        _configure_logging(getattr(args, "verbose", 0), err)
     try:
         return int(args.func(args, out, err))
     except PolicyEngineError as exc:

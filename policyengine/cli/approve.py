@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--expires", metavar="DURATION", help="validity, e.g. 30d (default: none)")
     parser.add_argument("--note", help="free text kept with the approval")
     add_config_options(parser, policies=False)
-    parser.set_defaults(func=guarded(_run))
+    parser.set_defaults(func=guarded(_run), logs=False)
 
 
 def approver_identity(by: str | None, key: str | None) -> str:

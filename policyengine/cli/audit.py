@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("audit_args", nargs=argparse.REMAINDER)
     # argparse leaves a leading option (`audit --help`) out of REMAINDER; main()
     # hands such arguments over as `extra_args` for commands that forward.
-    parser.set_defaults(func=_run, forwards_extra_args=True)
+    parser.set_defaults(func=_run, forwards_extra_args=True, logs=False)
 
 
 def _has(argv: list[str], *flags: str) -> bool:

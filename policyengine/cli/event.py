@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", metavar="JSON", help="details as a JSON object, or @FILE")
     parser.add_argument("--actor", help="who or what caused it (default: CI user or local user)")
     add_config_options(parser, policies=False)
-    parser.set_defaults(func=guarded(_run))
+    parser.set_defaults(func=guarded(_run), logs=False)
 
 
 def _data(text: str | None) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--actor", help="who asks (default: CI user or local user)")
     add_config_options(parser)
-    parser.set_defaults(func=guarded(_run))
+    parser.set_defaults(func=guarded(_run), logs=False)
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     gen.add_argument("name", metavar="NAME", help="key name (e.g. the approver id or log origin)")
     gen.add_argument("--out", metavar="DIR", default=".", help="directory to write to (default .)")
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
-    gen.set_defaults(func=guarded(_generate))
+    gen.set_defaults(func=guarded(_generate), logs=False)
 
 
 def _safe_stem(name: str) -> str:

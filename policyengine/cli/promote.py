@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--actor", help="who promotes (default: CI user or local user)")
     parser.add_argument("--receipt", metavar="FILE", help="write the promotion's receipt here")
     add_config_options(parser)
-    parser.set_defaults(func=guarded(_run))
+    parser.set_defaults(func=guarded(_run), logs=False)
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

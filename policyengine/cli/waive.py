@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--id", dest="waiver_id", help="waiver id (default: generated)")
     add_config_options(parser, policies=False)
-    parser.set_defaults(func=guarded(_waive))
+    parser.set_defaults(func=guarded(_waive), logs=False)
 
     revoke = subparsers.add_parser("revoke-waiver", help="record a signed revocation of a waiver")
     revoke.add_argument("waiver_id", metavar="WAIVER_ID")
@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("--by", metavar="ID")
     revoke.add_argument("--key", metavar="FILE")
     add_config_options(revoke, policies=False)
-    revoke.set_defaults(func=guarded(_revoke))
+    revoke.set_defaults(func=guarded(_revoke), logs=False)
 
 
 def expiry(text: str, now: Any) -> str:

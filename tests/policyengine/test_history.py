@@ -296,10 +296,11 @@ def test_build_history_from_a_real_log_matches_all_entries(tmp_path, keys, trust
     approve(fake, keys, "bob", "model-risk")
     _waiver(fake, keys, "w-1")
     other = {"name": MODEL, "version": "9.9.9", "digest": DIGEST}
+    own = {"name": MODEL, "version": VERSION, "digest": DIGEST}
     fake.add("decision", other, "ci", {"decision": {"allow": True}, "event": {"stage": "s"}})
     fake.add("decision", {"name": "other-model", "version": VERSION}, "ci", {"decision": {}})
     approve(fake, keys, "carol", "domain-owner")
-    fake.add("promoted", {"name": MODEL, "version": VERSION, "digest": DIGEST}, "ci", {"stage": "p"})
+    fake.add("promoted", own, "ci", {"stage": "p"})
     real = AuditLog.open(f"sqlite:///{tmp_path / 'a.db'}")
     for entry in fake.entries:
         env = entry.envelope
