@@ -133,7 +133,10 @@ def load_trust(path: str | Path | None) -> TrustStore:
         if approver.id in approvers:
             raise ConfigError(f"{src}: approver {approver.id!r} listed twice; merge the entries")
         approvers[approver.id] = approver
-    waiver_roles = frozenset(str(r) for r in data.get("waiver_roles") or ())
+    roles = data.get("waiver_roles") or []
+    if not isinstance(roles, list):
+        raise ConfigError(f"{src}: expected 'waiver_roles' to be a list, got {roles!r}")
+    waiver_roles = frozenset(str(r) for r in roles)
     return TrustStore(approvers=approvers, source=src, waiver_roles=waiver_roles)
 
 

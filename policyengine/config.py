@@ -240,9 +240,8 @@ def load_config(
         signing_key=_signing_key(flags, data, base, cwd),
         log_keys=tuple(str(k) for k in data.get("log_keys") or ()),
         trust_file=_trust_file(flags, data, base, cwd),
-        allow_unsigned_approvals=bool(
-            flags.get("allow_unsigned") or data.get("allow_unsigned_approvals")
-        ),
+        allow_unsigned_approvals=bool(flags.get("allow_unsigned"))
+        or _boolean(data.get("allow_unsigned_approvals", False), "allow_unsigned_approvals", path),
         environment=flags.get("env") or env.get("POLICYENGINE_ENV") or data.get("environment"),
         params=_mapping(data.get("params"), "params"),
         environments=_mapping(data.get("environments"), "environments"),
@@ -251,6 +250,17 @@ def load_config(
         config_file=path,
         env=env,
     )
+
+
+def _boolean(value: Any, key: str, path: Path | None) -> bool:
+    """A YAML boolean; anything else (``"false"`` is a non-empty string) is refused.
+
+    Raises:
+        ConfigError: the value is not true or false.
+    """
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key}: expected true or false, got {value!r}")
+    return value
 
 
 def _config_path(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Path | None:

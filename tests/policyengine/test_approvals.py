@@ -183,6 +183,9 @@ def test_trust_file_errors(tmp_path):
     bad.write_text("kind: Policy\napprovers: []\n")
     with pytest.raises(ConfigError, match="expected kind: Approvers"):
         load_trust(bad)
+    bad.write_text("approvers: []\nwaiver_roles: risk-officer\n")
+    with pytest.raises(ConfigError, match="'waiver_roles' to be a list"):
+        load_trust(bad)
 
 
 def test_no_trust_file_is_empty():

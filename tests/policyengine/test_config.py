@@ -86,6 +86,21 @@ def test_unknown_key_rejected(tmp_path):
         load_config(env={}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("value", ['"false"', '"no"', "1", "[]"])
+def test_allow_unsigned_must_be_a_boolean(tmp_path, value):
+    """allow_unsigned_approvals: "false" (a non-empty string) is refused, never read as true."""
+    _write(tmp_path / "policyengine.yaml", f"allow_unsigned_approvals: {value}\n")
+    with pytest.raises(ConfigError, match="allow_unsigned_approvals: expected true or false"):
+        load_config(env={}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(("value", "want"), [("true", True), ("false", False)])
+def test_allow_unsigned_boolean_read(tmp_path, value, want):
+    """A YAML boolean allow_unsigned_approvals is read as such."""
+    _write(tmp_path / "policyengine.yaml", f"allow_unsigned_approvals: {value}\n")
+    assert load_config(env={}, cwd=tmp_path).allow_unsigned_approvals is want
+
+
 def test_invalid_yaml_rejected(tmp_path):
     """Broken YAML is a ConfigError naming the file."""
     _write(tmp_path / "policyengine.yaml", "log: [unclosed\n")
