@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from policyengine.config import Config
     from policyengine.history import HistoryResult
 
-__all__ = ["GateResult", "event_for", "gate", "log_errors", "open_log", "rule_locations"]
+__all__ = [
+    "GateResult",
+    "event_for",
+    "gate",
+    "log_errors",
+    "open_log",
+    "receipt_for",
+    "rule_locations",
+]
 
 
 @dataclass(frozen=True)
@@ -220,8 +228,20 @@ def _record(
     with log_errors(config):
         appended = log.append("decision", subject, ev["actor"], payload)
         checkpoint = log.checkpoint()
-        receipt = log.receipt(appended.seq)
+        receipt = receipt_for(log, appended, checkpoint)
     return appended.seq, checkpoint, receipt
+
+
+def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]:
+    """The receipt of an entry just appended, on the checkpoint just signed over it.
+
+    Built from the bytes the append returned (contract: hash the bytes you stored),
+    so the entry and its payload are not read back as ``AuditLog.receipt`` does.
+    """
+    from audit.receipt import build_receipt
+
+    proof = log.inclusion_proof(appended.seq, checkpoint.size)
+    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof, checkpoint.note)
 
 
 def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:

@@ -296,13 +296,13 @@ def _append_event(
     now: datetime,
     decision_seq: int | None = None,
 ) -> RecordResult:
-    from policyengine.gate import log_errors
+    from policyengine.gate import log_errors, receipt_for
 
     event = _lifecycle_event(event_type, target, data, now)
     with log_errors(config):
         appended = log.append(event_type, target.subject("name"), target.actor, event)
         checkpoint = log.checkpoint()
-        receipt = log.receipt(appended.seq)
+        receipt = receipt_for(log, appended, checkpoint)
     return RecordResult(
         seq=appended.seq,
         checkpoint_size=checkpoint.size,
