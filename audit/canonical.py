@@ -49,8 +49,12 @@ def _fast_path_problem(obj: Any, where: str) -> str | None:
         for key, value in obj.items():
             if type(key) is not str:
                 return f"{where}: object key {key!r} is not a string"
-            if any(ord(ch) > 0xFFFF for ch in key):
+            # ASCII keys (nearly all) exit at once; otherwise the largest code
+            # point decides whether UTF-16 order can differ (RFC 8785 §3.2.3).
+            if not key.isascii() and max(key) > "\uffff":
                 return f"{where}: object key {key!r} has a character above U+FFFF"
+            if type(value) is str:
+                continue
             problem = _fast_path_problem(value, f"{where}.{key}")
             if problem is not None:
                 return problem

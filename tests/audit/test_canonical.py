@@ -72,6 +72,31 @@ def test_payload_dumps_matches_rfc8785_property(value: object) -> None:
     assert dumps(value) == rfc8785.dumps(value)
 
 
+_MIXED_KEYS = st.text(
+    alphabet=st.sampled_from("aZ_1\u00e9\u20ac\ufb01\uffff\U00010000\U0001f600"), max_size=4
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        _MIXED_KEYS,
+        _ANY_TEXT | st.dictionaries(_MIXED_KEYS, _ANY_TEXT | _SAFE_INT, max_size=4),
+        max_size=6,
+    )
+)
+def test_non_ascii_and_astral_keys_property(value: dict) -> None:
+    """ASCII, non-ASCII BMP and astral keys with string values give rfc8785's bytes;
+    envelopes refuse exactly the objects holding a key above U+FFFF."""
+    assert dumps(value) == rfc8785.dumps(value)
+    keys = [*value, *(k for v in value.values() if isinstance(v, dict) for k in v)]
+    if any(max(key, default="\x00") > "\uffff" for key in keys):
+        with pytest.raises(CanonicalizationError, match="above U\\+FFFF"):
+            dumps_envelope(value)
+    else:
+        assert dumps_envelope(value) == rfc8785.dumps(value)
+
+
 def test_astral_keys_sort_by_utf16_code_units() -> None:
     """Keys above U+FFFF are sorted by UTF-16 code units (RFC 8785 §3.2.3), not code points."""
     obj = {"\U0001f600": 1, "\ufb01": 2}
