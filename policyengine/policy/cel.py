@@ -65,6 +65,7 @@ __all__ = [
     "FUNCTIONS",
     "CelEvalFailure",
     "CelSyntaxError",
+    "CelTooComplexError",
     "ExprInfo",
     "LimitExceeded",
     "Prepared",
@@ -91,6 +92,16 @@ class CelSyntaxError(Exception):
     def __init__(self, message: str, line: int, column: int) -> None:
         super().__init__(message)
         self.message, self.line, self.column = message, line, column
+
+
+class CelTooComplexError(CelSyntaxError):
+    """An expression that parses but nests too deeply to analyse or compile.
+
+    Long operator chains (``a + a + ... + a``, ``!!!...x``, ``x.a.a.a...``)
+    pass the depth limit, which counts parentheses, calls and literals, but
+    nest one level of generated Python per operator; CPython refuses more
+    than 200 nested parentheses and recursion has a limit too.
+    """
 
 
 class CelEvalFailure(Exception):
@@ -189,6 +200,47 @@ def _arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 _EQ = _compare(_ev.boolean(_operator.eq))
 
 
+def _charge_deep(*values: Any) -> None:
+    """Charge the element count of any list or map among ``values``, nested ones included.
+
+    Comprehensions can build lists that share one list many times over
+    (``xs.map(a, [a, a, a])`` three deep), cheap to build but exponential to
+    compare or print. The walk charges as it goes, so it stops at the limit.
+    """
+    budget = current_budget()
+    if budget is None:
+        return
+    stack = [v for v in values if isinstance(v, list | dict)]
+    while stack:
+        value = stack.pop()
+        budget.charge(len(value))
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend(v for v in items if isinstance(v, list | dict))
+
+
+def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` after charging the deep size of its list and map arguments."""
+    def run(*args: Any) -> Any:
+        if any(isinstance(a, list | dict) for a in args):
+            _charge_deep(*args)
+        return fn(*args)
+    return run
+
+
+def _concat(left: Any, right: Any) -> Any:
+    """``+``: numbers as :func:`_arith`; a built string, bytes or list charges its length.
+
+    Without this, ``[s].map(a, [a + a + ... + a])`` chained a few times builds
+    gigabytes inside one comprehension step, before the step's own charge.
+    """
+    result = _ADD(left, right)
+    if isinstance(result, str | bytes | list):
+        budget = current_budget()
+        if budget is not None:
+            budget.charge(len(result))
+    return result
+
+
 def _operator_in(item: Any, container: Any) -> Any:
     if isinstance(container, list):
         eq = _EQ
@@ -256,13 +308,15 @@ def _namespaces() -> dict[str, Any]:
     # wrapper (functools.wraps) on every comparison. Build each one once.
     for name in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(evaluation, f"bool_{name}", _compare(_ev.boolean(getattr(_operator, name))))
-    evaluation.operator_in = _operator_in
+    evaluation.bool_eq, evaluation.bool_ne = _deep(evaluation.bool_eq), _deep(evaluation.bool_ne)
+    evaluation.operator_in = _deep(_operator_in)
     for name in ("macro_map", "macro_filter", "macro_exists", "macro_exists_one", "macro_all"):
         setattr(evaluation, name, _metered(getattr(_ev, name)))
     ops = types.SimpleNamespace(**{k: getattr(_operator, k) for k in dir(_operator)
                                    if not k.startswith("_")})
-    for name in ("add", "sub", "mul", "truediv", "mod"):
+    for name in ("sub", "mul", "truediv", "mod"):
         setattr(ops, name, _arith(getattr(_operator, name)))
+    ops.add = _concat
     ops.neg = lambda value: as_double(_operator.neg(value))
     # cel-python's transpiler emits has() as a Python bool, which its own
     # logical_and/or/not/condition reject ("no such overload"); the interpreter
@@ -272,6 +326,7 @@ def _namespaces() -> dict[str, Any]:
         setattr(types_ns, name, _boolify2(getattr(celtypes, name)))
     types_ns.logical_not = _boolify1(celtypes.logical_not)
     types_ns.logical_condition = _boolify_condition(celtypes.logical_condition)
+    types_ns.StringType = _deep(celtypes.StringType)  # string(list) prints every element
     return {
         "__builtins__": __builtins__,
         "celpy": types.SimpleNamespace(evaluation=evaluation, celtypes=types_ns),
@@ -280,6 +335,7 @@ def _namespaces() -> dict[str, Any]:
     }
 
 
+_ADD = _arith(_operator.add)
 _GLOBALS = _namespaces()
 _BASE = _ev.Activation(annotations={}, functions={})
 
@@ -381,19 +437,27 @@ class Prepared:
     roots: frozenset[str] = frozenset()
 
     def program(self) -> Program:
-        """Compile to a Program (transpiling at most once per process; cached on disk)."""
-        if self.python is not None:
-            code = compile(self.python, "<cel>", "exec")
-        else:
-            assert self.tree is not None and self.info is not None
-            self.python, code = _transpile(self.tree)
-            cel_cache.store(self.text, self.roots, self.depth, self.macros, self.literal,
-                            self.info, self.python)
+        """Compile to a Program (transpiling at most once per process; cached on disk).
+
+        Raises:
+            CelTooComplexError: the generated code nests too deeply to compile.
+        """
+        try:
+            if self.python is not None:
+                code = compile(self.python, "<cel>", "exec")
+            else:
+                assert self.tree is not None and self.info is not None
+                python, code = _transpile(self.tree)
+                self.python = python
+                cel_cache.store(self.text, self.roots, self.depth, self.macros, self.literal,
+                                self.info, python)
+        except (RecursionError, SyntaxError, MemoryError) as exc:
+            raise _too_complex(f"cannot compile: {type(exc).__name__}") from None
         return Program(source=self.text, code=code)
 
 
 def prepare(text: str, roots: frozenset[str], *, max_depth: int,
-            max_comprehensions: int) -> Prepared:
+            max_comprehensions: int, max_operators: int = 150) -> Prepared:
     """Parse, measure and analyse ``text``, or read all of that from the cache.
 
     Expressions deeper than the limits are measured but not analysed (the
@@ -401,6 +465,7 @@ def prepare(text: str, roots: frozenset[str], *, max_depth: int,
 
     Raises:
         CelSyntaxError: the expression does not parse.
+        CelTooComplexError: operators chain deeper than ``max_operators``.
     """
     entry = cel_cache.load(text, roots)
     if entry is not None:
@@ -409,8 +474,21 @@ def prepare(text: str, roots: frozenset[str], *, max_depth: int,
     depth, macros = measure(tree)
     if depth > max_depth or macros > max_comprehensions:
         return Prepared(text, depth, macros, None, None, tree=tree, roots=roots)
-    return Prepared(text, depth, macros, cel_ast.literal_kind(tree), analyse(tree, roots),
+    height = cel_ast.operator_height(tree)
+    if height > max_operators:
+        raise _too_complex(f"{height} operators nested, limit {max_operators}")
+    try:
+        info = analyse(tree, roots)
+    except RecursionError:
+        raise _too_complex("analysis ran out of stack") from None
+    return Prepared(text, depth, macros, cel_ast.literal_kind(tree), info,
                     tree=tree, roots=roots)
+
+
+def _too_complex(detail: str) -> CelTooComplexError:
+    return CelTooComplexError(
+        f"too complex: operators or member steps chained too deeply ({detail}); "
+        "split it into smaller expressions", 1, 1)
 
 
 def _describe(exc: BaseException) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 
 from lark import Token, Tree
 
-__all__ = ["MACROS", "ExprInfo", "Reference", "analyse", "literal_kind", "measure"]
+__all__ = ["MACROS", "ExprInfo", "Reference", "analyse", "literal_kind", "measure",
+           "operator_height"]
 
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 """Comprehension macros: ``target.macro(var, body)``."""
@@ -77,6 +78,29 @@ def measure(tree: Tree[Token]) -> tuple[int, int]:
     return deepest, deepest_macro
 
 
+_PASS_THROUGH = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition",
+                           "multiplication", "unary", "member", "primary", "paren_expr"})
+
+
+def operator_height(tree: Tree[Token]) -> int:
+    """Longest path of operator nodes (grammar pass-through levels not counted).
+
+    A chain ``a + a + ... + a`` or ``x.f.f.f`` nests one node per step: this
+    is about how deeply the generated Python nests, which CPython caps.
+    """
+    deepest = 0
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
+    while stack:
+        node, height = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if not (node.data in _PASS_THROUGH and len(node.children) == 1):
+            height += 1
+        deepest = max(deepest, height)
+        stack.extend((child, height) for child in node.children)
+    return deepest
+
+
 def analyse(tree: Tree[Token], roots: frozenset[str]) -> ExprInfo:
     """Collect variables, functions, params and paths of a parsed expression.
 
@@ -106,9 +130,7 @@ def _unwrap(node: Tree[Token] | Token) -> Tree[Token] | Token:
     """Descend single-child chains (expr > conditionalor > ... > member)."""
     while (
         isinstance(node, Tree)
-        and node.data in {"expr", "conditionalor", "conditionaland", "relation",
-                          "addition", "multiplication", "unary", "member",
-                          "primary", "paren_expr"}
+        and node.data in _PASS_THROUGH
         and len(node.children) == 1
     ):
         node = node.children[0]

@@ -19,9 +19,15 @@ long as it likes. The engine bounds every expression in two layers:
   Without comprehensions a CEL expression does work linear in its own size
   and its input, so bounding comprehensions bounds the whole evaluation.
 
-Known gap: a single built-in call that is slow on its own (a pathological
-regular expression in ``matches``) is not interrupted; policies are
-reviewed code and the deadline catches it at the next charge.
+The seam also charges work that happens inside one step: ``+`` charges the
+length of the string, bytes or list it builds, and ``==``, ``!=``, ``in``
+and ``string()`` charge the element count of list and map operands,
+nested ones included, so shared sub-lists cannot multiply unseen.
+``matches`` runs on RE2 (cel-python uses google-re2): linear time, no
+backtracking, and patterns RE2 rejects (back-references, look-around) are
+errors. An operator chain too deep for CPython to compile is a lint error
+(:class:`~.cel.CelTooComplexError`); one too deep to evaluate is stopped as
+a recursion-depth limit.
 
 The budget travels in a :class:`contextvars.ContextVar`, so concurrent
 evaluations in threads or tasks each have their own. This module owns the
@@ -47,6 +53,9 @@ class Limits:
     """Characters in one expression (expr or message)."""
     max_depth: int = 24
     """Nesting of sub-expressions: parentheses, calls, lists, maps, index."""
+    max_operators: int = 150
+    """Operators nested in one another, chains included (``a + b + c`` nests 2
+    ``+`` nodes): CPython compiles at most 200 nested parentheses."""
     max_comprehension_depth: int = 3
     """Macros (all/exists/map/filter/exists_one) nested inside each other."""
     max_cost: int = 20_000
@@ -85,7 +94,7 @@ class Budget:
         if self.cost > self.limits.max_cost:
             raise LimitExceeded(
                 f"evaluation exceeded limit: cost {self.cost} > {self.limits.max_cost} "
-                "(comprehension iterations and elements built)"
+                "(comprehension steps, elements built or compared)"
             )
         if time.monotonic() > self.deadline:
             seconds = self.limits.max_decision_seconds if self.shared else self.limits.max_seconds

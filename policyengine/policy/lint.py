@@ -144,7 +144,10 @@ def check_expression(doc: PolicyDocument, path: JsonPath, params: set[str],
                                f"limit {limits.max_expr_length}")]
     try:
         prepared = cel.prepare(text, ROOTS, max_depth=limits.max_depth,
-                               max_comprehensions=limits.max_comprehension_depth)
+                               max_comprehensions=limits.max_comprehension_depth,
+                               max_operators=limits.max_operators)
+    except cel.CelTooComplexError as exc:
+        return [doc.diagnostic(path, f"{kind}: {exc.message}")]
     except cel.CelSyntaxError as exc:
         at = doc.text_position(path, exc.line, exc.column)
         return [doc.diagnostic(path, f"{kind}: {exc.message}{hint}", at=at)]
@@ -163,6 +166,11 @@ def check_expression(doc: PolicyDocument, path: JsonPath, params: set[str],
         out.append(doc.diagnostic(path, f"{kind} must yield a {want}, got a {literal} literal"
                                   + (hint if literal != "string" else "")))
     doc.cache[path] = prepared
+    if not out:
+        try:  # compiled here so that code too deep for CPython is a lint error with a place
+            doc.cache[("program", path)] = (prepared.program(), prepared.info)
+        except cel.CelTooComplexError as exc:
+            out.append(doc.diagnostic(path, f"{kind}: {exc.message}"))
     return out
 
 

@@ -106,3 +106,42 @@ def test_decision_deadline_bounds_a_pack_of_slow_rules(write, h):
     assert time.monotonic() - start < 5
     assert all(r.outcome == "error" for r in d.results)
     assert d.results[-1].message == "evaluation exceeded limit: decision time > 0.05s"
+
+
+def _fails_fast(decide, expr: str) -> None:
+    start = time.monotonic()
+    r = _result(decide(f"- {{id: boom, severity: deny, expr: '{expr}', message: '\"x\"'}}"))
+    assert r.outcome == "error" and r.message.startswith("evaluation exceeded limit: cost")
+    assert time.monotonic() - start < 2.0
+
+
+def test_concatenation_inside_one_step_is_charged(decide):
+    """a + a + ... + a in a comprehension body is charged per character, not after the step."""
+    chain = "+".join(["a"] * 70)
+    text = '"' + "x" * 600 + '"'
+    _fails_fast(decide, f"[{text}].map(a, [{chain}]).map(b, [b[0] + b[0]]).size() > 0")
+
+
+def test_shared_sublists_are_charged_when_compared_or_printed(decide):
+    """Lists that share one list 200 times, three deep, cannot be compared or printed unseen."""
+    row = "[" + ",".join(str(i) for i in range(100)) + "]"
+    def grown(var: str) -> str:
+        wide = ",".join([var] * 200)
+        return f"[{row}]" + "".join(f".map({var}, [{wide}])" for _ in range(3))
+
+    _fails_fast(decide, f"size(string({grown('a')})) > 0")
+    _fails_fast(decide, f"{grown('a')} == {grown('b')}")
+
+
+@pytest.mark.parametrize("expr", ["+".join(["1"] * 300) + " > 0", "card" + ".a" * 600 + " == 1",
+                                  "!" * 400 + "true"])
+def test_chains_too_deep_to_compile_are_lint_errors(write, expr):
+    """Operator chains CPython cannot compile are reported with file and rule, not a traceback."""
+    from policyengine.errors import PolicyLoadError
+    from policyengine.policy import load_policies
+    from tests.policyengine.policy.conftest import policy_yaml
+
+    path = write(policy_yaml(f"- {{id: long, severity: deny, expr: '{expr}', message: '\"x\"'}}"))
+    with pytest.raises(PolicyLoadError) as info:
+        load_policies([path])
+    assert "long: expr: too complex" in info.value.diagnostics()
