@@ -101,6 +101,13 @@ def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         time=now_text(now),
         expires=expiry(args.expires, now),
     )
+    if statement["expires"] <= statement["time"]:  # same fixed-width UTC format: sorts as time
+        from policyengine.errors import InputError
+
+        raise InputError(
+            f"--expires: {statement['expires']} is not in the future; a waiver that has "
+            "already expired would never apply"
+        )
     from policyengine.approvals import load_trust
 
     warn_if_not_counted(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.gatecli import DIGEST, MODEL, VERSION, cli, gate
+from tests.integration.gatecli import DIGEST, MODEL, VERSION, cli, gate, log_size
 
 RULES = ("approvals/distinct-approvers", "approvals/required-roles")
 
@@ -59,8 +59,20 @@ def test_waiver_turns_deny_into_allow_and_revocation_back(approvers, workdir):
 
 def test_expired_waiver_ignored(approvers, workdir):
     """A waiver whose expiry has passed does not waive."""
-    assert waive(approvers, expires="2020-01-01").code == 0
+    import time
+
+    assert waive(approvers, expires="1s").code == 0
+    time.sleep(1.2)
     assert gate().code == 1
+
+
+def test_waiver_expiring_in_the_past_refused(approvers, workdir):
+    """waive with an expiry already past exits 2 and writes nothing."""
+    assert gate().code == 1
+    before = log_size(workdir)
+    run = waive(approvers, expires="2020-01-01")
+    assert run.code == 2 and "not in the future" in run.err
+    assert log_size(workdir) == before
 
 
 def test_untrusted_waiver_ignored(approvers, workdir):
