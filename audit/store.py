@@ -1,9 +1,11 @@
-"""Durable storage of the audit log: SQLModel tables on SQLite or PostgreSQL.
+"""Durable storage of the audit log on SQLite or PostgreSQL.
 
-Owns the tables, opening a database by URL, the write transaction that
-serialises appends (one sequencer, so any number of processes produce one
-linear chain), persisting entries with their Merkle nodes, PostgreSQL triggers
-that refuse rewriting history, and streaming reads.
+Owns opening a database by URL, the write transaction that serialises appends
+(one sequencer, so any number of processes produce one linear chain),
+persisting entries with their Merkle nodes, and streaming reads. The tables
+are defined in :mod:`audit._tables` (re-exported here); SQLite's engine and
+append queue in :mod:`audit._sqlite`; PostgreSQL's append-only triggers and
+group commit in :mod:`audit._postgres`.
 
 It does not build envelopes or hashes (:mod:`audit.log`), compute tree nodes
 (:mod:`audit.tree`) or decide what may be redacted (:mod:`audit.retention`).
@@ -12,31 +14,47 @@ The hot path uses SQLAlchemy Core statements on these tables, not ORM sessions.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event, exc
+from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: rely on SQLite's busy handler
-    fcntl = None  # type: ignore[assignment]
-
+from audit import _postgres
+from audit._sqlite import AppendQueue, sqlite_engine
+from audit._tables import (
+    CHECKPOINTS,
+    ENTRIES,
+    HEAD,
+    HOLDS,
+    KEYS,
+    NODES,
+    PAYLOADS,
+    TABLES,
+    CheckpointRow,
+    CompiledStatements,
+    EntryRow,
+    HoldRow,
+    KeyRow,
+    NodeRow,
+    PayloadRow,
+    metadata,
+)
 from audit.errors import LogUnavailableError, StorageError
 from audit.records import StoredCheckpoint, StoredEntry
 from audit.tree import Coord, TreeReader, extend, pack_frontier, unpack_frontier
 
 __all__ = [
+    "CHECKPOINTS",
+    "ENTRIES",
+    "HEAD",
+    "HOLDS",
+    "NODES",
+    "PAYLOADS",
     "CheckpointRow",
     "EntryRow",
     "Head",
@@ -52,7 +70,6 @@ __all__ = [
     "open_store",
 ]
 
-_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # rowid alias on SQLite
 _BATCH = 2000
 _SCAN_BATCH = 10000
 # The verifier's scan; integers only are formatted in (see iter_entries).
@@ -62,118 +79,7 @@ _SCAN = (
     "ORDER BY e.seq LIMIT {limit:d}"
 )
 
-
-class _Base(SQLModel, registry=registry()):
-    """Own metadata, so creating the audit tables touches no other table."""
-
-
-class EntryRow(_Base, table=True):
-    """One log entry: the envelope bytes exactly as hashed, plus query columns."""
-
-    __tablename__ = "audit_entries"
-    seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    leaf_hash: bytes = Field(sa_type=sa.LargeBinary)
-    envelope: bytes = Field(sa_type=sa.LargeBinary)
-    type: str = Field(index=True)
-    subject_name: str = Field(index=True)
-    subject_version: str | None = Field(default=None, index=True)
-    subject_digest: str | None = Field(default=None, index=True)
-    actor: str = Field(index=True)
-    time: str = Field(index=True)  # RFC 3339, fixed width: sorts as it compares
-
-
-class PayloadRow(_Base, table=True):
-    """The payload bound to an entry by digest; content is NULL once redacted."""
-
-    __tablename__ = "audit_payloads"
-    seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    digest: str
-    content: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    redacted: bool = False
-
-
-class CheckpointRow(_Base, table=True):
-    """A signed checkpoint (C2SP signed note) of the tree at ``size``."""
-
-    __tablename__ = "audit_checkpoints"
-    size: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    root: bytes = Field(sa_type=sa.LargeBinary)
-    note: str
-
-
-class NodeRow(_Base, table=True):
-    """A perfect Merkle subtree of level >= 1 (level 0 is the entry's leaf hash)."""
-
-    __tablename__ = "audit_nodes"
-    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    idx: int = Field(
-        sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    hash: bytes = Field(sa_type=sa.LargeBinary)
-
-
-class HoldRow(_Base, table=True):
-    """A legal hold on a subject name (all versions when version is empty)."""
-
-    __tablename__ = "audit_holds"
-    hold_seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    subject_name: str = Field(index=True)
-    subject_version: str = ""
-    release_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
-
-
-class KeyRow(_Base, table=True):
-    """A verifier key (signed-note vkey) that signed at least one checkpoint."""
-
-    __tablename__ = "audit_keys"
-    vkey: str = Field(primary_key=True)
-    first_size: int = Field(sa_type=sa.BigInteger)
-
-
-class HeadRow(_Base, table=True):
-    """The single sequencer row: size, last leaf hash and compact range."""
-
-    __tablename__ = "audit_head"
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    origin: str
-    size: int = Field(sa_type=sa.BigInteger)
-    last_leaf: bytes = Field(sa_type=sa.LargeBinary)
-    frontier: bytes = Field(sa_type=sa.LargeBinary)
-
-
-_E = EntryRow.__table__  # type: ignore[attr-defined]
-_P = PayloadRow.__table__  # type: ignore[attr-defined]
-_C = CheckpointRow.__table__  # type: ignore[attr-defined]
-_N = NodeRow.__table__  # type: ignore[attr-defined]
-_H = HeadRow.__table__  # type: ignore[attr-defined]
-_HOLDS = HoldRow.__table__  # type: ignore[attr-defined]
-_K = KeyRow.__table__  # type: ignore[attr-defined]
-_TABLES = [_E, _P, _C, _N, _HOLDS, _K, _H]
-
-
-class _Compiled:
-    """The hot-path Core statements of these tables, compiled once per dialect."""
-
-    def __init__(self, dialect: sa.engine.Dialect) -> None:
-        if dialect.name == "sqlite":
-            from sqlalchemy.dialects import sqlite
-
-            dialect = sqlite.dialect(paramstyle="named")  # sqlite3 binds dicts by :name
-
-        def text(stmt: Any) -> str:
-            return str(stmt.compile(dialect=dialect))
-
-        head = sa.select(_H.c.origin, _H.c.size, _H.c.last_leaf, _H.c.frontier).where(
-            _H.c.id == sa.literal_column("1"))
-        if dialect.name == "postgresql":
-            head = head.with_for_update()  # the sequencer: one appender at a time
-        self.head = text(head)
-        self.entry = text(sa.insert(_E))
-        self.payload = text(sa.insert(_P))
-        self.node = text(sa.insert(_N))
-        self.move = text(
-            sa.update(_H).where(_H.c.id == sa.literal_column("1")).values(
-                size=sa.bindparam("size"), last_leaf=sa.bindparam("last_leaf"),
-                frontier=sa.bindparam("frontier")))
+_E, _P, _C, _H, _K = ENTRIES, PAYLOADS, CHECKPOINTS, HEAD, KEYS
 
 
 @dataclass(frozen=True)
@@ -205,73 +111,6 @@ class NewRow:
     payload: bytes
 
 
-# Database-level protection (PostgreSQL): history is append-only. Entries,
-# checkpoints and nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only
-# lose its content (content -> NULL with redacted = true, digest unchanged),
-# which is the redaction path of audit.retention; the head only grows.
-_PG_GUARDS = """
-CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
-    USING ERRCODE = 'insufficient_privilege';
-END $$;
-CREATE OR REPLACE FUNCTION audit_payload_redact_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'UPDATE' AND NEW.seq = OLD.seq AND NEW.digest = OLD.digest
-     AND NEW.content IS NULL AND NEW.redacted AND OLD.content IS NOT NULL THEN
-    RETURN NEW;
-  END IF;
-  RAISE EXCEPTION 'audit payloads only allow redaction (content -> NULL): % refused', TG_OP
-    USING ERRCODE = 'insufficient_privilege';
-END $$;
-CREATE OR REPLACE FUNCTION audit_head_grow_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.size >= OLD.size THEN
-    RETURN NEW;
-  END IF;
-  RAISE EXCEPTION 'audit head only grows: % refused', TG_OP
-    USING ERRCODE = 'insufficient_privilege';
-END $$;
-CREATE OR REPLACE TRIGGER audit_entries_guard BEFORE UPDATE OR DELETE ON audit_entries
-  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_entries_truncate BEFORE TRUNCATE ON audit_entries
-  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_checkpoints_guard BEFORE UPDATE OR DELETE ON audit_checkpoints
-  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_checkpoints_truncate BEFORE TRUNCATE ON audit_checkpoints
-  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_nodes_guard BEFORE UPDATE OR DELETE ON audit_nodes
-  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_payloads_guard BEFORE UPDATE OR DELETE ON audit_payloads
-  FOR EACH ROW EXECUTE FUNCTION audit_payload_redact_only();
-CREATE OR REPLACE TRIGGER audit_payloads_truncate BEFORE TRUNCATE ON audit_payloads
-  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
-CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
-  FOR EACH ROW EXECUTE FUNCTION audit_head_grow_only();
-"""
-
-
-# PostgreSQL group commit for appends. The sequencer row lock is held until the
-# append transaction ends; with a synchronous commit it would be held across
-# the WAL fsync and appends could never share one. So the append transaction
-# commits asynchronously (releasing the lock at once) and the caller is only
-# answered after a second, synchronous commit of a transaction with an xid:
-# its commit flushes the WAL up to its own record (PostgreSQL
-# RecordTransactionCommit -> XLogFlush), which includes the append, and
-# concurrent writers' barriers share fsyncs. WAL is replayed in order, so a
-# crash can only lose a suffix of unacknowledged appends, never leave a hole.
-# Without EXECUTE on pg_logical_emit_message the store commits synchronously.
-_PG_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
-# A transactional WAL record (an empty logical message) so the commit writes
-# WAL and must flush it; a bare xid assignment writes none and would not wait.
-_PG_FLUSH_BARRIER = "SELECT pg_logical_emit_message(true, 'policyengine.audit', '')"
-
-
-def _install_guards(conn: Connection, dialect: str) -> None:
-    if dialect == "postgresql":
-        # On the driver cursor without parameters, so '%' in RAISE is literal.
-        conn.connection.dbapi_connection.cursor().execute(_PG_GUARDS)  # type: ignore[union-attr]
-
 
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``."""
@@ -280,40 +119,6 @@ def mask_url(url: str) -> str:
 
 def _unavailable(url: str, why: str, fix: str) -> LogUnavailableError:
     return LogUnavailableError(f"audit log unavailable at {mask_url(url)}: {why}; {fix}")
-
-
-def _sqlite_engine(url: str, create: bool) -> Engine:
-    raw = url.split(":///", 1)[1] if ":///" in url else ""
-    if not raw or raw == ":memory:":
-        raise _unavailable(url, "expected a file path", "use sqlite:///path/to/audit.db")
-    path = Path(raw)
-    if not create and not path.is_file():
-        raise _unavailable(url, f"no log file at {path}", "check --log or POLICYENGINE_LOG_URL")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _unavailable(
-            url, f"cannot create {path.parent}: {e.strerror}", "check the path") from e
-    engine = sa.create_engine(url, connect_args={"timeout": 60.0})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # synchronous=FULL: a commit that returned survives power loss.
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # BEGIN IMMEDIATE takes the write lock before reading the head, so the
-        # seq and prev read in this transaction are still current at commit.
-        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-    return engine
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -329,7 +134,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
             unwritable file; the message names the URL with the password masked.
     """
     if url.startswith("sqlite:"):
-        engine = _sqlite_engine(url, create)
+        engine = sqlite_engine(url, create, _unavailable)
     elif url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
         if url.startswith("postgres:") or url.startswith("postgresql:"):
             url = "postgresql+psycopg:" + url.split(":", 1)[1]
@@ -357,21 +162,17 @@ class Store:
         self.url = url
         self.dialect = engine.dialect.name
         self.tree = TreeReader(self.fetch_nodes)
-        self._sql = _Compiled(engine.dialect)
+        self._sql = CompiledStatements(engine.dialect)
         self._group_commit = False
-        self._thread_lock = threading.Lock()
-        self._lock_fd: int | None = None
-        self._lock_pid = 0
-        self._lock_path: str | None = None
+        lock_path = None
         if self.dialect == "sqlite" and engine.url.database:
-            self._lock_path = engine.url.database + "-appendlock"
+            lock_path = engine.url.database + "-appendlock"
+        self._queue = AppendQueue(lock_path)
 
     def close(self) -> None:
         """Release pooled connections and the append queue file."""
         self.engine.dispose()
-        if self._lock_fd is not None and self._lock_pid == os.getpid():
-            os.close(self._lock_fd)
-        self._lock_fd = None
+        self._queue.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -400,7 +201,7 @@ class Store:
         """True when every table and the head row exist (read only, no write lock)."""
         with self._errors(), self.engine.connect() as conn:
             names = set(sa.inspect(conn).get_table_names())
-            if not {t.name for t in _TABLES} <= names:
+            if not {t.name for t in TABLES} <= names:
                 return False
             return conn.execute(sa.select(_H.c.id)).first() is not None
 
@@ -418,15 +219,16 @@ class Store:
                                    "check --log or POLICYENGINE_LOG_URL")
             self._create_schema(origin)
         if self.dialect == "postgresql":
-            self._group_commit = self._can_group_commit()
+            self._group_commit = _postgres.can_group_commit(self.engine)
 
     def _create_schema(self, origin: str) -> None:
         with self._errors(), self.write() as conn:
             if self.dialect == "postgresql":
                 # Serialises schema creation between processes (DDL is transactional).
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7254119)")
-            _Base.metadata.create_all(conn, tables=_TABLES)
-            _install_guards(conn, self.dialect)
+            metadata.create_all(conn, tables=TABLES)
+            if self.dialect == "postgresql":
+                _postgres.install_guards(conn)
             if conn.execute(sa.select(_H.c.id)).first() is None:
                 conn.execute(
                     sa.insert(_H).values(
@@ -434,21 +236,14 @@ class Store:
                     )
                 )
 
-    def _can_group_commit(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql(_PG_FLUSH_BARRIER)
-                conn.rollback()
-        except exc.DBAPIError:
-            return False
-        return True
-
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success."""
-        with self._errors(), self._queue(), self.engine.connect() as conn:
+        with self._errors(), self._queue.turn(), self.engine.connect() as conn:
             conn = conn.execution_options(write=True)
             with conn.begin():
+                if self.dialect == "postgresql":
+                    _postgres.make_durable(conn)
                 yield conn
 
     @contextmanager
@@ -463,7 +258,7 @@ class Store:
         """The hot append transaction on a pooled DBAPI connection: (cursor, head).
 
         Statements are the Core statements of these tables compiled once
-        (:class:`_Compiled`); executing them on the driver cursor skips
+        (:class:`audit._tables.CompiledStatements`); executing them on the driver cursor skips
         SQLAlchemy's per-call overhead, which costs more than SQLite's commit.
         Returns only once the transaction is durable.
         """
@@ -474,14 +269,15 @@ class Store:
                     with self._sqlite_append(raw) as pair:
                         yield pair
                 else:
-                    with self._pg_append(raw) as pair:
+                    with _postgres.append_transaction(
+                            raw, self._read_locked_head, group_commit=self._group_commit) as pair:
                         yield pair
             finally:
                 raw.close()
 
     @contextmanager
     def _sqlite_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
-        with self._queue():
+        with self._queue.turn():
             cur = raw.cursor()
             cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
             try:
@@ -489,45 +285,6 @@ class Store:
             except BaseException:
                 raw.rollback()
                 raise
-            raw.commit()
-
-    @contextmanager
-    def _queue(self) -> Iterator[None]:
-        """Queue appenders on a blocking file lock beside the database.
-
-        SQLite's busy handler polls with growing sleeps (up to 100 ms), so
-        contending writers idle while the lock is free. A blocking flock hands
-        the turn over at once; BEGIN IMMEDIATE still serialises everyone else.
-        """
-        if self._lock_path is None or fcntl is None:
-            yield
-            return
-        with self._thread_lock:
-            if self._lock_fd is None or self._lock_pid != os.getpid():
-                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-                self._lock_pid = os.getpid()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _pg_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
-        cur = raw.cursor()
-        try:
-            if self._group_commit:
-                cur.execute(_PG_ASYNC_COMMIT)
-            head = self._read_locked_head(cur)  # SELECT ... FOR UPDATE: the sequencer
-            # Pipeline the writes and the commit: one round trip under the lock.
-            with raw.driver_connection.pipeline():
-                yield cur, head
-                raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        if self._group_commit:
-            cur.execute(_PG_FLUSH_BARRIER)
             raw.commit()
 
     def _read_locked_head(self, cur: Any) -> Head:
@@ -715,9 +472,3 @@ def _entry_params(r: NewRow) -> dict[str, Any]:
     }
 
 
-ENTRIES = _E
-PAYLOADS = _P
-CHECKPOINTS = _C
-NODES = _N
-HOLDS = _HOLDS
-HEAD = _H

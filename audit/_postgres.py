@@ -1,0 +1,159 @@
+"""PostgreSQL specifics of the audit store: append-only triggers and group commit.
+
+Owns the SQL that only PostgreSQL runs: the triggers that refuse rewriting
+history, the durability settings of write transactions and the append
+transaction with its commit barrier. Opening the database, the tables and the
+rows written live in :mod:`audit.store` and :mod:`audit._tables`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["append_transaction", "can_group_commit", "install_guards", "make_durable"]
+
+_HeadT = TypeVar("_HeadT")
+
+# Database-level protection: history is append-only. Entries, checkpoints and
+# nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only lose its content
+# (content -> NULL with redacted = true, digest unchanged), which is the
+# redaction path of audit.retention; the head only grows.
+_GUARDS = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE FUNCTION audit_payload_redact_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.seq = OLD.seq AND NEW.digest = OLD.digest
+     AND NEW.content IS NULL AND NEW.redacted AND OLD.content IS NOT NULL THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION 'audit payloads only allow redaction (content -> NULL): % refused', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE FUNCTION audit_head_grow_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.size >= OLD.size THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION 'audit head only grows: % refused', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE TRIGGER audit_entries_guard BEFORE UPDATE OR DELETE ON audit_entries
+  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_entries_truncate BEFORE TRUNCATE ON audit_entries
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_checkpoints_guard BEFORE UPDATE OR DELETE ON audit_checkpoints
+  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_checkpoints_truncate BEFORE TRUNCATE ON audit_checkpoints
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_nodes_guard BEFORE UPDATE OR DELETE ON audit_nodes
+  FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_payloads_guard BEFORE UPDATE OR DELETE ON audit_payloads
+  FOR EACH ROW EXECUTE FUNCTION audit_payload_redact_only();
+CREATE OR REPLACE TRIGGER audit_payloads_truncate BEFORE TRUNCATE ON audit_payloads
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
+  FOR EACH ROW EXECUTE FUNCTION audit_head_grow_only();
+"""
+
+# Group commit for appends, and why an acknowledged append is durable.
+#
+# The sequencer row lock is held until the append transaction ends; with a
+# synchronous commit it would be held across the WAL fsync and appends could
+# never share one. So the append transaction commits asynchronously (releasing
+# the lock at once) and the caller is answered only after a second,
+# synchronous commit of a transaction that wrote WAL (the barrier).
+#
+# - PostgreSQL docs, "Asynchronous Commit" (wal-async-commit.html): an
+#   asynchronous commit returns before its WAL is flushed; a crash in that
+#   window loses the transaction "as though it had aborted cleanly", and the
+#   database stays consistent because WAL is written and replayed in order.
+# - Docs, synchronous_commit (runtime-config-wal.html): with any value but
+#   "off" (local, remote_write, on, remote_apply) a commit waits until its WAL
+#   records, up to and including its commit record, are flushed to local disk.
+#   WAL is one sequential stream: flushing up to an LSN flushes every record
+#   before it (RecordTransactionCommit -> XLogFlush(XactLastRecEnd)).
+# - The append's commit record was inserted before the barrier started (this
+#   process received its commit reply first), so it lies below the barrier's
+#   commit record; when the barrier's synchronous commit returns, the append
+#   is on disk. Concurrent writers' barriers share one fsync (commit_delay).
+# - The barrier must write WAL: a transaction without an xid writes no commit
+#   record and does not wait. pg_logical_emit_message(transactional => true)
+#   writes a WAL record in the transaction and assigns an xid (docs,
+#   functions-admin.html, "Replication Management Functions").
+# - The barrier must really be synchronous: SET LOCAL in the append
+#   transaction ends with it, but a server, database or role default of
+#   synchronous_commit = off (postgresql.conf, ALTER ROLE/DATABASE ... SET)
+#   would make the barrier, and any plain commit, asynchronous too, and an
+#   acknowledged append could be lost. So every write transaction and the
+#   barrier raise an "off" setting to "on" for themselves (set_config with
+#   is_local = true), keeping any stronger setting (remote_apply etc.).
+# Without EXECUTE on pg_logical_emit_message the store commits each append
+# synchronously instead (made durable the same way).
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+_DURABLE_COMMIT = (
+    "SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+    "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true)"
+)
+# A transactional WAL record (an empty logical message) so the commit writes
+# WAL and must flush it; a bare xid assignment writes none and would not wait.
+_FLUSH_BARRIER = "SELECT pg_logical_emit_message(true, 'policyengine.audit', '')"
+
+
+def install_guards(conn: Connection) -> None:
+    """Create or replace the append-only triggers in the caller's transaction."""
+    # On the driver cursor without parameters, so '%' in RAISE is literal.
+    conn.connection.dbapi_connection.cursor().execute(_GUARDS)  # type: ignore[union-attr]
+
+
+def make_durable(conn: Connection) -> None:
+    """Make the commit of the caller's transaction wait for the WAL flush."""
+    conn.exec_driver_sql(_DURABLE_COMMIT)
+
+
+def can_group_commit(engine: Engine) -> bool:
+    """True when this role may write the barrier's WAL message."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(_FLUSH_BARRIER)
+            conn.rollback()
+    except exc.DBAPIError:
+        return False
+    return True
+
+
+@contextmanager
+def append_transaction(
+    raw: Any, read_head: Callable[[Any], _HeadT], *, group_commit: bool
+) -> Iterator[tuple[Any, _HeadT]]:
+    """The append transaction on a driver connection; returns once it is durable.
+
+    Args:
+        raw: a pooled DBAPI (psycopg) connection.
+        read_head: reads the head with SELECT ... FOR UPDATE (the sequencer).
+        group_commit: commit asynchronously, then wait on a flush barrier.
+    """
+    cur = raw.cursor()
+    try:
+        cur.execute(_ASYNC_COMMIT if group_commit else _DURABLE_COMMIT)
+        head = read_head(cur)
+        # Pipeline the writes and the commit: one round trip under the lock.
+        with raw.driver_connection.pipeline():
+            yield cur, head
+            raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    if group_commit:
+        with raw.driver_connection.pipeline():
+            cur.execute(_DURABLE_COMMIT)
+            cur.execute(_FLUSH_BARRIER)
+            raw.commit()

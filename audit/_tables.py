@@ -1,0 +1,152 @@
+"""The audit log's tables (SQLModel) and the hot-path statements compiled from them.
+
+Owns the schema only: table definitions, their SQLAlchemy ``Table`` objects and
+the Core statements the append path executes on a driver cursor. Opening
+databases, transactions and reads live in :mod:`audit.store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CHECKPOINTS",
+    "ENTRIES",
+    "HEAD",
+    "HOLDS",
+    "KEYS",
+    "NODES",
+    "PAYLOADS",
+    "TABLES",
+    "CheckpointRow",
+    "CompiledStatements",
+    "EntryRow",
+    "HeadRow",
+    "HoldRow",
+    "KeyRow",
+    "NodeRow",
+    "PayloadRow",
+    "metadata",
+]
+
+_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # rowid alias on SQLite
+
+
+class _Base(SQLModel, registry=registry()):
+    """Own metadata, so creating the audit tables touches no other table."""
+
+
+class EntryRow(_Base, table=True):
+    """One log entry: the envelope bytes exactly as hashed, plus query columns."""
+
+    __tablename__ = "audit_entries"
+    seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    leaf_hash: bytes = Field(sa_type=sa.LargeBinary)
+    envelope: bytes = Field(sa_type=sa.LargeBinary)
+    type: str = Field(index=True)
+    subject_name: str = Field(index=True)
+    subject_version: str | None = Field(default=None, index=True)
+    subject_digest: str | None = Field(default=None, index=True)
+    actor: str = Field(index=True)
+    time: str = Field(index=True)  # RFC 3339, fixed width: sorts as it compares
+
+
+class PayloadRow(_Base, table=True):
+    """The payload bound to an entry by digest; content is NULL once redacted."""
+
+    __tablename__ = "audit_payloads"
+    seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    digest: str
+    content: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    redacted: bool = False
+
+
+class CheckpointRow(_Base, table=True):
+    """A signed checkpoint (C2SP signed note) of the tree at ``size``."""
+
+    __tablename__ = "audit_checkpoints"
+    size: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    root: bytes = Field(sa_type=sa.LargeBinary)
+    note: str
+
+
+class NodeRow(_Base, table=True):
+    """A perfect Merkle subtree of level >= 1 (level 0 is the entry's leaf hash)."""
+
+    __tablename__ = "audit_nodes"
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(
+        sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class HoldRow(_Base, table=True):
+    """A legal hold on a subject name (all versions when version is empty)."""
+
+    __tablename__ = "audit_holds"
+    hold_seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    subject_name: str = Field(index=True)
+    subject_version: str = ""
+    release_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class KeyRow(_Base, table=True):
+    """A verifier key (signed-note vkey) that signed at least one checkpoint."""
+
+    __tablename__ = "audit_keys"
+    vkey: str = Field(primary_key=True)
+    first_size: int = Field(sa_type=sa.BigInteger)
+
+
+class HeadRow(_Base, table=True):
+    """The single sequencer row: size, last leaf hash and compact range."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    origin: str
+    size: int = Field(sa_type=sa.BigInteger)
+    last_leaf: bytes = Field(sa_type=sa.LargeBinary)
+    frontier: bytes = Field(sa_type=sa.LargeBinary)
+
+
+ENTRIES = EntryRow.__table__  # type: ignore[attr-defined]
+PAYLOADS = PayloadRow.__table__  # type: ignore[attr-defined]
+CHECKPOINTS = CheckpointRow.__table__  # type: ignore[attr-defined]
+NODES = NodeRow.__table__  # type: ignore[attr-defined]
+HEAD = HeadRow.__table__  # type: ignore[attr-defined]
+HOLDS = HoldRow.__table__  # type: ignore[attr-defined]
+KEYS = KeyRow.__table__  # type: ignore[attr-defined]
+TABLES = [ENTRIES, PAYLOADS, CHECKPOINTS, NODES, HOLDS, KEYS, HEAD]
+metadata = _Base.metadata
+"""The metadata holding only the audit tables."""
+_E, _P, _N, _H = ENTRIES, PAYLOADS, NODES, HEAD
+
+
+class CompiledStatements:
+    """The hot-path Core statements of these tables, compiled once per dialect."""
+
+    def __init__(self, dialect: sa.engine.Dialect) -> None:
+        if dialect.name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            dialect = sqlite.dialect(paramstyle="named")  # sqlite3 binds dicts by :name
+
+        def text(stmt: Any) -> str:
+            return str(stmt.compile(dialect=dialect))
+
+        head = sa.select(_H.c.origin, _H.c.size, _H.c.last_leaf, _H.c.frontier).where(
+            _H.c.id == sa.literal_column("1"))
+        if dialect.name == "postgresql":
+            head = head.with_for_update()  # the sequencer: one appender at a time
+        self.head = text(head)
+        self.entry = text(sa.insert(_E))
+        self.payload = text(sa.insert(_P))
+        self.node = text(sa.insert(_N))
+        self.move = text(
+            sa.update(_H).where(_H.c.id == sa.literal_column("1")).values(
+                size=sa.bindparam("size"), last_leaf=sa.bindparam("last_leaf"),
+                frontier=sa.bindparam("frontier")))
