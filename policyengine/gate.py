@@ -88,6 +88,10 @@ def log_errors(config: Config) -> Iterator[None]:
             # The input is not JSON the log can hash (an integer beyond 2**53-1, a
             # non-string key): bad input, exit 2; the log wrote nothing.
             raise InputError(f"input cannot be logged: {exc}") from exc
+        if getattr(exc, "code", None) == "audit_log_unavailable":
+            # The log's own message already names the (redacted) URL and how to fix it.
+            message = str(exc).replace(config.log_url, _redact_url(config.log_url))
+            raise LogUnavailableError(message) from exc
         raise LogUnavailableError(
             f"audit log {_redact_url(config.log_url)} unavailable: {exc}; "
             "check --log / POLICYENGINE_LOG_URL and that the file or server is reachable"

@@ -172,3 +172,11 @@ def test_permission_denied_log_exits_3(workdir, mode):
         db.chmod(0o600)
     assert proc.returncode == 3, proc.stderr
     assert "unavailable" in proc.stderr
+
+
+def test_unreachable_log_message_hides_the_password(workdir):
+    """The exit-3 message names the log URL once, with its password masked."""
+    run = gate("--log", "postgresql+psycopg://u:s3cret-pw@127.0.0.1:1/none")
+    assert run.code == 3, run.err
+    assert "s3cret-pw" not in run.err and "u:***@127.0.0.1:1" in run.err
+    assert run.err.count("unavailable") == 1
