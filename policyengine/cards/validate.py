@@ -20,7 +20,7 @@ import yaml
 from jsonschema.exceptions import ValidationError
 
 from policyengine.cards._errors import CardLoadError
-from policyengine.errors import CardValidationError, SchemaError
+from policyengine.errors import CardValidationError, InputError, SchemaError
 from policyengine.resources import validator
 
 __all__ = [
@@ -165,13 +165,22 @@ def parse_document(text: str, *, source: str) -> Any:
             raise CardLoadError(
                 f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
             ) from exc
+    from policyengine.policy.load import check_expansion
+
+    loader = _PlainLoader(text)
     try:
-        return yaml.load(text, Loader=_PlainLoader)
+        node = loader.get_single_node()
+        check_expansion(node)  # billion laughs: bounded before anything walks the data
+        return loader.construct_document(node) if node is not None else None
+    except ValueError as exc:
+        raise CardLoadError(f"{source}: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CardLoadError(f"{where}: invalid YAML: {problem}") from exc
+    finally:
+        loader.dispose()
 
 
 def load_document(path: str | Path) -> Any:
@@ -189,9 +198,9 @@ def read_text(path: str | Path) -> str:
     Raises:
         CardLoadError: one line naming the file and the reason.
     """
-    p = Path(path)
+    from policyengine.policy.load import read_text as read_bounded
+
     try:
-        return p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CardLoadError(f"{p}: cannot read file: {reason.lower()}") from exc
+        return read_bounded(Path(path), "file")
+    except InputError as exc:
+        raise CardLoadError(str(exc)) from exc

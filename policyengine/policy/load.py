@@ -33,6 +33,7 @@ __all__ = [
     "load_overrides",
     "load_policies",
     "parse_documents",
+    "read_text",
 ]
 
 JsonPath = tuple[str | int, ...]
@@ -214,12 +215,58 @@ class _Builder:
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""Largest policy, card, history, params or test file read (a card is kilobytes)."""
+
+MAX_YAML_NODES = 1_000_000
+"""Largest YAML document counted with its aliases expanded: ``&a [*b, *b, ...]``
+nine deep ("billion laughs") is tiny on disk and exponential once walked."""
+
+
+def read_text(path: Path, what: str) -> str:
+    """Read a UTF-8 file (a BOM is dropped) of at most :data:`MAX_FILE_BYTES`.
+
+    Raises:
+        InputError: unreadable, not UTF-8, a directory, or too big; one line naming the file.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: cannot read {what}: {size} bytes, limit {MAX_FILE_BYTES}")
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{path}: cannot read {what}: {reason}; expected a UTF-8 text "
+                         "file") from exc
+
+
+def check_expansion(node: yaml.Node | None) -> None:
+    """Raise ``ValueError`` when ``node`` has more than :data:`MAX_YAML_NODES` nodes, aliases
+    expanded; the walk stops at the limit, so it costs at most that many steps."""
+    count, stack = 0, [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        count += 1
+        if count > MAX_YAML_NODES:
+            raise ValueError(f"yaml expands to more than {MAX_YAML_NODES} nodes (aliases "
+                             "repeated inside aliases?); write the data out plainly")
+        if isinstance(current, yaml.MappingNode):
+            stack.extend(v for pair in current.value for v in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+
+
 def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Diagnostic]]:
     """Compose every YAML document in ``text``; returns documents and problems."""
     docs: list[PolicyDocument] = []
     problems: list[Diagnostic] = []
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
+        for node in nodes:
+            check_expansion(node)
+    except ValueError as exc:
+        problems.append(Diagnostic(file, 1, 1, None, None, str(exc)))
+        return docs, problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -290,10 +337,10 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     problems: list[Diagnostic] = []
     for file in find_policy_files(paths):
         try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_text(file, "policy file")
+        except InputError as exc:
             problems.append(Diagnostic(str(file), 0, 0, None, None,
-                                       f"cannot read policy file: {exc}"))
+                                       str(exc).removeprefix(f"{file}: ")))
             continue
         found, issues = parse_documents(text, str(file))
         docs.extend(doc for doc in found if not _other_kind(doc))
@@ -324,10 +371,7 @@ def load_data(path: Path, what: str = "input") -> Any:
     Raises:
         InputError: unreadable file or invalid JSON/YAML, naming the file and line.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read {what}: {exc}") from exc
+    text = read_text(path, what)
     if path.suffix == ".json":
         try:
             return json.loads(text, object_pairs_hook=_no_duplicates)

@@ -37,6 +37,7 @@ from policyengine.policy.load import (
     load_data,
     load_policies,
     parse_documents,
+    read_text,
 )
 from policyengine.policy.waivers import parse_time
 
@@ -178,10 +179,7 @@ class _Runner:
 
 
 def _test_document(path: Path) -> PolicyDocument:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read test file: {exc}") from exc
+    text = read_text(path, "test file")
     docs, problems = parse_documents(text, str(path))
     if not problems and len(docs) != 1:
         problems.append(Diagnostic(str(path), 1, 1, None, None,
