@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from audit.canonical import dumps_envelope
 from audit.errors import CanonicalizationError
-from audit.records import StoredEntry
+from audit.records import EntryTuple
 
 
 class Env(NamedTuple):
@@ -32,7 +32,7 @@ class Env(NamedTuple):
 
 # A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
 # written as an unrolled, possessive loop so plain runs are scanned in one step.
-_S = rb'[^"\\\x00-\x1f]*+(?:\\(?:["\\bfnrt]|u00[01][0-9a-f])[^"\\\x00-\x1f]*+)*+'
+_S = rb'[^"\\\x00-\x1f]*+(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[^"\\\x00-\x1f]*+)*+'
 # The canonical envelope: keys in RFC 8785 order, subject per the contract.
 ENVELOPE_RE = re.compile(
     rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
@@ -101,21 +101,22 @@ class Peeked(NamedTuple):
     hash_hex: str
 
 
-def peek(it: Iterator[StoredEntry]) -> Peeked | None:
-    entry = next(it, None)
-    if entry is None:
+def peek(it: Iterator[EntryTuple]) -> Peeked | None:
+    """Read the next row ahead: its parsed envelope (None if not canonical) and leaf hash."""
+    row = next(it, None)
+    if row is None:
         return None
-    env = entry.envelope
+    env = row[1]
     return Peeked(parse_envelope(env), hashlib.sha256(b"\x00" + env).hexdigest())
 
 
-def scan(it: Iterable[StoredEntry], want: int, stray: int) -> tuple[bool, bool, int]:
+def scan(it: Iterable[EntryTuple], want: int, stray: int) -> tuple[bool, bool, int]:
     """Read the rest: was seq ``want`` seen, was seq ``stray`` seen, how many entries."""
     found = again = False
     count = 0
-    for entry in it:
+    for row in it:
         count += 1
-        env = parse_envelope(entry.envelope)
+        env = parse_envelope(row[1])
         if env is not None:
             found = found or env.seq == want
             again = again or env.seq == stray

@@ -17,7 +17,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -59,13 +59,6 @@ class _Progress:
         if self._on and self._shown:
             self._stream.write("\r\033[K")
             self._stream.flush()
-
-
-def _counting(items: Iterator[Any], progress: _Progress) -> Iterator[Any]:
-    for n, item in enumerate(items, 1):
-        if n & 1023 == 0:
-            progress(n)
-        yield item
 
 
 def _time(text: str) -> datetime:
@@ -211,10 +204,9 @@ def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None
     from audit.verify import Verifier
 
     progress = _Progress(err, "verify", total)
-    verifier = Verifier(keys, origin, trusted)
+    verifier = Verifier(keys, origin, trusted, progress=progress)
     try:
-        report = verifier.verify(_counting(source.iter_entries(), progress),
-                                 source.iter_checkpoints())
+        report = verifier.verify(source.iter_entries(), source.iter_checkpoints())
     finally:
         progress.close()
     if not report.ok:

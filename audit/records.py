@@ -1,15 +1,26 @@
 """Stored-row records shared by the store, the export reader and the verifier.
 
 Owns the two plain, immutable records that flow from storage into
-verification. They carry bytes exactly as stored; nothing here parses,
-hashes or checks them (that is :mod:`audit.verify`).
+verification, and :class:`EntryStream`, the iterator stores hand out: it
+yields :class:`StoredEntry` records, or plain row tuples to the verifier,
+which reads every entry and need not build a record for each. They carry
+bytes exactly as stored; nothing here parses, hashes or checks them (that is
+:mod:`audit.verify`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["StoredCheckpoint", "StoredEntry"]
+__all__ = ["EntryStream", "EntryTuple", "StoredCheckpoint", "StoredEntry"]
+
+EntryTuple = tuple[int, bytes, bytes, "bytes | None", Any]
+"""A stored entry as a plain tuple: (seq, envelope, leaf_hash, payload, redacted).
+
+The fields mean what :class:`StoredEntry`'s do; ``redacted`` is truthy when
+the payload was redacted (SQLite hands back 0/1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +49,42 @@ class StoredCheckpoint:
 
     size: int
     note: str
+
+
+def _record(row: EntryTuple) -> StoredEntry:
+    seq, envelope, leaf_hash, payload, redacted = row
+    return StoredEntry(seq, envelope, leaf_hash, payload, bool(redacted))
+
+
+class EntryStream(Iterator[StoredEntry]):
+    """A lazy stream of stored entries: iterate for records, or take :meth:`rows`.
+
+    Nothing is read until the first ``next()`` or :meth:`rows` call; the
+    stream is consumed once, either way.
+    """
+
+    __slots__ = ("_it", "_source")
+
+    def __init__(self, source: Callable[[], Iterator[EntryTuple]]) -> None:
+        """Wrap ``source``, a function returning an iterator of row tuples in seq order."""
+        self._source = source
+        self._it: Iterator[StoredEntry] | None = None
+
+    def __iter__(self) -> EntryStream:
+        return self
+
+    def __next__(self) -> StoredEntry:
+        if self._it is None:
+            self._it = map(_record, self._source())
+        return next(self._it)
+
+    def rows(self) -> Iterator[EntryTuple]:
+        """The same entries as plain :data:`EntryTuple` tuples.
+
+        Raises:
+            ValueError: records were already read from this stream.
+        """
+        if self._it is not None:
+            raise ValueError("entry stream already started: expected a fresh stream")
+        self._it = iter(())
+        return self._source()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,7 @@ from audit._tables import (
     metadata,
 )
 from audit.errors import LogUnavailableError, StorageError
-from audit.records import StoredCheckpoint, StoredEntry
+from audit.records import EntryStream, EntryTuple, StoredCheckpoint, StoredEntry
 from audit.tree import Coord, TreeReader, extend, pack_frontier, unpack_frontier
 
 __all__ = [
@@ -78,6 +79,10 @@ _SCAN = (
     "LEFT JOIN audit_payloads p ON p.seq = e.seq WHERE e.seq > {after:d} "
     "ORDER BY e.seq LIMIT {limit:d}"
 )
+# SQLite: a row edited by hand may hold text; CAST(text AS BLOB) gives its
+# UTF-8 bytes, so the scan yields bytes without a Python call per value.
+_SQLITE_SCAN = _SCAN.replace("e.envelope, e.leaf_hash, p.content", "CAST(e.envelope AS BLOB), "
+                             "CAST(e.leaf_hash AS BLOB), CAST(p.content AS BLOB)")
 
 _E, _P, _C, _H, _K = ENTRIES, PAYLOADS, CHECKPOINTS, HEAD, KEYS
 
@@ -386,30 +391,55 @@ class Store:
                 return
             cursor = rows[-1].seq
 
-    def iter_entries(self, start: int = 0) -> Iterator[StoredEntry]:
+    def iter_entries(self, start: int = 0) -> EntryStream:
         """Stream every entry from ``start`` as :class:`StoredEntry`, in seq order.
 
         Keyset batches of :data:`_SCAN_BATCH` rows on the driver cursor: memory
-        stays flat and no SQLAlchemy row objects are built (this feeds the
-        verifier, which reads every entry).
+        stays flat and no SQLAlchemy row objects are built. The verifier,
+        which reads every entry, takes the rows as plain tuples
+        (:meth:`EntryStream.rows`).
         """
-        after = int(start) - 1
-        while True:
-            with self._errors():
-                raw = self.engine.raw_connection()
+        return EntryStream(lambda: self._scan(int(start)))
+
+    def _scan(self, start: int) -> Iterator[EntryTuple]:
+        """Keyset batches in seq order; the next batch is read while this one is consumed.
+
+        The driver releases the GIL while the database walks its B-trees
+        (sqlite3_step, libpq I/O), so one reader thread overlaps that with
+        the consumer's hashing; at most two batches are held at once.
+        """
+        with ThreadPoolExecutor(1, thread_name_prefix="audit-scan") as pool:
+            rows = self._scan_batch(start - 1)
+            while True:
+                ahead = None
+                if len(rows) == _SCAN_BATCH:
+                    ahead = pool.submit(self._scan_batch, rows[-1][0])
                 try:
-                    cur = raw.cursor()
-                    cur.execute(_SCAN.format(after=after, limit=_SCAN_BATCH))
-                    rows = cur.fetchall()
-                    raw.rollback()
+                    yield from rows
                 finally:
-                    raw.close()
-            for seq, envelope, leaf, content, redacted in rows:
-                yield StoredEntry(seq, _blob(envelope), _blob(leaf),
-                                  None if content is None else _blob(content), bool(redacted))
-            if len(rows) < _SCAN_BATCH:
-                return
-            after = rows[-1][0]
+                    if ahead is not None and not ahead.done():
+                        ahead.cancel()
+                if ahead is None:
+                    return
+                with self._errors():
+                    rows = ahead.result()
+
+    def _scan_batch(self, after: int) -> list[EntryTuple]:
+        sqlite = self.dialect == "sqlite"
+        with self._errors():
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute((_SQLITE_SCAN if sqlite else _SCAN).format(
+                    after=int(after), limit=_SCAN_BATCH))
+                rows = cur.fetchall()
+                raw.rollback()
+            finally:
+                raw.close()
+        if sqlite:  # CAST(... AS BLOB) already made every value bytes
+            return rows
+        return [(s, _blob(e), _blob(h), None if c is None else _blob(c), r)
+                for s, e, h, c, r in rows]
 
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Stream every stored checkpoint by size."""

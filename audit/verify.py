@@ -63,6 +63,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,9 +84,15 @@ from audit.errors import InvalidSignatureError
 from audit.keys import NoteVerifier
 from audit.merkle import CompactRange
 from audit.note import Checkpoint, check_note, parse_checkpoint
-from audit.records import StoredCheckpoint, StoredEntry
+from audit.records import EntryStream, EntryTuple, StoredCheckpoint, StoredEntry
 
 __all__ = ["FaultClass", "VerificationReport", "Verifier"]
+
+_AS_ROW = operator.attrgetter("seq", "envelope", "leaf_hash", "payload", "redacted")
+"""StoredEntry -> EntryTuple; the hot loop reads plain tuples (no attribute lookups)."""
+# RFC 9162 §2.1.1 domain separation: leaf = H(0x00 || d), node = H(0x01 || l || r).
+# Copying a hasher already fed the prefix byte saves building 0x00 || envelope.
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
 
 
 class FaultClass(StrEnum):
@@ -203,8 +210,9 @@ class Verifier:
         """
         run = _Run(self._verifiers, self._origin, self._trusted, iter(checkpoints),
                    self._progress)
+        rows = entries.rows() if isinstance(entries, EntryStream) else map(_AS_ROW, entries)
         try:
-            run.consume(iter(entries))
+            run.consume(iter(rows))
             run.finish()
         except _Fault as fault:
             return run.report(fault)
@@ -252,50 +260,61 @@ class _Run:
                                   self.checked, redacted, fault.checkpoint_size,
                                   self.p - self.verified_size)
 
-    def consume(self, it: Iterator[StoredEntry]) -> None:
-        """The hot loop: one pass over the entries (the common case inline, for speed)."""
+    def consume(self, it: Iterator[EntryTuple]) -> None:
+        """The hot loop: one pass over the entries (the common case inline, for speed).
+
+        ``self.p`` is written back only where a method reads it (rare paths,
+        checkpoints) and when the loop ends, normally or with a fault.
+        """
         sha, hexlify, stack = hashlib.sha256, binascii.hexlify, self.stack
-        match = ENVELOPE_RE.fullmatch
+        match, leaf_hasher = ENVELOPE_RE.fullmatch, _LEAF_PREFIX.copy
         self._due_checkpoints()
-        p, last, before = self.p, ZERO_PREV, b""
+        p, last, before, due = self.p, ZERO_PREV, b"", self.due
         origin = None if self.origin is None else json_text(self.origin)
-        for e in it:
-            env = e.envelope
-            h = sha(b"\x00" + env).digest()
-            m = match(env)
-            fields = m.groups() if m is not None else read_fields(env)
-            if fields is None:
-                raise _Fault(FaultClass.MODIFIED, p,
-                             f"entry {p}: stored envelope is not a canonical envelope")
-            log, digest, prev, seq, type_ = fields
-            if h != e.leaf_hash:
-                raise _Fault(FaultClass.MODIFIED, p,
-                             f"entry {p}: leaf hash mismatch: expected {bytes(e.leaf_hash).hex()}, "
-                             f"got {h.hex()}")
-            if prev != last or int(seq) != p:
-                self.last_hex, self.before_last = last.decode(), before.decode()
-                self._chain_fault(fields, h, it)
-            if log != origin:
-                origin = self._check_origin(fields)
-            payload = e.payload
-            if e.redacted or payload is None or type_ == b"redaction":
-                self._payload(e, fields)
-            elif hexlify(sha(payload).digest()) != digest:
-                raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
-                             f"entry {p}: payload digest mismatch: expected sha256:"
-                             f"{digest.decode()}, got sha256:{sha(payload).hexdigest()}")
-            # RFC 9162 §2.1.1 streamed: merge the perfect subtrees this leaf completes.
-            n, node = p, h
-            while n & 1:
-                node = sha(b"\x01" + stack.pop() + node).digest()
-                n >>= 1
-            stack.append(node)
-            before, last = last, hexlify(h)
-            p = self.p = p + 1
-            if p >= self.due:
-                self._due_checkpoints()
-                if self.progress is not None:
-                    self.progress(p)
+        try:
+            for _seq, env, stored_leaf, payload, redacted in it:
+                hasher = leaf_hasher()  # RFC 9162 §2.1.1: SHA-256(0x00 || envelope)
+                hasher.update(env)
+                h = hasher.digest()
+                m = match(env)
+                fields = m.groups() if m is not None else read_fields(env)
+                if fields is None:
+                    raise _Fault(FaultClass.MODIFIED, p,
+                                 f"entry {p}: stored envelope is not a canonical envelope")
+                log, digest, prev, seq, type_ = fields
+                if h != stored_leaf:
+                    raise _Fault(FaultClass.MODIFIED, p,
+                                 f"entry {p}: leaf hash mismatch: expected "
+                                 f"{bytes(stored_leaf).hex()}, got {h.hex()}")
+                if prev != last or int(seq) != p:
+                    self.p, self.last_hex, self.before_last = p, last.decode(), before.decode()
+                    self._chain_fault(fields, h, it)
+                if log != origin:
+                    self.p = p
+                    origin = self._check_origin(fields)
+                if redacted or payload is None or type_ == b"redaction":
+                    self.p = p
+                    self._payload(payload, bool(redacted), fields)
+                elif hexlify(sha(payload).digest()) != digest:
+                    raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                                 f"entry {p}: payload digest mismatch: expected sha256:"
+                                 f"{digest.decode()}, got sha256:{sha(payload).hexdigest()}")
+                # RFC 9162 §2.1.1 streamed: merge the perfect subtrees this leaf completes.
+                n, node = p, h
+                while n & 1:
+                    node = sha(b"\x01" + stack.pop() + node).digest()
+                    n >>= 1
+                stack.append(node)
+                before, last = last, hexlify(h)
+                p += 1
+                if p >= due:
+                    self.p = p
+                    self._due_checkpoints()
+                    due = self.due
+                    if self.progress is not None:
+                        self.progress(p)
+        finally:
+            self.p = p
 
     def _root(self) -> bytes:
         return CompactRange(self.p, self.stack).root()
@@ -310,28 +329,28 @@ class _Run:
         raise _Fault(FaultClass.MODIFIED, self.p,
                      f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {got!r}")
 
-    def _payload(self, e: StoredEntry, fields: Fields) -> None:
+    def _payload(self, payload: bytes | None, redacted: bool, fields: Fields) -> None:
         """Redacted, missing and tombstone payloads (the uncommon cases)."""
         p, f = self.p, decode(fields)
         if f is None:
             raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
-        if e.redacted:
+        if redacted:
             if f.type == "redaction":
                 raise _Fault(FaultClass.REDACTION_ABUSE, p,
                              f"entry {p}: the payload of a redaction tombstone was redacted")
             self.pending[p] = f.digest
             self.redacted.append(p)
-        elif e.payload is None:
+        elif payload is None:
             raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
                          f"entry {p}: payload missing but not marked redacted")
         else:
-            got = hashlib.sha256(e.payload).hexdigest()
+            got = hashlib.sha256(payload).hexdigest()
             if got != f.digest:
                 raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
                              f"entry {p}: payload digest mismatch: expected sha256:{f.digest}, "
                              f"got sha256:{got}")
-        if f.type == "redaction" and not e.redacted:
-            self._tombstone(bytes(e.payload or b""))
+        if f.type == "redaction" and not redacted:
+            self._tombstone(bytes(payload or b""))
 
     def _tombstone(self, payload: bytes) -> None:
         """A ``redaction`` entry: its payload names the redacted seq and its digest."""
@@ -353,7 +372,7 @@ class _Run:
                          f"entry {target}: redacted payload digest changed: tombstone {p} "
                          f"recorded {digest}, envelope has sha256:{recorded}")
 
-    def _chain_fault(self, fields: Fields, h: bytes, it: Iterator[StoredEntry]) -> None:
+    def _chain_fault(self, fields: Fields, h: bytes, it: Iterator[EntryTuple]) -> None:
         """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
         p, f = self.p, decode(fields)
         if f is None:
@@ -381,7 +400,7 @@ class _Run:
                      f"expected {self.last_hex}")
 
     def _seq_gap(self, f: Env, h: bytes, nxt: Peeked | None, links_back: bool,
-                 it: Iterator[StoredEntry]) -> None:
+                 it: Iterator[EntryTuple]) -> None:
         """Entry at ``p`` carries a larger seq: deleted, reordered or inserted; raises."""
         p = self.p
         if links_back and nxt is not None:

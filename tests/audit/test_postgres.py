@@ -160,3 +160,37 @@ def test_failed_append_rolls_back_cleanly(pg_log: AuditLog) -> None:
     second = pg_log.append("x", {"name": "m"}, "a", 3)
     assert (first.seq, second.seq, pg_log.size()) == (0, 1, 2)
     assert pg_log.get(1).envelope["prev"] == first.leaf_hash
+
+
+def test_commits_stay_durable_when_the_server_default_is_async(
+    pg_url: str, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With synchronous_commit=off as the database default, the append barrier and
+    write transactions still commit synchronously (an acknowledged append is flushed)."""
+    from audit import _postgres
+
+    db = pg_url.rsplit("/", 1)[1]
+    log = AuditLog.open(pg_url, signer=signer)
+    _sql(log, f'ALTER DATABASE "{db}" SET synchronous_commit = off')
+    _sql(log, "CREATE TABLE sc_probe (setting text)")
+    log.close()
+    # The probe stands in for the barrier: it writes WAL and records the setting
+    # its transaction commits with.
+    monkeypatch.setattr(_postgres, "_FLUSH_BARRIER",
+                        "INSERT INTO sc_probe VALUES (current_setting('synchronous_commit'))")
+    log = AuditLog.open(pg_url, signer=signer)
+    try:
+        assert log.store._group_commit
+        for i in range(3):
+            log.append("decision", {"name": "m"}, "ci", {"i": i})
+        with log.store.write() as conn:
+            in_write = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+        with log.store.engine.connect() as conn:
+            session = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+            barriers = [r for (r,) in conn.exec_driver_sql(
+                "SELECT setting FROM sc_probe WHERE setting IS NOT NULL")]
+    finally:
+        log.close()
+    assert session == "off"
+    assert in_write == "on"
+    assert barriers == ["on"] * 3

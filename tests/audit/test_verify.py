@@ -85,6 +85,20 @@ def test_non_canonical_envelope_is_modified() -> None:
     assert "not a canonical envelope" in report.message
 
 
+@pytest.mark.parametrize("escape", [b"\\u000a", b"\\u0008", b"\\u001F", b"\\/"])
+def test_non_canonical_escape_is_modified(escape: bytes) -> None:
+    """A string escape RFC 8785 never writes (\\u000a for \\n, uppercase hex, \\/)
+    makes the envelope non-canonical: a modification."""
+    log = _log(4)
+    old = log.entries[2].envelope
+    env = old.replace(b'"actor":"', b'"actor":"' + escape, 1)
+    assert env != old
+    log.entries[2] = StoredEntry(2, env, leaf_hash(env), log.entries[2].payload, False)
+    report = _check(log)
+    assert (report.fault, report.first_bad_seq) == (FaultClass.MODIFIED, 2)
+    assert "not a canonical envelope" in report.message
+
+
 def test_envelopes_with_escapes_and_extra_fields_take_the_slow_path() -> None:
     """Escaped strings, non-ASCII and extra subject fields parse like the fast path."""
     env = dumps_envelope(
