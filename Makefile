@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,service,postgres,integration]'
+	# Compile the project's bytecode once: where PYTHONDONTWRITEBYTECODE is set
+	# every command would otherwise recompile every module it imports.
+	$(BIN)/python -m compileall -q policyengine audit
 	touch $(STAMP)
 
 demo: $(STAMP)
