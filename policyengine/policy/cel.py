@@ -218,13 +218,47 @@ def _charge_deep(*values: Any) -> None:
         stack.extend(v for v in items if isinstance(v, list | dict))
 
 
-def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` after charging the deep size of its list and map arguments."""
-    def run(*args: Any) -> Any:
-        if any(isinstance(a, list | dict) for a in args):
-            _charge_deep(*args)
-        return fn(*args)
+def _deep(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One-argument ``fn`` after charging the deep size of a list or map argument."""
+    def run(value: Any) -> Any:
+        if isinstance(value, list | dict):
+            _charge_deep(value)
+        return fn(value)
     return run
+
+
+def _deep2(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Two-argument ``fn`` after charging the deep size of list and map arguments."""
+    def run(left: Any, right: Any) -> Any:
+        if isinstance(left, list | dict) or isinstance(right, list | dict):
+            _charge_deep(left, right)
+        return fn(left, right)
+    return run
+
+
+# cel-python's result() (celpy/evaluation.py) turns these Python errors into
+# CEL errors with these texts; ours does the same without its per-call
+# logger.debug (about 3% of an evaluation).
+_ERROR_TEXTS: dict[type[BaseException], Callable[[BaseException], str]] = {
+    ValueError: lambda ex: "return error for overflow",
+    KeyError: lambda ex: f"no such member in mapping: {ex.args[0]!r}",
+    TypeError: lambda ex: "no such overload",
+    ZeroDivisionError: lambda ex: "divide by zero",
+    OverflowError: lambda ex: "return error for overflow",
+    IndexError: lambda ex: "invalid_argument",
+    UnicodeDecodeError: lambda ex: "invalid UTF-8",
+    NameError: lambda ex: f"undeclared reference to {ex.args[0]!r} (in container {ex.args[1:]!r})",
+}
+
+
+def _result(activation: Any, cel_expr: Callable[[Any], Any]) -> Any:
+    try:
+        return cel_expr(activation)
+    except (ValueError, KeyError, TypeError, ZeroDivisionError, OverflowError, IndexError,
+            NameError) as ex:
+        error = _ev.CELEvalError(_ERROR_TEXTS[ex.__class__](ex), ex.__class__, ex.args)
+        error.__cause__ = ex
+        return error
 
 
 def _concat(left: Any, right: Any) -> Any:
@@ -308,8 +342,9 @@ def _namespaces() -> dict[str, Any]:
     # wrapper (functools.wraps) on every comparison. Build each one once.
     for name in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(evaluation, f"bool_{name}", _compare(_ev.boolean(getattr(_operator, name))))
-    evaluation.bool_eq, evaluation.bool_ne = _deep(evaluation.bool_eq), _deep(evaluation.bool_ne)
-    evaluation.operator_in = _deep(_operator_in)
+    evaluation.bool_eq, evaluation.bool_ne = _deep2(evaluation.bool_eq), _deep2(evaluation.bool_ne)
+    evaluation.operator_in = _deep2(_operator_in)
+    evaluation.result = _result
     for name in ("macro_map", "macro_filter", "macro_exists", "macro_exists_one", "macro_all"):
         setattr(evaluation, name, _metered(getattr(_ev, name)))
     ops = types.SimpleNamespace(**{k: getattr(_operator, k) for k in dir(_operator)
