@@ -18,7 +18,14 @@ import pytest
 import yaml
 from celpy import celtypes
 
-from policyengine.policy import Context, cel, compile_policies, evaluate, load_data, load_policies
+from policyengine.policy import (
+    Context,
+    cel_runtime,
+    compile_policies,
+    evaluate,
+    load_data,
+    load_policies,
+)
 from policyengine.policy.numbers import (
     arith_operands,
     as_double,
@@ -73,7 +80,7 @@ def _interpreter_functions() -> dict[str, Any]:
             "_>=_": cmp(ev.bool_ge), "_==_": cmp(ev.bool_eq), "_!=_": cmp(ev.bool_ne),
             "_+_": arith(operator.add), "_-_": arith(operator.sub), "_*_": arith(operator.mul),
             "_/_": arith(operator.truediv), "_%_": arith(operator.mod),
-            "_in_": cel._operator_in}
+            "_in_": cel_runtime._operator_in}
 
 
 def _interpreted(env: Any, expr: str, variables: dict[str, Any]) -> str:
