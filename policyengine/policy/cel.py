@@ -344,6 +344,10 @@ def _describe(exc: BaseException) -> str:
            and exc.args[2] and isinstance(exc.args[2][0], str)):
         exc = _ev.CELEvalError(*exc.args[2])
     text = str(exc.args[0]) if exc.args else type(exc).__name__
+    if text == "match error" and len(exc.args) > 2 and exc.args[2]:  # RE2 rejected the pattern
+        reason = exc.args[2][0]
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        text = f"matches: bad RE2 pattern: {reason}"
     if text.startswith("undeclared reference"):
         text = text.split(" (in ", 1)[0]
     text = re.sub(r"<class '[\w.]+\.(\w+)'>", r"\1", text)

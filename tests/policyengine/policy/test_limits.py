@@ -145,3 +145,15 @@ def test_chains_too_deep_to_compile_are_lint_errors(write, expr):
     with pytest.raises(PolicyLoadError) as info:
         load_policies([path])
     assert "long: expr: too complex" in info.value.diagnostics()
+
+
+def test_backtracking_regex_is_linear_and_bad_patterns_are_named(decide):
+    """matches runs on RE2: (a+)+$ on a long text is instant; a back-reference is an error."""
+    card = {"model": {"description": "a" * 50_000 + "!"}}
+    start = time.monotonic()
+    d = decide("- {id: re, severity: deny, expr: 'card.model.description.matches(\"^(a+)+$\")', "
+               "message: '\"x\"'}", card)
+    assert _result(d).outcome == "fail" and time.monotonic() - start < 2.0
+    d = decide("- {id: re, severity: deny, expr: 'card.model.description.matches(\"(a)\\\\1\")', "
+               "message: '\"x\"'}", card)
+    assert _result(d).outcome == "error" and "bad RE2 pattern" in _result(d).message
