@@ -25,7 +25,8 @@ def _laughs() -> str:
 
 def _files(tmp_path: Path) -> dict[str, Path]:
     files = {
-        "empty": b"", "binary": bytes(range(256)) * 8, "latin-1": "a: \xe9t\xe9\n".encode("latin-1"),
+        "empty": b"", "binary": bytes(range(256)) * 8,
+        "latin-1": "a: \xe9t\xe9\n".encode("latin-1"),
         "bomb": _laughs().encode(),
         "bomb-in-card": (CARD.read_text() + "extensions:\n"
                          + "".join(f"  {line}\n" for line in _laughs().splitlines())).encode(),

@@ -1,4 +1,4 @@
-"""The built-in packs' test fixtures equal the examples, and the packs test from an installed copy."""
+"""The built-in packs' test fixtures equal the examples; an installed copy runs the packs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_pack_tests_use_shipped_fixtures() -> None:
 
 @pytest.mark.slow
 def test_installed_wheel_checks_tests_and_evaluates(tmp_path: Path) -> None:
-    """A wheel installed outside the checkout finds its packs and schemas from an empty directory."""
+    """A wheel installed outside the checkout finds its packs and schemas from an empty dir."""
     wheels, target, work = tmp_path / "whl", tmp_path / "site", tmp_path / "work"
     work.mkdir()
     pip = [sys.executable, "-m", "pip"]
