@@ -74,8 +74,9 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 #
 # - PostgreSQL docs, "Asynchronous Commit" (wal-async-commit.html): an
 #   asynchronous commit returns before its WAL is flushed; a crash in that
-#   window loses the transaction "as though it had aborted cleanly", and the
-#   database stays consistent because WAL is written and replayed in order.
+#   window loses that transaction (the state is as if it had aborted), and
+#   the database stays consistent because WAL is written and replayed in order,
+#   so a crash loses a suffix of unflushed commits, never leaves a hole.
 # - Docs, synchronous_commit (runtime-config-wal.html): with any value but
 #   "off" (local, remote_write, on, remote_apply) a commit waits until its WAL
 #   records, up to and including its commit record, are flushed to local disk.
@@ -84,7 +85,8 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 # - The append's commit record was inserted before the barrier started (this
 #   process received its commit reply first), so it lies below the barrier's
 #   commit record; when the barrier's synchronous commit returns, the append
-#   is on disk. Concurrent writers' barriers share one fsync (commit_delay).
+#   is on disk. A flush writes all WAL inserted so far, so one fsync can
+#   serve several writers' barriers (group commit; see also commit_delay).
 # - The barrier must write WAL: a transaction without an xid writes no commit
 #   record and does not wait. pg_logical_emit_message(transactional => true)
 #   writes a WAL record in the transaction and assigns an xid (docs,
@@ -95,7 +97,7 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 #   would make the barrier, and any plain commit, asynchronous too, and an
 #   acknowledged append could be lost. So every write transaction and the
 #   barrier raise an "off" setting to "on" for themselves (set_config with
-#   is_local = true), keeping any stronger setting (remote_apply etc.).
+#   is_local = true) and keep any other value (each of which flushes locally).
 # Without EXECUTE on pg_logical_emit_message the store commits each append
 # synchronously instead (made durable the same way).
 _ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
