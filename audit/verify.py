@@ -65,8 +65,6 @@ import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 from audit._envelope import (
     ENVELOPE_RE,
@@ -80,6 +78,7 @@ from audit._envelope import (
     read_fields,
     scan,
 )
+from audit._report import Fault, FaultClass, VerificationReport
 from audit.errors import InvalidSignatureError
 from audit.keys import NoteVerifier
 from audit.merkle import CompactRange
@@ -93,61 +92,6 @@ _AS_ROW = operator.attrgetter("seq", "envelope", "leaf_hash", "payload", "redact
 # RFC 9162 §2.1.1 domain separation: leaf = H(0x00 || d), node = H(0x01 || l || r).
 # Copying a hasher already fed the prefix byte saves building 0x00 || envelope.
 _LEAF_PREFIX = hashlib.sha256(b"\x00")
-
-
-class FaultClass(StrEnum):
-    """The class of the first fault verification found."""
-
-    MODIFIED = "modified"
-    INSERTED = "inserted"
-    DELETED = "deleted"
-    REORDERED = "reordered"
-    TRUNCATED = "truncated"
-    FORGED_CHECKPOINT = "forged_checkpoint"
-    INCONSISTENT_CHECKPOINTS = "inconsistent_checkpoints"
-    UNKNOWN_KEY = "unknown_key"
-    PAYLOAD_MISMATCH = "payload_mismatch"
-    REDACTION_ABUSE = "redaction_abuse"
-
-
-@dataclass(frozen=True)
-class VerificationReport:
-    """Outcome of one verification; true when the log verified.
-
-    Attributes:
-        ok: True when no fault was found.
-        fault: the class of the first fault, or None.
-        first_bad_seq: the first seq at fault, or None.
-        message: one line saying what was found, or a summary when ok.
-        entries_checked: entries verified before the fault (all when ok).
-        checkpoints_checked: checkpoints whose signature and root verified.
-        redacted_seqs: seqs whose payload was redacted under a tombstone.
-        checkpoint_size: size of the checkpoint at fault, for checkpoint faults.
-        unsigned_entries: entries after the last verified checkpoint.
-    """
-
-    ok: bool
-    fault: FaultClass | None
-    first_bad_seq: int | None
-    message: str
-    entries_checked: int
-    checkpoints_checked: int
-    redacted_seqs: tuple[int, ...] = ()
-    checkpoint_size: int | None = None
-    unsigned_entries: int = 0
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-class _Fault(Exception):
-    """Internal: stops the stream with a fault (turned into a report)."""
-
-    def __init__(self, fault: FaultClass, seq: int | None, message: str,
-                 checkpoint_size: int | None = None) -> None:
-        super().__init__(message)
-        self.fault, self.seq, self.message = fault, seq, message
-        self.checkpoint_size = checkpoint_size
 
 
 class Verifier:
@@ -214,7 +158,7 @@ class Verifier:
         try:
             run.consume(iter(rows))
             run.finish()
-        except _Fault as fault:
+        except Fault as fault:
             return run.report(fault)
         return run.report(None)
 
@@ -238,12 +182,12 @@ class _Run:
         self.below_verified = 0
         """The verified size before ``verified_size`` (for faults at that same size)."""
         self.checked = 0
-        self.held: _Fault | None = None
+        self.held: Fault | None = None
         """A root mismatch waiting for the next checkpoint to tell its class."""
         self.due = 0
         """The next size at which a checkpoint (stored or trusted) is due."""
 
-    def report(self, fault: _Fault | None) -> VerificationReport:
+    def report(self, fault: Fault | None) -> VerificationReport:
         # A held root mismatch precedes any later fault (its seq is lower).
         if self.held is not None and (
                 fault is None or fault.fault is not FaultClass.INCONSISTENT_CHECKPOINTS):
@@ -279,11 +223,11 @@ class _Run:
                 m = match(env)
                 fields = m.groups() if m is not None else read_fields(env)
                 if fields is None:
-                    raise _Fault(FaultClass.MODIFIED, p,
+                    raise Fault(FaultClass.MODIFIED, p,
                                  f"entry {p}: stored envelope is not a canonical envelope")
                 log, digest, prev, seq, type_ = fields
                 if h != stored_leaf:
-                    raise _Fault(FaultClass.MODIFIED, p,
+                    raise Fault(FaultClass.MODIFIED, p,
                                  f"entry {p}: leaf hash mismatch: expected "
                                  f"{bytes(stored_leaf).hex()}, got {h.hex()}")
                 if prev != last or int(seq) != p:
@@ -296,7 +240,7 @@ class _Run:
                     self.p = p
                     self._payload(payload, bool(redacted), fields)
                 elif hexlify(sha(payload).digest()) != digest:
-                    raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                    raise Fault(FaultClass.PAYLOAD_MISMATCH, p,
                                  f"entry {p}: payload digest mismatch: expected sha256:"
                                  f"{digest.decode()}, got sha256:{sha(payload).hexdigest()}")
                 # RFC 9162 §2.1.1 streamed: merge the perfect subtrees this leaf completes.
@@ -326,27 +270,27 @@ class _Run:
             self.origin = env.log
             return fields[0]
         got = env.log if env is not None else fields[0].decode("utf-8", "replace")
-        raise _Fault(FaultClass.MODIFIED, self.p,
+        raise Fault(FaultClass.MODIFIED, self.p,
                      f"entry {self.p}: log origin mismatch: expected {self.origin!r}, got {got!r}")
 
     def _payload(self, payload: bytes | None, redacted: bool, fields: Fields) -> None:
         """Redacted, missing and tombstone payloads (the uncommon cases)."""
         p, f = self.p, decode(fields)
         if f is None:
-            raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
+            raise Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if redacted:
             if f.type == "redaction":
-                raise _Fault(FaultClass.REDACTION_ABUSE, p,
+                raise Fault(FaultClass.REDACTION_ABUSE, p,
                              f"entry {p}: the payload of a redaction tombstone was redacted")
             self.pending[p] = f.digest
             self.redacted.append(p)
         elif payload is None:
-            raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+            raise Fault(FaultClass.PAYLOAD_MISMATCH, p,
                          f"entry {p}: payload missing but not marked redacted")
         else:
             got = hashlib.sha256(payload).hexdigest()
             if got != f.digest:
-                raise _Fault(FaultClass.PAYLOAD_MISMATCH, p,
+                raise Fault(FaultClass.PAYLOAD_MISMATCH, p,
                              f"entry {p}: payload digest mismatch: expected sha256:{f.digest}, "
                              f"got sha256:{got}")
         if f.type == "redaction" and not redacted:
@@ -361,14 +305,14 @@ class _Run:
             if type(target) is not int or not isinstance(digest, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError) as exc:
-            raise _Fault(FaultClass.REDACTION_ABUSE, p,
+            raise Fault(FaultClass.REDACTION_ABUSE, p,
                          f"entry {p}: redaction tombstone does not name a seq and digest") from exc
         if not 0 <= target < p:
-            raise _Fault(FaultClass.REDACTION_ABUSE, p,
+            raise Fault(FaultClass.REDACTION_ABUSE, p,
                          f"entry {p}: redaction tombstone names seq {target}, expected below {p}")
         recorded = self.pending.pop(target, None)
         if recorded is not None and "sha256:" + recorded != digest:
-            raise _Fault(FaultClass.REDACTION_ABUSE, target,
+            raise Fault(FaultClass.REDACTION_ABUSE, target,
                          f"entry {target}: redacted payload digest changed: tombstone {p} "
                          f"recorded {digest}, envelope has sha256:{recorded}")
 
@@ -376,13 +320,13 @@ class _Run:
         """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
         p, f = self.p, decode(fields)
         if f is None:
-            raise _Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
+            raise Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
         if f.seq < p:
             if f.seq == p - 1 and f.prev == self.before_last:
-                raise _Fault(FaultClass.INSERTED, p - 1,
+                raise Fault(FaultClass.INSERTED, p - 1,
                              f"entry at position {p - 1} was inserted: entry seq {f.seq} "
                              f"at position {p} links past it")
-            raise _Fault(FaultClass.INSERTED, p,
+            raise Fault(FaultClass.INSERTED, p,
                          f"entry at position {p} was inserted: it repeats seq {f.seq}")
         nxt = peek(it)
         nxt_env = nxt.env if nxt is not None else None
@@ -390,12 +334,12 @@ class _Run:
         if f.seq > p:
             self._seq_gap(f, h, nxt, links_back, it)
         if links_back:
-            raise _Fault(FaultClass.INSERTED, p,
+            raise Fault(FaultClass.INSERTED, p,
                          f"entry at position {p} was inserted: the next entry carries seq {p} "
                          f"and links to entry {p - 1}")
         own = nxt is not None and (nxt_env is None or nxt_env.prev != h.hex())
         bad = p if p == 0 or self.verified_size >= p or own else p - 1
-        raise _Fault(FaultClass.MODIFIED, bad,
+        raise Fault(FaultClass.MODIFIED, bad,
                      f"entry {bad} was modified: prev of entry {p} is {f.prev}, "
                      f"expected {self.last_hex}")
 
@@ -405,22 +349,22 @@ class _Run:
         p = self.p
         if links_back and nxt is not None:
             if f.prev == nxt.hash_hex:
-                raise _Fault(FaultClass.REORDERED, p,
+                raise Fault(FaultClass.REORDERED, p,
                              f"entries reordered: seq {f.seq} stands before seq {p}")
             _found, again, rest = scan(it, p, f.seq)
             if again or f.seq >= p + 2 + rest:
-                raise _Fault(FaultClass.INSERTED, p,
+                raise Fault(FaultClass.INSERTED, p,
                              f"entry at position {p} was inserted: it carries seq {f.seq} "
                              f"and the next entry continues at seq {p}")
-            raise _Fault(FaultClass.REORDERED, p,
+            raise Fault(FaultClass.REORDERED, p,
                          f"entries reordered: seq {f.seq} stands at position {p}")
         found = nxt is not None and nxt.env is not None and nxt.env.seq == p
         found = found or scan(it, p, -1)[0]
         if found:
-            raise _Fault(FaultClass.REORDERED, p,
+            raise Fault(FaultClass.REORDERED, p,
                          f"entries reordered: seq {f.seq} stands at position {p}, "
                          f"seq {p} comes later")
-        raise _Fault(FaultClass.DELETED, p,
+        raise Fault(FaultClass.DELETED, p,
                      f"entries deleted: seq {p} to {f.seq - 1} are missing "
                      f"(entry seq {f.seq} follows seq {p - 1})")
 
@@ -430,14 +374,14 @@ class _Run:
         while self.next_cp is not None and self.next_cp.size <= p:
             cp = self.next_cp
             if cp.size < p:
-                raise _Fault(FaultClass.FORGED_CHECKPOINT, self._lo(cp.size),
+                raise Fault(FaultClass.FORGED_CHECKPOINT, self._lo(cp.size),
                              f"checkpoint of size {cp.size} listed after size {p}: "
                              "expected checkpoints in size order", cp.size)
             self._check_stored(cp, self._root())
             self.next_cp = next(self.checkpoints, None)
         trusted = self.trusted
         if trusted is not None and trusted.size == p and trusted.root != self._root():
-            raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
+            raise Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
                          f"log is inconsistent with the trusted checkpoint at size {p}: "
                          f"expected root {self.trusted.root.hex()}, got "
                          f"{self._root().hex()} (history rewritten or rolled back)", p)
@@ -450,8 +394,8 @@ class _Run:
         """Signature, format, origin and size of one stored checkpoint; raises a fault."""
         lo = self._lo(cp.size)
 
-        def fault(kind: FaultClass, why: str) -> _Fault:
-            return _Fault(kind, lo, f"checkpoint at size {cp.size}: {why}", cp.size)
+        def fault(kind: FaultClass, why: str) -> Fault:
+            return Fault(kind, lo, f"checkpoint at size {cp.size}: {why}", cp.size)
 
         try:
             check = check_note(cp.note, self.verifiers)
@@ -486,15 +430,15 @@ class _Run:
             why = (f"checkpoint at size {cp.size} signs root {signed.root.hex()}, but the "
                    f"log's root at that size is {root.hex()}")
             if self.verified_size == cp.size:
-                raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, lo,
+                raise Fault(FaultClass.INCONSISTENT_CHECKPOINTS, lo,
                              f"two different roots signed for size {cp.size}: {why}", cp.size)
             if self.held is None:
-                self.held = _Fault(FaultClass.MODIFIED, lo,
+                self.held = Fault(FaultClass.MODIFIED, lo,
                                    f"entries {lo} to {cp.size - 1} were rewritten: {why}", cp.size)
                 return
             raise self.held
         if self.held is not None:
-            raise _Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self.held.seq,
+            raise Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self.held.seq,
                          f"{self.held.message.split(': ', 1)[1]}; it is inconsistent with the "
                          f"checkpoint at size {cp.size}, which matches the log",
                          self.held.checkpoint_size)
@@ -513,15 +457,15 @@ class _Run:
         if self.next_cp is not None:
             cp = self.next_cp
             self._open(cp)
-            raise _Fault(FaultClass.TRUNCATED, p,
+            raise Fault(FaultClass.TRUNCATED, p,
                          f"log truncated: a signed checkpoint covers {cp.size} entries, "
                          f"the log holds {p}", cp.size)
         if self.trusted is not None and self.trusted.size > p:
-            raise _Fault(FaultClass.TRUNCATED, p,
+            raise Fault(FaultClass.TRUNCATED, p,
                          f"log truncated: the trusted checkpoint covers {self.trusted.size} "
                          f"entries, the log holds {p}", self.trusted.size)
         if self.pending:
             seq = min(self.pending)
-            raise _Fault(FaultClass.REDACTION_ABUSE, seq,
+            raise Fault(FaultClass.REDACTION_ABUSE, seq,
                          f"entry {seq}: payload marked redacted, but no redaction tombstone "
                          "names it")
