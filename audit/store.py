@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -402,27 +401,14 @@ class Store:
         return EntryStream(lambda: self._scan(int(start)))
 
     def _scan(self, start: int) -> Iterator[EntryTuple]:
-        """Keyset batches in seq order; the next batch is read while this one is consumed.
-
-        The driver releases the GIL while the database walks its B-trees
-        (sqlite3_step, libpq I/O), so one reader thread overlaps that with
-        the consumer's hashing; at most two batches are held at once.
-        """
-        with ThreadPoolExecutor(1, thread_name_prefix="audit-scan") as pool:
-            rows = self._scan_batch(start - 1)
-            while True:
-                ahead = None
-                if len(rows) == _SCAN_BATCH:
-                    ahead = pool.submit(self._scan_batch, rows[-1][0])
-                try:
-                    yield from rows
-                finally:
-                    if ahead is not None and not ahead.done():
-                        ahead.cancel()
-                if ahead is None:
-                    return
-                with self._errors():
-                    rows = ahead.result()
+        """Keyset batches of :data:`_SCAN_BATCH` rows in seq order (flat memory)."""
+        after = start - 1
+        while True:
+            rows = self._scan_batch(after)
+            yield from rows
+            if len(rows) < _SCAN_BATCH:
+                return
+            after = rows[-1][0]
 
     def _scan_batch(self, after: int) -> list[EntryTuple]:
         sqlite = self.dialect == "sqlite"
