@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -382,3 +383,73 @@ def test_stored_node_proofs_equal_in_memory_proofs() -> None:
             assert reader.inclusion_proof(m, n) == inclusion_proof(m, _HASHES[:n])
         for m in range(1, n + 1):
             assert reader.consistency_proof(m, n) == consistency_proof(m, _HASHES[:n])
+
+
+# The same RFC 9162 §2.1 recursions over index ranges of the fixed leaves,
+# memoised, so every proof of every size up to 300 can be compared in seconds.
+@functools.cache
+def _ref_mth_range(lo: int, hi: int) -> bytes:
+    n = hi - lo
+    if n == 1:
+        return hashlib.sha256(b"\x00" + _DATA[lo]).digest()
+    k = 1 << ((n - 1).bit_length() - 1)  # largest power of two smaller than n
+    left, right = _ref_mth_range(lo, lo + k), _ref_mth_range(lo + k, hi)
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _ref_path_range(m: int, lo: int, hi: int) -> list[bytes]:
+    n = hi - lo
+    if n == 1:
+        return []
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m < k:
+        return [*_ref_path_range(m, lo, lo + k), _ref_mth_range(lo + k, hi)]
+    return [*_ref_path_range(m - k, lo + k, hi), _ref_mth_range(lo, lo + k)]
+
+
+def _ref_subproof_range(m: int, lo: int, hi: int, b: bool) -> list[bytes]:
+    n = hi - lo
+    if m == n:
+        return [] if b else [_ref_mth_range(lo, hi)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*_ref_subproof_range(m, lo, lo + k, b), _ref_mth_range(lo + k, hi)]
+    return [*_ref_subproof_range(m - k, lo + k, hi, False), _ref_mth_range(lo, lo + k)]
+
+
+def _stored_tree(size: int):  # type: ignore[no-untyped-def]
+    """A TreeReader over the (level, index) nodes the store persists while appending."""
+    from audit.tree import TreeReader, extend
+
+    nodes: dict[tuple[int, int], bytes] = {}
+    frontier: list[bytes] = []
+    for i, h in enumerate(_HASHES[:size]):
+        nodes[(0, i)] = h
+        frontier, new = extend(i, frontier, [h])
+        nodes.update({(level, index): node for level, index, node in new})
+    return TreeReader(lambda coords: {c: nodes[c] for c in coords})
+
+
+def test_memoised_reference_equals_the_plain_recursion() -> None:
+    """The range-memoised reference gives the plain recursion's roots and proofs (n <= 40)."""
+    for n in range(1, 41):
+        assert _ref_mth_range(0, n) == _ref_mth(_DATA[:n])
+        for m in range(n):
+            assert _ref_path_range(m, 0, n) == _ref_path(m, _DATA[:n])
+        for m in range(1, n):
+            assert _ref_subproof_range(m, 0, n, True) == _ref_subproof(m, _DATA[:n], True)
+
+
+def test_every_stored_proof_up_to_300_equals_the_reference() -> None:
+    """For every size n <= 300, every inclusion and consistency proof is the RFC's and verifies."""
+    reader = _stored_tree(_MAX_SIZE)
+    for n in range(1, _MAX_SIZE + 1):
+        assert reader.root(n) == _ref_mth_range(0, n) == _ROOTS[n]
+        for m in range(n):
+            proof = reader.inclusion_proof(m, n)
+            assert proof == _ref_path_range(m, 0, n), (m, n)
+            verify_inclusion(_HASHES[m], m, n, proof, _ROOTS[n])
+        for m in range(1, n + 1):
+            proof = reader.consistency_proof(m, n)
+            assert proof == (_ref_subproof_range(m, 0, n, True) if m < n else []), (m, n)
+            verify_consistency(m, n, proof, _ROOTS[m], _ROOTS[n])
