@@ -305,6 +305,13 @@ def _log_url(
     state_dir: Path,
 ) -> str:
     """Flag, then variable (relative to cwd), then file (relative to the file), then default."""
+    if flags.get("log") is not None and not str(flags["log"]).strip():
+        # An empty --log is a mistake (an unset variable in a CI script), not a
+        # request for the default log: the default would gate on another log.
+        raise ConfigError(
+            "--log is empty: give a log URL (a SQLite path or postgresql+psycopg://...) "
+            "or leave the flag out to use the configured log"
+        )
     explicit = flags.get("log") or env.get("POLICYENGINE_LOG_URL")
     if explicit:
         return _normalise_log_url(str(explicit), cwd)

@@ -188,3 +188,11 @@ def test_malformed_signing_key_text_is_unavailable(tmp_path):
     config = load_config(env={"POLICYENGINE_SIGNING_KEY": "PRIVATE+KEY+x+00+AA"}, cwd=tmp_path)
     with pytest.raises(KeyUnavailableError, match="signing key unavailable"):
         config.signer()
+
+
+def test_empty_log_flag_is_refused_not_defaulted(tmp_path):
+    """`--log ''` (an unset variable in a script) is a config error, not the default log."""
+    with pytest.raises(ConfigError, match="--log is empty"):
+        load_config(flags={"log": ""}, env={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="--log is empty"):
+        load_config(flags={"log": "  "}, env={"POLICYENGINE_LOG_URL": "x.db"}, cwd=tmp_path)
