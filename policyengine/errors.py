@@ -55,7 +55,13 @@ class Diagnostic:
         return self.policy or (f"-/{self.rule}" if self.rule else "-")
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.where()}: {self.message}"
+        # `file:line:col: policy/rule: message`, leaving out what is unknown
+        # (a file that cannot be read has no line, and no policy yet).
+        place = self.file
+        if self.line:
+            place += f":{self.line}" + (f":{self.col}" if self.col else "")
+        where = self.where()
+        return f"{place}: {self.message}" if where == "-" else f"{place}: {where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form used by ``--format json``."""

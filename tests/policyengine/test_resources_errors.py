@@ -54,5 +54,8 @@ def test_diagnostic_format():
     assert str(d) == "p.yaml:3:7: fair/parity: bad severity"
     assert str(Diagnostic("p.yaml", 1, 1, "fair", None, "x")) == "p.yaml:1:1: fair: x"
     assert PolicyLoadError([d]).diagnostics() == str(d)
+    unread = Diagnostic("p.yaml", 0, 0, None, None, "cannot read policy file")
+    assert str(unread) == "p.yaml: cannot read policy file"  # no invented 0:0 or '-'
+    assert str(Diagnostic("p.yaml", 4, 0, None, "r", "x")) == "p.yaml:4: -/r: x"
     error = CardValidationError("c.json", [SchemaError("$.risk_tier", "bad")])
     assert "$.risk_tier: bad" in error.diagnostics()
