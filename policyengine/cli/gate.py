@@ -14,12 +14,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TextIO
 
-EXIT_ALLOW, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
-_EXIT_BY_CODE = {
-    "promotion_refused": EXIT_DENY,
-    "log_unavailable": EXIT_UNAVAILABLE,
-    "key_unavailable": EXIT_UNAVAILABLE,
-}
+from policyengine.cli import EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE, exit_code_for
+from policyengine.cli import EXIT_OK as EXIT_ALLOW
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -71,12 +67,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def exit_code(exc: BaseException) -> int:
-    """The one mapping from an error to the exit-code contract."""
+    """The exit code for ``exc``: the CLI's table, except that for these commands
+    any audit error means the log cannot be used (3): they write to it."""
     from audit.errors import AuditError
 
     if isinstance(exc, AuditError):
         return EXIT_UNAVAILABLE
-    return _EXIT_BY_CODE.get(getattr(exc, "code", ""), EXIT_INPUT)
+    code = getattr(exc, "code", None)
+    return exit_code_for(code) if isinstance(code, str) else EXIT_INPUT
 
 
 def guarded(command: Command) -> Command:
