@@ -2,15 +2,20 @@
 
 Plain frozen dataclasses, built by :func:`policyengine.policy.evaluate` and
 serialised by ``to_dict()`` into the shape of ``schemas/decision.schema.json``
-(a test validates it). This module owns the result types only; rendering
-for people lives in the CLI and report modules.
+(a test validates it); ``from_dict()`` reads that shape back (a stored log
+entry, a gate result) so that ``from_dict(d).to_dict() == d``. This is the one
+Decision type: every renderer in :mod:`policyengine.report` takes it. This
+module owns the result types only; rendering for people lives in ``report/``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from policyengine.errors import InputError
 
 __all__ = ["OUTCOMES", "Decision", "PolicyRef", "RuleResult"]
 
@@ -51,9 +56,14 @@ class RuleResult:
         """``policy/rule``."""
         return f"{self.policy}/{self.rule}"
 
+    @property
+    def enforced(self) -> bool:
+        """True in an enforce-mode policy; audit-mode results are recorded, never block."""
+        return self.mode == "enforce"
+
     def blocks(self) -> bool:
         """True when this result alone denies (CONTRACT: fail closed)."""
-        if self.mode != "enforce":
+        if not self.enforced:
             return False
         return self.outcome == "error" or (self.outcome == "fail" and self.severity == "deny")
 
@@ -78,6 +88,43 @@ class RuleResult:
             out["expired_waivers"] = [dict(w) for w in self.expired_waivers]
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleResult:
+        """The result of :meth:`to_dict` read back; values are kept as they are, not coerced.
+
+        Raises:
+            InputError: a required field is missing or of the wrong kind.
+        """
+        location = _field(data, "location", Mapping)
+        waiver = data.get("waiver")
+        return cls(
+            policy=_field(data, "policy", str),
+            policy_version=_field(data, "policy_version", str),
+            rule=_field(data, "rule", str),
+            severity=_field(data, "severity", str),
+            mode=_field(data, "mode", str),
+            outcome=_field(data, "outcome", str),  # type: ignore[arg-type]
+            message=_field(data, "message", str),
+            remediation=_field(data, "remediation", str),
+            values=dict(_field(data, "values", Mapping)),
+            file=_field(location, "file", str),
+            line=_field(location, "line", int),
+            waiver=dict(waiver) if isinstance(waiver, Mapping) else None,
+            waived_outcome=data.get("waived_outcome") if waiver is not None else None,
+            expired_waivers=tuple(dict(w) for w in data.get("expired_waivers") or ()),
+        )
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type) -> Any:
+    """``data[key]`` when it is a ``kind``, else one-line InputError (schema path style)."""
+    if not isinstance(data, Mapping) or key not in data:
+        raise InputError(f"not a Decision (schemas/decision.schema.json): {key!r} is missing")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InputError(f"not a Decision (schemas/decision.schema.json): {key!r} is "
+                         f"{type(value).__name__}, expected {kind.__name__}")
+    return value
+
 
 @dataclass(frozen=True)
 class PolicyRef:
@@ -95,6 +142,17 @@ class PolicyRef:
         """JSON-able form."""
         return {"name": self.name, "version": self.version, "mode": self.mode,
                 "digest": self.digest, "source": self.source, "applied": self.applied}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PolicyRef:
+        """The policy reference of :meth:`to_dict` read back.
+
+        Raises:
+            InputError: a required field is missing or of the wrong kind.
+        """
+        return cls(**{key: _field(data, key, str) for key in
+                      ("name", "version", "mode", "digest", "source")},
+                   applied=_field(data, "applied", bool))
 
 
 @dataclass(frozen=True)
@@ -145,3 +203,36 @@ class Decision:
             "summary": self.summary(),
             "reasons": list(self.reasons),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """The Decision of :meth:`to_dict` read back (a log payload, a gate result).
+
+        ``summary`` is derived from the results, so a dict whose summary does
+        not agree with its results is refused rather than silently corrected.
+
+        Raises:
+            InputError: not the shape of schemas/decision.schema.json.
+        """
+        if data.get("kind") != "Decision" or data.get("apiVersion") != "policyengine/v1":
+            raise InputError("not a Decision (schemas/decision.schema.json): expected "
+                             "apiVersion policyengine/v1 and kind Decision")
+        decision = cls(
+            id=_field(data, "id", str),
+            decision=_field(data, "decision", str),
+            subject=dict(_field(data, "subject", Mapping)),
+            event=dict(_field(data, "event", Mapping)),
+            bundle_digest=_field(data, "bundle_digest", str),
+            input_digest=_field(data, "input_digest", str),
+            evaluated_at=_field(data, "evaluated_at", str),
+            policies=tuple(PolicyRef.from_dict(p) for p in _field(data, "policies", list)),
+            results=tuple(RuleResult.from_dict(r) for r in _field(data, "results", list)),
+            reasons=tuple(_field(data, "reasons", list)),
+        )
+        if decision.decision not in ("allow", "deny"):
+            raise InputError("not a Decision (schemas/decision.schema.json): 'decision' is "
+                             f"{decision.decision!r}, expected allow or deny")
+        if _field(data, "summary", Mapping) != decision.summary():
+            raise InputError("not a Decision (schemas/decision.schema.json): 'summary' does "
+                             "not match the results")
+        return decision

@@ -199,11 +199,12 @@ def gate(
         log = open_log(config, signer)
     hist = _history(log, config, trust, ev)
     context = Context(card=card, event=ev, history=hist.history)
-    decision = evaluate(compiled, context, now or datetime.now(UTC)).to_dict()
+    decided = evaluate(compiled, context, now or datetime.now(UTC))
+    decision = decided.to_dict()
     seq, checkpoint, receipt = _record(log, config, card, ev, decision, hist)
     return GateResult(
         decision=decision,
-        allow=_allow(decision),
+        allow=decided.allow,
         seq=seq,
         checkpoint=checkpoint,
         receipt=receipt,
@@ -260,12 +261,6 @@ def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any
             trust=trust,
             allow_unsigned=config.allow_unsigned_approvals,
         )
-
-
-def _allow(decision: dict[str, Any]) -> bool:
-    if "allow" in decision:
-        return bool(decision["allow"])
-    return decision.get("decision") == "allow"
 
 
 def _default_actor(config: Config) -> str:

@@ -3,7 +3,9 @@
 Loads the card (JSON or YAML) and checks it against the model-card schema
 (exit 2 with JSON paths when it does not match), builds the event, reads an
 optional history file, evaluates the policy set and prints the Decision as
-text for people or ``--format json`` (schemas/decision.schema.json).
+text for people (the ``gate`` text report with the values each finding read,
+the policies that did not apply and the full digests) or ``--format json``
+(schemas/decision.schema.json).
 Exit 0 allow, 1 deny, 2 bad input. The library call is pure; only this
 command reads the clock, and only when ``--now`` is not given.
 """
@@ -18,7 +20,7 @@ from typing import Any, TextIO
 
 from policyengine.cli.check import add_policy_options, load_policy_set
 
-__all__ = ["load_card", "load_history", "parse_now", "register", "render_text"]
+__all__ = ["load_card", "load_history", "parse_now", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -122,53 +124,10 @@ def _event(card: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             "digest": model.get("artifact_digest", ""), "actor": args.actor}
 
 
-def _values_text(values: dict[str, Any]) -> str:
-    if not values:
-        return ""
-    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in list(values.items())[:6])
-    more = f", +{len(values) - 6} more" if len(values) > 6 else ""
-    return f" ({shown}{more})"
-
-
-def _skipped_lines(decision: Any) -> list[str]:
-    """One line per policy that did not apply (not one per rule)."""
-    lines, seen = [], set()
-    for r in decision.results:
-        if r.outcome == "skipped" and r.policy not in seen:
-            seen.add(r.policy)
-            lines.append(f"  {r.policy}@{r.policy_version} skipped: {r.message}")
-    return lines
-
-
-def render_text(decision: Any) -> str:
-    """The Decision for people: verdict, then one line per rule that did not pass."""
-    s = decision.subject
-    lines = [f"{decision.decision.upper()}: {s['model']} {s['version']} "
-             f"{decision.event['type']} -> {decision.event['stage']}"]
-    # Rule reasons are listed below with their details; only say what no rule says.
-    lines += [f"  {reason}" for reason in decision.reasons if reason.startswith("no policy")]
-    for r in decision.results:
-        if r.outcome in {"pass", "skipped"} and not r.expired_waivers:
-            continue
-        lines.append(f"  {r.policy}@{r.policy_version} {r.rule} {r.outcome}: "
-                     f"{r.message}{_values_text(r.values)}")
-        if r.waiver:
-            lines.append(f"    waived by {r.waiver.get('id')} (ticket {r.waiver.get('ticket')}, "
-                         f"expires {r.waiver.get('expires')}) instead of {r.waived_outcome}")
-        for w in r.expired_waivers:
-            lines.append(f"    waiver {w.get('id')} ignored: {w.get('status')} "
-                         f"(expires {w.get('expires')})")
-        if r.remediation and r.outcome != "pass":
-            lines.append(f"    remediation: {r.remediation}")
-    lines += _skipped_lines(decision)
-    counts = ", ".join(f"{n} {k}" for k, n in decision.summary().items())
-    lines.append(f"{counts}; bundle {decision.bundle_digest}; input {decision.input_digest}")
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Evaluate and print; 0 allow, 1 deny (errors raise and map to 2)."""
     from policyengine.policy import Context, evaluate
+    from policyengine.report import ReportContext, render
 
     now = parse_now(args.now)
     card = load_card(args.card)
@@ -178,5 +137,5 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(decision.to_dict(), indent=2) + "\n")
     else:
-        out.write(render_text(decision))
+        out.write(render("text", decision, ReportContext(card_path=str(args.card), explain=True)))
     return 0 if decision.allow else 1

@@ -147,29 +147,44 @@ def write_json(path: str, data: Any) -> None:
     target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _card_lines(path: str) -> dict[str, int]:
+    """Value path -> card line for annotations; none when the card cannot be re-read
+    (the decision is already logged: a report never fails the gate)."""
+    from policyengine.cards.validate import read_text
+    from policyengine.errors import PolicyEngineError
+    from policyengine.report.lines import card_lines
+
+    try:
+        return card_lines(read_text(path))
+    except PolicyEngineError:
+        return {}
+
+
 def _report(args: argparse.Namespace, result: Any, out: TextIO) -> None:
     from pathlib import Path
 
+    from policyengine.decision import Decision
     from policyengine.report import ReportContext, render
+    from policyengine.report.github import write_step_summary
 
+    decision = Decision.from_dict(result.decision)
     context = ReportContext(
         card_path=args.card,
+        card_lines=_card_lines(args.card),
         rule_locations=result.rule_locations,
         seq=result.seq,
         checkpoint_size=result.checkpoint.size,
         receipt_path=args.receipt,
         notes=tuple(str(r) for r in result.history.rejected),
     )
-    text = render(args.format, result.decision, context)
+    text = render(args.format, decision, context)
     if args.output:
         target = Path(args.output)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         if args.format != "text":
-            out.write(render("text", result.decision, context))
+            out.write(render("text", decision, context))
     else:
         out.write(text)
     if args.format == "github":
-        from policyengine.report.github import write_step_summary
-
-        write_step_summary(result.decision, context)
+        write_step_summary(decision, context)

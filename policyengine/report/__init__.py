@@ -1,32 +1,46 @@
 """Renderers of a Decision for people and CI systems: text, json, junit, sarif, github.
 
 Each renderer is a pure function ``render(decision, context) -> str`` over the
-Decision dict (schemas/decision.schema.json) and a :class:`ReportContext`
-holding what the Decision does not (the card file, where each rule is written,
-the log position, notes such as approvals that did not count). Renderers do no
-I/O, except that ``github.write_step_summary`` appends to
-``$GITHUB_STEP_SUMMARY``. Modules are imported on demand to keep the command
-line fast.
+one :class:`~policyengine.decision.Decision` type and a :class:`ReportContext`
+holding what the Decision does not (the card file and the lines of its values,
+where each rule is written, the log position, notes such as approvals that did
+not count). Renderers do no I/O, except that ``github.write_step_summary``
+appends to ``$GITHUB_STEP_SUMMARY``. Modules are imported on demand to keep the
+command line fast.
+
+How a result reads is decided here once, for every format: :func:`label` (the
+word people see: an enforced ``FAIL`` is not a ``WARN``, an ``INFO`` or an
+``AUDIT`` that was not enforced) and :func:`level` (SARIF 2.1.0 §3.27.10 and the
+matching GitHub workflow command).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["FORMATS", "ReportContext", "RuleResult", "render", "rule_results"]
+from policyengine.decision import Decision, RuleResult
+
+__all__ = ["FORMATS", "ReportContext", "card_line", "label", "level", "render", "subject_line"]
 
 FORMATS: tuple[str, ...] = ("text", "json", "junit", "sarif", "github")
+
+Label = Literal["FAIL", "ERROR", "WARN", "INFO", "AUDIT", "WAIVED"]
+"""How a result that did not pass reads: FAIL and ERROR deny; the rest do not."""
 
 
 @dataclass(frozen=True)
 class ReportContext:
-    """Facts about one gate run that a report shows beside the Decision."""
+    """Facts about one run that a report shows beside the Decision, and how much to show."""
 
     card_path: str | None = None
     """The card file as given on the command line (SARIF and GitHub locations)."""
+    card_lines: Mapping[str, int] = field(default_factory=dict)
+    """Value path (``card.fairness[0].value``) -> 1-based line in the card file
+    (:func:`policyengine.report.lines.card_lines`)."""
     rule_locations: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     """``"policy/rule"`` -> (policy file, 1-based line of the rule)."""
     seq: int | None = None
@@ -37,86 +51,69 @@ class ReportContext:
     """Where the receipt was written."""
     notes: tuple[str, ...] = ()
     """Extra lines for people, e.g. approvals that did not count and why."""
+    explain: bool = False
+    """Text: also the values each finding read, the policies that did not apply and
+    the full bundle and input digests (what ``eval`` shows)."""
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule's outcome, read from the Decision whatever its spelling."""
+def label(result: RuleResult) -> Label | None:
+    """The word for a result that did not pass; None for pass and skipped.
 
-    policy: str
-    """Policy name."""
-    policy_version: str
-    """Policy version."""
-    rule: str
-    """Rule id."""
-    outcome: str
-    """pass | fail | error | waived | skipped."""
-    severity: str
-    """deny | warn | info."""
-    mode: str
-    """enforce | audit."""
-    message: str
-    """The rendered message."""
-    remediation: str
-    """What to do about it."""
-    description: str
-    """What the rule checks."""
-    waiver: Mapping[str, Any] | None
-    """The waiver that turned fail into waived, if any."""
-    location: tuple[str, int] | None = None
-    """(policy file, 1-based line) where the rule is written, when the Decision says."""
-
-    @property
-    def key(self) -> str:
-        """``policy/rule``: unique within a policy set."""
-        return f"{self.policy}/{self.rule}"
+    An audit-mode fail or error is ``AUDIT`` whatever its severity: it would have
+    counted, but audit mode records and never blocks (DESIGN.md "Policies").
+    """
+    if result.outcome == "waived":
+        return "WAIVED"
+    if result.outcome not in ("fail", "error"):
+        return None
+    if not result.enforced:
+        return "AUDIT"
+    if result.outcome == "error":
+        return "ERROR"
+    return {"warn": "WARN", "info": "INFO"}.get(result.severity, "FAIL")  # type: ignore[return-value]
 
 
-def _policy_fields(item: Mapping[str, Any]) -> tuple[str, str]:
-    policy = item.get("policy")
-    if isinstance(policy, Mapping):
-        return str(policy.get("name", "")), str(policy.get("version", ""))
-    version = item.get("policy_version") or item.get("version") or ""
-    return str(policy or ""), str(version)
-
-
-def _location(value: Any) -> tuple[str, int] | None:
-    if isinstance(value, Mapping) and value.get("file"):
-        return str(value["file"]), int(value.get("line") or 1)
+def enforced_label(result: RuleResult) -> Label | None:
+    """The label the result would have if its policy were enforced (for AUDIT lines)."""
+    if result.outcome == "error":
+        return "ERROR"
+    if result.outcome == "fail":
+        return {"warn": "WARN", "info": "INFO"}.get(result.severity, "FAIL")  # type: ignore[return-value]
     return None
 
 
-def rule_results(decision: Mapping[str, Any]) -> list[RuleResult]:
-    """The Decision's rule results in order, normalised to :class:`RuleResult`."""
-    out = []
-    for item in decision.get("results") or decision.get("rules") or []:
-        name, version = _policy_fields(item)
-        out.append(
-            RuleResult(
-                policy=name,
-                policy_version=version,
-                rule=str(item.get("rule") or item.get("rule_id") or item.get("id") or ""),
-                outcome=str(item.get("outcome") or item.get("result") or ""),
-                severity=str(item.get("severity") or "deny"),
-                mode=str(item.get("mode") or "enforce"),
-                message=str(item.get("message") or ""),
-                remediation=str(item.get("remediation") or ""),
-                description=str(item.get("description") or ""),
-                waiver=item.get("waiver"),
-                location=_location(item.get("location")),
-            )
-        )
-    return out
+def level(result: RuleResult) -> Literal["error", "warning", "note"]:
+    """SARIF 2.1.0 §3.27.10 level: error blocks, warning informs, note is advisory."""
+    if not result.enforced:
+        return "warning" if result.severity == "deny" else "note"
+    if result.outcome == "error" or result.severity == "deny":
+        return "error"
+    return "warning" if result.severity == "warn" else "note"
 
 
-def is_allow(decision: Mapping[str, Any]) -> bool:
-    """True when the Decision allows (``allow: true`` or ``decision: "allow"``)."""
-    if "allow" in decision:
-        return bool(decision["allow"])
-    return decision.get("decision") == "allow"
+def _in_message(value: Any, message: str) -> bool:
+    """True when a scalar value appears in the message as a whole token (``= 0.72``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
+        return False
+    token = re.escape(str(value))
+    return re.search(rf"(?<![\w.]){token}(?![\w]|\.\d)", message) is not None
 
 
-def render(fmt: str, decision: Mapping[str, Any], context: ReportContext | None = None) -> str:
+def card_line(result: RuleResult, context: ReportContext) -> int | None:
+    """The card line of the value the rule read, if the card holds any of them.
+
+    A rule reads many values (every ``card.fairness[*].metric`` and ``.value``);
+    the one its message names (``... for sex = 0.72``) is the one that failed,
+    so it is preferred; otherwise the first value the card holds.
+    """
+    held = [(p, v) for p, v in result.values.items() if p in context.card_lines]
+    named = [p for p, v in held if _in_message(v, result.message)]
+    for path in named or [p for p, _ in held]:
+        return context.card_lines[path]
+    return None
+
+
+def render(fmt: str, decision: Decision, context: ReportContext | None = None) -> str:
     """Render ``decision`` in ``fmt`` (one of :data:`FORMATS`).
 
     Raises:
@@ -128,12 +125,10 @@ def render(fmt: str, decision: Mapping[str, Any], context: ReportContext | None 
     return str(module.render(decision, context or ReportContext()))
 
 
-def subject_line(decision: Mapping[str, Any]) -> str:
-    """``model version -> stage`` as far as the Decision names them."""
-    event = decision.get("event") or {}
-    model = decision.get("model") or decision.get("subject") or {}
-    name = event.get("model") or model.get("name") or model.get("model") or "?"
-    version = event.get("version") or model.get("version") or "?"
-    stage = event.get("stage")
-    verb = event.get("type") or "promote"
+def subject_line(decision: Decision) -> str:
+    """``model version (event to stage)`` as far as the Decision names them."""
+    name = decision.subject.get("model") or "?"
+    version = decision.subject.get("version") or "?"
+    stage = decision.event.get("stage")
+    verb = decision.event.get("type") or "promote"
     return f"{name} {version}" + (f" ({verb} to {stage})" if stage else f" ({verb})")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
+from policyengine.decision import Decision
 from policyengine.report import ReportContext
 
 
-def render(decision: Mapping[str, Any], context: ReportContext) -> str:
-    """Render the Decision as JSON, unchanged (the context is not part of it)."""
+def render(decision: Decision, context: ReportContext) -> str:
+    """Render the Decision's dict form as JSON (the context is not part of it)."""
     del context
-    return json.dumps(decision, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(decision.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

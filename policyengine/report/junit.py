@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import socket
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from policyengine.report import ReportContext, RuleResult, is_allow, rule_results, subject_line
+from policyengine.decision import Decision, RuleResult
+from policyengine.report import ReportContext, subject_line
 
 
-def _timestamp(decision: Mapping[str, Any]) -> str:
+def _timestamp(decision: Decision) -> str:
     """ISO 8601 without zone or fraction, as the Ant schema's pattern requires (UTC)."""
-    raw = decision.get("evaluated_at") or decision.get("time") or decision.get("now")
     try:
-        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(decision.evaluated_at.replace("Z", "+00:00"))
     except ValueError:
         when = datetime.now(UTC)
     if when.tzinfo is not None:
@@ -54,16 +52,16 @@ def _testcase(parent: ET.Element, result: RuleResult) -> None:
             f"expires {waiver.get('expires', '?')}"
         )
         ET.SubElement(case, "skipped", message=f"waived: {result.message} [{note}]")
-    elif result.outcome in ("skipped", "not_applicable"):
+    elif result.outcome == "skipped":
         ET.SubElement(case, "skipped", message="not applicable")
 
 
-def render(decision: Mapping[str, Any], context: ReportContext) -> str:
+def render(decision: Decision, context: ReportContext) -> str:
     """Render the Decision as a JUnit XML document."""
-    results = rule_results(decision)
+    results = decision.results
     failures = sum(r.outcome == "fail" for r in results)
     errors = sum(r.outcome == "error" for r in results)
-    skipped = sum(r.outcome in ("skipped", "not_applicable", "waived") for r in results)
+    skipped = sum(r.outcome in ("skipped", "waived") for r in results)
     counts = {"tests": str(len(results)), "failures": str(failures), "errors": str(errors)}
     # The Ant schema allows no attributes on <testsuites>; the counts live on the suite.
     root = ET.Element("testsuites")
@@ -83,19 +81,15 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
         ET.SubElement(props, "property", name=name, value=value)
     for result in results:
         _testcase(suite, result)
-    ET.SubElement(suite, "system-out").text = "decision: " + (
-        "allow" if is_allow(decision) else "deny"
-    )
+    ET.SubElement(suite, "system-out").text = f"decision: {decision.decision}"
     ET.SubElement(suite, "system-err").text = "\n".join(context.notes)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _properties(decision: Mapping[str, Any], context: ReportContext) -> list[tuple[str, str]]:
-    props = [("decision", "allow" if is_allow(decision) else "deny")]
-    for key in ("id", "bundle_digest", "input_digest"):
-        if decision.get(key):
-            props.append((key, str(decision[key])))
+def _properties(decision: Decision, context: ReportContext) -> list[tuple[str, str]]:
+    props = [("decision", decision.decision), ("id", decision.id),
+             ("bundle_digest", decision.bundle_digest), ("input_digest", decision.input_digest)]
     if context.seq is not None:
         props.append(("log_seq", str(context.seq)))
     if context.checkpoint_size is not None:

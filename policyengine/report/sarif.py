@@ -1,8 +1,9 @@
 """SARIF 2.1.0 report for code-scanning views (GitHub code scanning, GitLab).
 
 One result per rule that failed, errored or was waived. The primary location is
-the model card file; a related location points at the policy file and the line
-where the rule is written. Waived results carry an external suppression with
+the model card file, its region the line of the first value the rule read
+(``ReportContext.card_lines``; line 1 when none maps); a related location
+points at the policy file and the line where the rule is written. Waived results carry an external suppression with
 the waiver's justification (SARIF 2.1.0 §3.35), so they show as suppressed, not
 as fixed. Rules appear in ``tool.driver.rules`` with their remediation as help.
 Evidence that did not count (approvals whose key, role or signature failed)
@@ -13,24 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from policyengine import __version__
-from policyengine.report import ReportContext, RuleResult, is_allow, rule_results
+from policyengine.decision import Decision, RuleResult
+from policyengine.report import ReportContext, card_line, label, level
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _REPORTED = ("fail", "error", "waived")
-
-
-def _level(result: RuleResult) -> str:
-    """SARIF 2.1.0 §3.27.10: error blocks, warning informs, note is advisory."""
-    if result.mode != "enforce":
-        return "warning" if result.severity == "deny" else "note"
-    if result.outcome == "error" or result.severity == "deny":
-        return "error"
-    return "warning" if result.severity == "warn" else "note"
 
 
 def _uri(path: str) -> tuple[str, bool]:
@@ -56,12 +48,12 @@ def _location(path: str, line: int, message: str | None = None) -> dict[str, Any
 
 
 def _descriptor(result: RuleResult) -> dict[str, Any]:
-    desc = result.description or result.rule
+    desc = result.rule
     out: dict[str, Any] = {
         "id": result.key,
         "name": result.rule,
         "shortDescription": {"text": desc},
-        "defaultConfiguration": {"level": _level(result)},
+        "defaultConfiguration": {"level": level(result)},
         "properties": {"policy": result.policy, "policy_version": result.policy_version},
     }
     if result.remediation:
@@ -73,14 +65,16 @@ def _result(result: RuleResult, index: int, context: ReportContext) -> dict[str,
     out: dict[str, Any] = {
         "ruleId": result.key,
         "ruleIndex": index,
-        "level": _level(result),
+        "level": level(result),
         "kind": "fail",
         "message": {"text": result.message or f"{result.key}: {result.outcome}"},
-        "properties": {"outcome": result.outcome, "severity": result.severity, "mode": result.mode},
+        "properties": {"outcome": result.outcome, "severity": result.severity,
+                       "mode": result.mode, "label": label(result)},
     }
     if context.card_path:
-        out["locations"] = [_location(context.card_path, 1)]
-    where = context.rule_locations.get(result.key) or result.location
+        out["locations"] = [_location(context.card_path, card_line(result, context) or 1)]
+    where = context.rule_locations.get(result.key) or (
+        (result.file, result.line) if result.file else None)
     if where:
         out["relatedLocations"] = [dict(_location(where[0], where[1], "rule definition"), id=0)]
     if result.outcome == "waived":
@@ -91,9 +85,9 @@ def _result(result: RuleResult, index: int, context: ReportContext) -> dict[str,
     return out
 
 
-def render(decision: Mapping[str, Any], context: ReportContext) -> str:
+def render(decision: Decision, context: ReportContext) -> str:
     """Render the Decision as a SARIF 2.1.0 log with one run."""
-    reported = [r for r in rule_results(decision) if r.outcome in _REPORTED]
+    reported = [r for r in decision.results if r.outcome in _REPORTED]
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for result in reported:
@@ -119,11 +113,11 @@ def render(decision: Mapping[str, Any], context: ReportContext) -> str:
     return json.dumps(log, indent=2, ensure_ascii=False) + os.linesep
 
 
-def _invocation(decision: Mapping[str, Any], context: ReportContext) -> dict[str, Any]:
+def _invocation(decision: Decision, context: ReportContext) -> dict[str, Any]:
     """The gate run; evidence that did not count (e.g. rejected approvals) as notifications."""
     out: dict[str, Any] = {
         "executionSuccessful": True,
-        "exitCode": 0 if is_allow(decision) else 1,
+        "exitCode": 0 if decision.allow else 1,
     }
     if context.notes:
         out["toolExecutionNotifications"] = [
@@ -133,11 +127,10 @@ def _invocation(decision: Mapping[str, Any], context: ReportContext) -> dict[str
     return out
 
 
-def _run_properties(decision: Mapping[str, Any], context: ReportContext) -> dict[str, Any]:
-    props: dict[str, Any] = {"decision": "allow" if is_allow(decision) else "deny"}
-    for key in ("id", "bundle_digest", "input_digest"):
-        if decision.get(key):
-            props[key] = decision[key]
+def _run_properties(decision: Decision, context: ReportContext) -> dict[str, Any]:
+    props: dict[str, Any] = {"decision": decision.decision, "id": decision.id,
+                             "bundle_digest": decision.bundle_digest,
+                             "input_digest": decision.input_digest}
     if context.seq is not None:
         props["log_seq"] = context.seq
     if context.checkpoint_size is not None:

@@ -118,7 +118,7 @@ def test_eval_allow_exit_0(pack: Path, tmp_path: Path):
     """A passing card exits 0 and prints ALLOW first."""
     code, out, _ = run("eval", card_file(tmp_path, CARD), "--event", "promote", "--to", "prod",
                        "--policies", str(pack), "--now", "2026-11-26T12:00:00Z")
-    assert code == 0 and out.startswith("ALLOW: scorer 2.0.0 promote -> prod")
+    assert code == 0 and out.startswith("ALLOW scorer 2.0.0 (promote to prod)")
 
 
 def test_eval_deny_exit_1_with_values_and_remediation(pack: Path, tmp_path: Path):
@@ -128,7 +128,7 @@ def test_eval_deny_exit_1_with_values_and_remediation(pack: Path, tmp_path: Path
     code, out, _ = run("eval", card_file(tmp_path, card), "--event", "promote", "--to", "prod",
                        "--policies", str(pack), "--now", "2026-11-26T12:00:00Z")
     assert code == 1 and out.startswith("DENY")
-    assert ("fair@1.0.0 parity fail: parity ratio below 0.8 (card.fairness[0].value=0.7, "
+    assert ("  FAIL   fair@1.0.0 parity: parity ratio below 0.8 (card.fairness[0].value=0.7, "
             "params.min_ratio=0.8)") in out
     assert "remediation: re-weight the data" in out
 

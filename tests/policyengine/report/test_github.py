@@ -10,7 +10,7 @@ def test_github_commands(decision, context):
     """Deny failures are ::error on the card file, warn failures ::warning, waived ::notice."""
     lines = render("github", decision, context).splitlines()
     assert lines[0].startswith(
-        "::error file=examples/card.yaml,line=1,title=approvals/min-approvers::"
+        "::error file=examples/card.yaml,line=1,title=FAIL approvals/min-approvers::"
     )
     assert any(line.startswith("::warning ") and "slo/latency-p95" in line for line in lines)
     assert any(line.startswith("::notice ") and "waived" in line for line in lines)

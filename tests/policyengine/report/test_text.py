@@ -18,14 +18,15 @@ def test_text_marks_warn_error_and_waived(decision, context):
     out = render("text", decision, context)
     assert "WARN   slo@1.0.0 latency-p95" in out
     assert "ERROR  documentation@1.0.0 limitations" in out
-    assert "WAIVED retention@1.0.0 pii-days" in out and "W-7" in out
+    assert "WAIVED retention@1.0.0 pii-days" in out
+    assert "waived by W-7 (RISK-12), expires 2027-01-01T00:00:00Z, instead of fail" in out
     assert "dp-ratio" not in out
 
 
 def test_text_summary_has_id_seq_checkpoint(decision, context):
     """The last line names the decision id, the log seq and the checkpoint size."""
     last = render("text", decision, context).splitlines()[-1]
-    assert "id dec-0001" in last and "seq 41" in last and "checkpoint size 42" in last
+    assert "id dec_0101" in last and "seq 41" in last and "checkpoint size 42" in last
 
 
 def test_text_shows_uncounted_approvals(decision, context):
@@ -33,14 +34,14 @@ def test_text_shows_uncounted_approvals(decision, context):
     assert "key a1b2c3d4 is not in the trust file" in render("text", decision, context)
 
 
-def test_text_no_rules_is_fail_closed(decision):
+def test_text_no_rules_is_fail_closed(build):
     """A Decision with no results says it was denied because nothing applied."""
-    decision["results"] = []
-    assert "no rule applies" in render("text", decision, ReportContext())
+    out = render("text", build([]), ReportContext())
+    assert "no policy applies to event 'promote' at stage 'production': deny (fail closed)" in out
 
 
-def test_json_is_the_decision(decision, context):
-    """The json format prints the Decision unchanged."""
+def test_json_is_the_decision(decision, raw, context):
+    """The json format prints the Decision's dict form unchanged."""
     import json
 
-    assert json.loads(render("json", decision, context)) == decision
+    assert json.loads(render("json", decision, context)) == raw
