@@ -1,9 +1,9 @@
 """GitHub Actions report: workflow commands and a Markdown step summary.
 
 ``render`` returns ``::error``/``::warning``/``::notice`` workflow commands, one
-per finding, annotated on the card file at the line of the first value the
-rule read (``ReportContext.card_lines``; line 1 when none of its values is in
-the card, e.g. a missing field); ``write_step_summary`` appends a
+per finding, annotated on the card file at the line of the value the rule
+read (:func:`policyengine.report.card_line`; line 1 when none of its values is
+in the card, e.g. a missing field); ``write_step_summary`` appends a
 Markdown table to the file named by ``$GITHUB_STEP_SUMMARY`` when it is set.
 Values are escaped as the Actions runner expects (``%``, CR, LF, and in
 properties also ``:`` and ``,``).

@@ -38,7 +38,8 @@ def card_lines(text: str, root: str = "card") -> dict[str, int]:
     out: dict[str, int] = {}
 
     def add(path: tuple[_Step, ...], line: int) -> None:
-        out[render_path((root, *path))] = line  # a repeated JSON key: the last wins, as in json.loads
+        # A repeated JSON key: the last wins, as in json.loads.
+        out[render_path((root, *path))] = line
 
     try:
         if text.lstrip().startswith("{"):

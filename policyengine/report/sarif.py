@@ -1,11 +1,12 @@
 """SARIF 2.1.0 report for code-scanning views (GitHub code scanning, GitLab).
 
 One result per rule that failed, errored or was waived. The primary location is
-the model card file, its region the line of the first value the rule read
-(``ReportContext.card_lines``; line 1 when none maps); a related location
-points at the policy file and the line where the rule is written. Waived results carry an external suppression with
-the waiver's justification (SARIF 2.1.0 §3.35), so they show as suppressed, not
-as fixed. Rules appear in ``tool.driver.rules`` with their remediation as help.
+the model card file, its region the line of the value the rule read
+(:func:`policyengine.report.card_line`; line 1 when none maps); a related
+location points at the policy file and the line where the rule is written.
+Waived results carry an external suppression with the waiver's justification
+(SARIF 2.1.0 §3.35), so they show as suppressed, not as fixed. Rules appear in
+``tool.driver.rules`` with their remediation as help.
 Evidence that did not count (approvals whose key, role or signature failed)
 is listed as tool execution notifications of the invocation (§3.20.21).
 """

@@ -1,4 +1,4 @@
-"""Text, GitHub and SARIF say what a result did: enforced FAIL/ERROR deny; WARN, INFO, AUDIT do not."""
+"""Reports say what a result did: enforced FAIL/ERROR deny; WARN, INFO and AUDIT do not."""
 
 from __future__ import annotations
 
