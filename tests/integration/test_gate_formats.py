@@ -48,12 +48,15 @@ def test_json_output_is_the_decision(workdir):
 
 
 def test_github_output_and_summary(workdir, monkeypatch):
-    """--format github prints ::error commands and appends the step summary."""
+    """--format github prints ::error at the card line the rule read and appends the summary."""
     summary = workdir / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     run = gate("--format", "github")
     assert run.code == 1
-    assert run.out.startswith("::error file=card.yaml,line=1,title=approvals/")
+    # The approvals rule's message names the risk tier it read (card.risk_tier).
+    card = (workdir / "card.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(card, 1) if text.startswith("risk_tier:"))
+    assert run.out.startswith(f"::error file=card.yaml,line={line},title=FAIL approvals/")
     assert "policyengine gate" in summary.read_text()
 
 
