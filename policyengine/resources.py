@@ -57,6 +57,6 @@ def schema(name: str) -> dict[str, Any]:
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A prebuilt Draft 2020-12 validator for schema ``name`` (cached per process)."""
-    return Draft202012Validator(
-        schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    from policyengine.formats import FORMAT_CHECKER
+
+    return Draft202012Validator(schema(name), format_checker=FORMAT_CHECKER)

@@ -101,7 +101,12 @@ def _issue(error: ValidationError) -> CardIssue:
 
 
 def _issues(name: str, data: Any) -> list[CardIssue]:
-    found = [i for e in validator(name).iter_errors(data) for i in _issues_of(e)]
+    errors = list(validator(name).iter_errors(data))
+    # A field with both a format and a pattern (event.time) says it once, as the format.
+    formats = {tuple(e.absolute_path) for e in errors if e.validator == "format"}
+    found = [i for e in errors
+             if not (e.validator == "pattern" and tuple(e.absolute_path) in formats)
+             for i in _issues_of(e)]
     return sorted(dict.fromkeys(found), key=lambda i: i.path)
 
 

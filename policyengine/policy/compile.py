@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,15 +29,18 @@ from typing import Any
 import rfc8785
 import yaml
 
+from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
-from policyengine.policy import cel
+from policyengine.policy import cel, cel_native
 from policyengine.policy.cel_ast import Path as ReadPath
+from policyengine.policy.cel_qualify import Kind, kind_of_schema, kind_of_value, qualify
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.load import PolicyDocument
 from policyengine.policy.numbers import normalise, to_cel
 
 __all__ = [
+    "ENGINES",
     "CompiledPolicy",
     "CompiledPolicySet",
     "CompiledRule",
@@ -72,6 +76,12 @@ class CompiledRule:
     """Every path read outside has(), shortest first, to name a missing field."""
     file: str
     line: int
+    native: cel_native.NativeProgram | None = None
+    """The expression on the native runtime, when it qualifies (:mod:`.cel_qualify`)."""
+
+
+ENGINES = ("reference", "fast", "shadow")
+"""reference: cel-python only; fast: native where a rule qualifies; shadow: both, compared."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,8 @@ class CompiledPolicySet:
     policies: tuple[CompiledPolicy, ...]
     bundle_digest: str
     limits: Limits = DEFAULT_LIMITS
+    engine: str = "reference"
+    """One of :data:`ENGINES`; never part of a digest (every engine decides alike)."""
 
     def __post_init__(self) -> None:
         if not self.policies:
@@ -196,8 +208,25 @@ def _leaves(paths: list[ReadPath]) -> tuple[ReadPath, ...]:
                                               for q in unique))
 
 
+def _schema_kind(name: str) -> Kind:
+    schema = resources.schema(name)
+    return kind_of_schema(schema, schema)
+
+
+def _native(doc: PolicyDocument, i: int, params: dict[str, Any]) -> cel_native.NativeProgram | None:
+    """The rule's expression on the native runtime, when it qualifies."""
+    if not cel_native.AVAILABLE:
+        return None
+    prepared: cel.Prepared = doc.cache[("spec", "rules", i, "expr")]
+    roots = {"card": _schema_kind("model-card"), "history": _schema_kind("history"),
+             "event": Kind(frozenset({"map"})), "now": Kind(frozenset({"timestamp"})),
+             "params": kind_of_value(params)}
+    shape = qualify(prepared.tree or cel.parse(prepared.text), roots)
+    return None if shape is None else cel_native.compile_native(prepared.text, shape)
+
+
 def _compile_rule(doc: PolicyDocument, i: int, rule: dict[str, Any],
-                  name: str, version: str) -> CompiledRule:
+                  name: str, version: str, native: bool, params: dict[str, Any]) -> CompiledRule:
     expr, info = _program(doc, ("spec", "rules", i, "expr"))
     message, _ = _program(doc, ("spec", "rules", i, "message"))
     line, _ = doc.position(("spec", "rules", i))
@@ -207,11 +236,11 @@ def _compile_rule(doc: PolicyDocument, i: int, rule: dict[str, Any],
         expr=expr, message=message, remediation=rule.get("remediation", ""),
         reads=_leaves(info.paths),
         checks=tuple(sorted(dict.fromkeys(info.paths), key=len)),
-        file=doc.file, line=line,
+        file=doc.file, line=line, native=_native(doc, i, params) if native else None,
     )
 
 
-def _compile_policy(doc: PolicyDocument, params: dict[str, Any]) -> CompiledPolicy:
+def _compile_policy(doc: PolicyDocument, params: dict[str, Any], native: bool) -> CompiledPolicy:
     data = doc.data
     name, version = data["metadata"]["name"], data["metadata"]["version"]
     canonical = copy.deepcopy(data)
@@ -227,20 +256,22 @@ def _compile_policy(doc: PolicyDocument, params: dict[str, Any]) -> CompiledPoli
         applies_to={k: tuple(v) for k, v in applies.items()},
         params=normalise(params), params_cel=to_cel(params),
         digest=digest, source=doc.file,
-        rules=tuple(_compile_rule(doc, i, r, name, version)
+        rules=tuple(_compile_rule(doc, i, r, name, version, native, normalise(params))
                     for i, r in enumerate(data["spec"]["rules"])),
     )
 
 
 def compile_policies(docs: list[PolicyDocument],
                      params: Mapping[str, Mapping[str, Any]] | None = None,
-                     *, limits: Limits = DEFAULT_LIMITS) -> CompiledPolicySet:
+                     *, limits: Limits = DEFAULT_LIMITS,
+                     engine: str | None = None) -> CompiledPolicySet:
     """Compile documents from :func:`~.load.load_policies` into a policy set.
 
     Args:
         docs: loaded (and linted) policy documents.
         params: overrides ``{policy-name: {param: value}}``.
         limits: run-time limits for every evaluation of this set.
+        engine: one of :data:`ENGINES`; default ``$POLICYENGINE_ENGINE`` or reference.
 
     Returns:
         The compiled set; ``bundle_digest`` covers every policy's canonical form.
@@ -249,14 +280,19 @@ def compile_policies(docs: list[PolicyDocument],
         PolicyLoadError: documents that were never linted and do not lint clean.
         ConfigError: overrides for unknown policies or params, or of the wrong type.
     """
+    engine = engine or os.environ.get("POLICYENGINE_ENGINE") or "reference"
+    if engine not in ENGINES:
+        raise ConfigError(f"bad engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if any(("spec", "rules", 0, "expr") not in doc.cache for doc in docs):
         problems = lint_documents(docs, limits)
         if problems:
             raise PolicyLoadError(problems)
     effective = _effective_params(docs, merge_overrides(params))
-    policies = tuple(_compile_policy(doc, effective[doc.name or ""]) for doc in docs)
+    native = engine != "reference"
+    policies = tuple(_compile_policy(doc, effective[doc.name or ""], native) for doc in docs)
     if not policies:
         raise ConfigError("no policies to compile; expected at least one policy document")
     bundle = sorted(({"name": p.name, "version": p.version, "digest": p.digest}
                      for p in policies), key=lambda item: item["name"])
-    return CompiledPolicySet(policies=policies, bundle_digest=digest_of(bundle), limits=limits)
+    return CompiledPolicySet(policies=policies, bundle_digest=digest_of(bundle), limits=limits,
+                             engine=engine)

@@ -28,9 +28,10 @@ from typing import Any
 
 from celpy import celtypes
 
+from policyengine import resources
 from policyengine.decision import Decision, PolicyRef, RuleResult
-from policyengine.errors import EvaluationError
-from policyengine.policy import cel
+from policyengine.errors import EvaluationError, PolicyEngineError
+from policyengine.policy import cel, cel_native
 from policyengine.policy.compile import CompiledPolicy, CompiledPolicySet, CompiledRule, digest_of
 from policyengine.policy.explain import missing_field, values_read
 from policyengine.policy.limits import Budget, LimitExceeded, decision_deadline
@@ -60,6 +61,8 @@ class _Inputs:
     values: dict[str, Any]
     model: str
     version: str
+    sizes: tuple[int, int] | None = None
+    """(longest list, largest step charge) when the native runtime may be used."""
 
 
 def _rfc3339(now: _dt.datetime) -> str:
@@ -102,9 +105,29 @@ def _render_message(rule: CompiledRule, act: Any, cps: CompiledPolicySet,
     return str(text)
 
 
-def _judge(rule: CompiledRule, act: Any, data: dict[str, Any],
-           cps: CompiledPolicySet, deadline: float) -> tuple[str, str]:
-    """(outcome, message) of one applicable rule."""
+def _native_value(rule: CompiledRule, native_act: Any, sizes: tuple[int, int] | None,
+                  cps: CompiledPolicySet) -> bool | None:
+    """The rule's bool from the native runtime, or None when the reference must answer.
+
+    The native runtime has no budget: it runs only when the reference's cost
+    is bounded below the limit for these input sizes (:class:`.cel_qualify.CostShape`).
+    """
+    if rule.native is None or native_act is None or sizes is None:
+        return None
+    if rule.native.shape.bound(*sizes) > cps.limits.max_cost:
+        return None
+    return rule.native.evaluate(native_act)
+
+
+def _judge(rule: CompiledRule, act: Any, data: dict[str, Any], cps: CompiledPolicySet,
+           deadline: float, native_act: Any = None,
+           sizes: tuple[int, int] | None = None) -> tuple[str, str]:
+    """(outcome, message) of one applicable rule; errors and messages are the reference's."""
+    fast = _native_value(rule, native_act, sizes, cps)
+    if fast is True:
+        return "pass", ""
+    if fast is False:
+        return "fail", _render_message(rule, act, cps, deadline)
     try:
         value = _run(rule.expr, act, cps, deadline)
     except LimitExceeded as exc:
@@ -149,9 +172,12 @@ def _policy_results(policy: CompiledPolicy, inputs: _Inputs, now: _dt.datetime,
         return False, [_rule_result(r, policy, "skipped", skip, {}) for r in policy.rules]
     data = dict(inputs.plain, params=policy.params)
     act = cel.activation(dict(inputs.values, params=policy.params_cel))
+    native_act = None
+    if inputs.sizes is not None and any(r.native is not None for r in policy.rules):
+        native_act = cel_native.activation(data, now)
     results = []
     for rule in policy.rules:
-        outcome, message = _judge(rule, act, data, cps, deadline)
+        outcome, message = _judge(rule, act, data, cps, deadline, native_act, inputs.sizes)
         result = _rule_result(rule, policy, outcome, message, values_read(rule.reads, data))
         results.append(_apply_waivers(result, inputs, now))
     return True, results
@@ -170,7 +196,13 @@ HISTORY_KEYS = ("approvals", "waivers", "decisions", "promotions", "events")
 """History lists every rule can rely on: an absent one is empty (no approvals yet)."""
 
 
-def _inputs(ctx: Context, now: _dt.datetime) -> _Inputs:
+def _schema_valid(ctx: Context) -> bool:
+    """Card and history match their schemas, which qualification relied on."""
+    return (resources.validator("model-card").is_valid(ctx.card)
+            and resources.validator("history").is_valid(ctx.history or {}))
+
+
+def _inputs(ctx: Context, now: _dt.datetime, fast: bool = False) -> _Inputs:
     history: dict[str, Any] = {key: [] for key in HISTORY_KEYS}
     history.update(ctx.history or {})
     try:
@@ -181,7 +213,9 @@ def _inputs(ctx: Context, now: _dt.datetime) -> _Inputs:
         raise EvaluationError(f"inputs are not JSON data: {exc}") from exc
     values["now"] = celtypes.TimestampType(now.astimezone(_dt.UTC))
     subject = _subject(ctx.card, ctx.event)
-    return _Inputs(plain=plain, values=values, model=subject["model"], version=subject["version"])
+    sizes = cel_native.input_sizes(plain) if fast and _schema_valid(ctx) else None
+    return _Inputs(plain=plain, values=values, model=subject["model"], version=subject["version"],
+                   sizes=sizes)
 
 
 def evaluate(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decision:
@@ -200,7 +234,26 @@ def evaluate(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decisio
     """
     if now.tzinfo is None:
         raise EvaluationError("now must be timezone-aware, e.g. 2026-11-26T15:00:00Z")
-    inputs = _inputs(ctx, now)
+    if cps.engine == "shadow":
+        return _shadow(cps, ctx, now)
+    return _decide(cps, ctx, now, fast=cps.engine == "fast")
+
+
+def _shadow(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decision:
+    """Decide on both paths; any difference is an internal error (fail closed)."""
+    reference = _decide(cps, ctx, now, fast=False)
+    fast = _decide(cps, ctx, now, fast=True)
+    expected, found = reference.to_dict(), fast.to_dict()
+    if expected != found:
+        fields = sorted(k for k in expected.keys() | found.keys()
+                        if expected.get(k) != found.get(k))
+        raise PolicyEngineError(f"engine shadow: the fast path decided differently from the "
+                                f"reference (fields: {', '.join(fields)})")
+    return reference
+
+
+def _decide(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime, *, fast: bool) -> Decision:
+    inputs = _inputs(ctx, now, fast)
     deadline = decision_deadline(cps.limits)  # bounds run time only; never in the Decision
     refs, results, any_applied = [], [], False
     for policy in cps.policies:
