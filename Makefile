@@ -1,23 +1,36 @@
 # Two entry points a new user needs: `make demo` and `make test`.
-# Both create their own virtual environment in .venv.
+# Both create their own virtual environment in .venv: the demo installs only
+# the engine (scripts/demo.sh runs the CLI: no service, no database server, no
+# MLflow); the tests install every extra they exercise (the service, the
+# PostgreSQL driver, and MLflow for the registry-webhook test).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.installed-core
+EXTRAS := .[test,service,postgres,integration]
 
 .PHONY: demo test bench lint clean
 
-$(STAMP): pyproject.toml
+# Compile the project's bytecode once: where PYTHONDONTWRITEBYTECODE is set
+# every command would otherwise recompile every module it imports.
+define install
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,service,postgres,integration]'
-	# Compile the project's bytecode once: where PYTHONDONTWRITEBYTECODE is set
-	# every command would otherwise recompile every module it imports.
+	$(BIN)/pip install --quiet -e '$(1)'
 	$(BIN)/python -m compileall -q policyengine audit
-	touch $(STAMP)
+endef
 
-demo: $(STAMP)
+$(CORE): pyproject.toml
+	$(call install,.)
+	touch $(CORE)
+
+$(STAMP): pyproject.toml
+	$(call install,$(EXTRAS))
+	touch $(CORE) $(STAMP)
+
+demo: $(CORE)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: $(STAMP)

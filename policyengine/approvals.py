@@ -1,12 +1,8 @@
-"""Signed approvals, waivers and waiver revocations, and the trust file they verify against.
+"""Signed approvals, waivers and waiver revocations, verified against the trust file.
 
-Owns three things:
+Owns two things (the trust file itself, :class:`TrustStore` and
+:func:`load_trust`, live in ``policyengine.trust`` and are re-exported here):
 
-- the trust file (for example ``policies/approvers.yaml``; optional header
-  ``apiVersion: policyengine/v1``, ``kind: Approvers``): approvers, the roles
-  each holds, and their Ed25519 public keys in the C2SP signed-note
-  verifier-key format (``name+keyid+base64``, see ``audit.keys``), plus
-  optional ``waiver_roles`` (roles allowed to grant and revoke waivers);
 - the canonical statements an approver signs: an approval binds model,
   version, artifact digest, role, approver, expiry and signing time; a waiver
   binds its rule ids, model, version (or range), reason, ticket, approver and
@@ -26,14 +22,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from policyengine.errors import ConfigError
+from policyengine.trust import Approver, TrustStore, load_trust
 
 if TYPE_CHECKING:
-    from audit.keys import NoteVerifier, Signer
+    from audit.keys import Signer
 
 __all__ = [
     "APPROVAL_KIND",
@@ -60,37 +55,6 @@ REVOCATION_KIND = "policyengine.waiver-revocation/v1"
 
 
 @dataclass(frozen=True)
-class Approver:
-    """One person allowed to approve, with the roles they hold and their keys."""
-
-    id: str
-    """Identity as written in approvals (user id or e-mail)."""
-    roles: frozenset[str]
-    """Roles this approver holds (e.g. ``model-risk``, ``ml-lead``)."""
-    keys: tuple[str, ...]
-    """Verifier keys (C2SP signed-note vkey text)."""
-
-
-@dataclass(frozen=True)
-class TrustStore:
-    """The approvers of a trust file, by id."""
-
-    approvers: Mapping[str, Approver] = field(default_factory=dict)
-    """Approver id -> approver."""
-    source: str = "(no trust file)"
-    """Where the approvers were read from, for messages."""
-    waiver_roles: frozenset[str] = frozenset()
-    """Roles allowed to grant or revoke waivers; empty means any trusted approver."""
-
-    def verifiers(self, approver: str) -> list[NoteVerifier]:
-        """Parsed verifier keys of ``approver`` (empty when unknown)."""
-        from audit.keys import NoteVerifier
-
-        entry = self.approvers.get(approver)
-        return [NoteVerifier.from_vkey(k) for k in entry.keys] if entry else []
-
-
-@dataclass(frozen=True)
 class Verification:
     """Outcome of checking one statement against the trust file."""
 
@@ -105,60 +69,6 @@ class Verification:
 
     def __bool__(self) -> bool:
         return self.ok
-
-
-def load_trust(path: str | Path | None) -> TrustStore:
-    """Read a trust file; ``None`` gives an empty store (nothing signed counts).
-
-    Raises:
-        ConfigError: the file is unreadable, malformed, or lists a bad key.
-    """
-    if path is None:
-        return TrustStore()
-    import yaml
-
-    src = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{src}: cannot read trust file: {exc}") from exc
-    if isinstance(data, dict) and data.get("kind", "Approvers") != "Approvers":
-        raise ConfigError(f"{src}: expected kind: Approvers, got kind: {data.get('kind')!r}")
-    items = data.get("approvers") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise ConfigError(f"{src}: expected a mapping with an 'approvers' list")
-    approvers = {}
-    for index, item in enumerate(items):
-        approver = _approver(item, f"{src}: approvers[{index}]")
-        if approver.id in approvers:
-            raise ConfigError(f"{src}: approver {approver.id!r} listed twice; merge the entries")
-        approvers[approver.id] = approver
-    roles = data.get("waiver_roles") or []
-    if not isinstance(roles, list):
-        raise ConfigError(f"{src}: expected 'waiver_roles' to be a list, got {roles!r}")
-    waiver_roles = frozenset(str(r) for r in roles)
-    return TrustStore(approvers=approvers, source=src, waiver_roles=waiver_roles)
-
-
-def _approver(item: Any, where: str) -> Approver:
-    from audit.keys import NoteVerifier
-
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-        raise ConfigError(f"{where}: expected a mapping with a non-empty 'id'")
-    roles = item.get("roles") or []
-    keys = item.get("keys") or []
-    if not isinstance(roles, list) or not isinstance(keys, list):
-        raise ConfigError(f"{where}: expected 'roles' and 'keys' to be lists")
-    for key in keys:
-        try:
-            NoteVerifier.from_vkey(str(key).strip())
-        except Exception as exc:
-            raise ConfigError(
-                f"{where}: key {str(key)[:40]!r} is not a verifier key: {exc}"
-            ) from exc
-    return Approver(
-        id=item["id"], roles=frozenset(map(str, roles)), keys=tuple(str(k).strip() for k in keys)
-    )
 
 
 def approval_statement(

@@ -26,7 +26,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pydantic import Field
+
 from policyengine.errors import ConfigError, KeyUnavailableError
+from policyengine.strict import StrictModel, did_you_mean, validate_file
 
 if TYPE_CHECKING:
     from audit.keys import Signer
@@ -36,6 +39,7 @@ __all__ = [
     "DEV_KEY_NAME",
     "Config",
     "ConfigError",
+    "ConfigFile",
     "KeyUnavailableError",
     "builtin_policies_dir",
     "load_config",
@@ -49,23 +53,38 @@ DEFAULT_ORIGIN = "policyengine.local/audit"
 DEFAULT_FRESHNESS = timedelta(hours=24)
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_KNOWN_KEYS = frozenset(
-    {
-        "log",
-        "origin",
-        "signing_key",
-        "log_keys",
-        "policies",
-        "trust_file",
-        "allow_unsigned_approvals",
-        "environment",
-        "params",
-        "environments",
-        "promotion",
-        # Read by the service (tokens, webhook secrets, alias -> stage map); not by the gate.
-        "service",
-    }
-)
+
+
+class _Environment(StrictModel):
+    """One section under ``environments:``."""
+
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Parameter overrides per policy name, applied when this environment is selected."""
+
+
+class _Promotion(StrictModel):
+    """The ``promotion:`` section."""
+
+    max_decision_age: str | int | None = None
+    """Oldest ``allow`` decision ``promote`` accepts (``24h``, ``7d`` or seconds)."""
+
+
+class ConfigFile(StrictModel):
+    """The shape of ``policyengine.yaml``; any other key, at any depth, is refused."""
+
+    log: str | None = None
+    origin: str | None = None
+    signing_key: str | None = None
+    log_keys: list[str] = Field(default_factory=list)
+    policies: str | list[str] | None = None
+    trust_file: str | None = None
+    allow_unsigned_approvals: bool = False
+    environment: str | None = None
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    environments: dict[str, _Environment] = Field(default_factory=dict)
+    promotion: _Promotion = _Promotion()
+    service: dict[str, Any] | None = None
+    """Read and checked by the service (``policyengine.service.settings``), not by the gate."""
 
 
 def parse_duration(text: str | int | None, *, what: str = "duration") -> timedelta:
@@ -228,23 +247,22 @@ def load_config(
     env = dict(os.environ if env is None else env)
     cwd = (cwd or Path.cwd()).resolve()
     path = _config_path(flags, env, cwd)
-    data = _read_file(path) if path else {}
+    data = _read_file(path) if path else ConfigFile()
     base = path.parent if path else cwd
     state_dir = cwd / STATE_DIR
 
     return Config(
         log_url=_log_url(flags, env, data, base, cwd, state_dir),
-        origin=str(flags.get("origin") or data.get("origin") or DEFAULT_ORIGIN),
+        origin=str(flags.get("origin") or data.origin or DEFAULT_ORIGIN),
         policies=_policies(flags, env, data, base, cwd),
         state_dir=state_dir,
         signing_key=_signing_key(flags, data, base, cwd),
-        log_keys=tuple(str(k) for k in data.get("log_keys") or ()),
+        log_keys=tuple(data.log_keys),
         trust_file=_trust_file(flags, data, base, cwd),
-        allow_unsigned_approvals=bool(flags.get("allow_unsigned"))
-        or _boolean(data.get("allow_unsigned_approvals", False), "allow_unsigned_approvals", path),
-        environment=flags.get("env") or env.get("POLICYENGINE_ENV") or data.get("environment"),
-        params=_mapping(data.get("params"), "params"),
-        environments=_mapping(data.get("environments"), "environments"),
+        allow_unsigned_approvals=bool(flags.get("allow_unsigned")) or data.allow_unsigned_approvals,
+        environment=_environment(flags, env, data, path),
+        params=data.params,
+        environments={name: {"params": e.params} for name, e in data.environments.items()},
         freshness=_freshness(flags, data),
         ci=env.get("CI", "").lower() in ("true", "1", "yes"),
         config_file=path,
@@ -252,15 +270,35 @@ def load_config(
     )
 
 
-def _boolean(value: Any, key: str, path: Path | None) -> bool:
-    """A YAML boolean; anything else (``"false"`` is a non-empty string) is refused.
+def _environment(
+    flags: Mapping[str, Any], env: Mapping[str, str], data: ConfigFile, path: Path | None
+) -> str | None:
+    """The selected environment, which must be defined under ``environments:``.
+
+    A name that selects nothing is a mistake (``prodution``), not a request for
+    no overrides: the gate would decide under the wrong parameters.
 
     Raises:
-        ConfigError: the value is not true or false.
+        ConfigError: the name is not a key of ``environments:``.
     """
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}: {key}: expected true or false, got {value!r}")
-    return value
+    named = [
+        (source, str(name))
+        for source, name in (
+            ("--env", flags.get("env")),
+            ("POLICYENGINE_ENV", env.get("POLICYENGINE_ENV")),
+            (f"{path}: environment", data.environment),
+        )
+        if name
+    ]
+    known = sorted(data.environments)
+    for source, name in named:  # every name given is checked, not only the winning one
+        if name not in known:
+            where = f"in {path}" if path else f"(no {CONFIG_FILE} found)"
+            raise ConfigError(
+                f"{source}: unknown environment {name!r}: not defined under environments: "
+                f"{where}" + did_you_mean(name, known)
+            )
+    return named[0][1] if named else None
 
 
 def _config_path(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -274,7 +312,12 @@ def _config_path(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) ->
     return default if default.is_file() else None
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> ConfigFile:
+    """Parse and validate ``policyengine.yaml``.
+
+    Raises:
+        ConfigError: unreadable, not YAML, or a key or value the model refuses.
+    """
     import yaml
 
     try:
@@ -283,23 +326,13 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at top level, got {type(data).__name__}")
-    unknown = sorted(set(data) - _KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; "
-            f"expected some of {', '.join(sorted(_KNOWN_KEYS))}"
-        )
-    return data
+    return validate_file(ConfigFile, {} if data is None else data, str(path))
 
 
 def _log_url(
     flags: Mapping[str, Any],
     env: Mapping[str, str],
-    data: Mapping[str, Any],
+    data: ConfigFile,
     base: Path,
     cwd: Path,
     state_dir: Path,
@@ -315,8 +348,8 @@ def _log_url(
     explicit = flags.get("log") or env.get("POLICYENGINE_LOG_URL")
     if explicit:
         return _normalise_log_url(str(explicit), cwd)
-    if data.get("log"):
-        return _normalise_log_url(str(data["log"]), base)
+    if data.log:
+        return _normalise_log_url(data.log, base)
     return f"sqlite:///{state_dir / 'audit.db'}"
 
 
@@ -332,7 +365,7 @@ def _normalise_log_url(value: str, base: Path) -> str:
 
 
 def _policies(
-    flags: Mapping[str, Any], env: Mapping[str, str], data: Mapping[str, Any], base: Path, cwd: Path
+    flags: Mapping[str, Any], env: Mapping[str, str], data: ConfigFile, base: Path, cwd: Path
 ) -> tuple[Path, ...]:
     if flags.get("policies"):
         return tuple((cwd / str(p)).resolve() for p in flags["policies"])
@@ -340,51 +373,39 @@ def _policies(
         return tuple(
             (cwd / p).resolve() for p in env["POLICYENGINE_POLICIES"].split(os.pathsep) if p
         )
-    if data.get("policies"):
-        items = data["policies"]
-        if isinstance(items, str):
-            items = [items]
-        if not isinstance(items, list):
-            raise ConfigError(f"policies: expected a list of paths, got {type(items).__name__}")
-        return tuple((base / str(p)).resolve() for p in items)
+    if data.policies:
+        items = [data.policies] if isinstance(data.policies, str) else data.policies
+        return tuple((base / p).resolve() for p in items)
     return (builtin_policies_dir(),)
 
 
 def _signing_key(
-    flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path
+    flags: Mapping[str, Any], data: ConfigFile, base: Path, cwd: Path
 ) -> str | None:
     if flags.get("signing_key"):
         return str((cwd / str(flags["signing_key"])).resolve())
-    if data.get("signing_key"):
-        return str((base / str(data["signing_key"])).resolve())
+    if data.signing_key:
+        return str((base / data.signing_key).resolve())
     return None
 
 
 def _trust_file(
-    flags: Mapping[str, Any], data: Mapping[str, Any], base: Path, cwd: Path
+    flags: Mapping[str, Any], data: ConfigFile, base: Path, cwd: Path
 ) -> Path | None:
+    """Flag, then file, then ``approvers.yaml`` or ``policies/approvers.yaml`` in cwd."""
     if flags.get("trust_file"):
         return (cwd / str(flags["trust_file"])).resolve()
-    if data.get("trust_file"):
-        return (base / str(data["trust_file"])).resolve()
+    if data.trust_file:
+        return (base / data.trust_file).resolve()
     for candidate in (cwd / "approvers.yaml", cwd / "policies" / "approvers.yaml"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def _freshness(flags: Mapping[str, Any], data: Mapping[str, Any]) -> timedelta:
+def _freshness(flags: Mapping[str, Any], data: ConfigFile) -> timedelta:
     if flags.get("freshness"):
         return parse_duration(flags["freshness"], what="--max-age")
-    promotion = _mapping(data.get("promotion"), "promotion")
-    if "max_decision_age" in promotion:
-        return parse_duration(promotion["max_decision_age"], what="promotion.max_decision_age")
+    if data.promotion.max_decision_age is not None:
+        return parse_duration(data.promotion.max_decision_age, what="promotion.max_decision_age")
     return DEFAULT_FRESHNESS
-
-
-def _mapping(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{what}: expected a mapping, got {type(value).__name__}")
-    return value

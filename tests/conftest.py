@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Third-party model cards the importer tests read, with their sources and
+# licences in model-cards/SOURCES.md; the suite never reads outside the repository.
+CARD_DATA = REPO_ROOT / "tests" / "data"
+assert (CARD_DATA / "model-cards").is_dir(), CARD_DATA
 
 
 def services_required() -> bool:
@@ -77,8 +80,6 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The third-party model cards in ../shared/data (read-only test data)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def card_data() -> Path:
+    """The folder holding ``model-cards/`` (third-party cards, read-only test data)."""
+    return CARD_DATA

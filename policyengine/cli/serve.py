@@ -3,8 +3,10 @@
 Resolves and checks the configuration first (a bad file, log or key fails
 here with exit 2 or 3, not in a worker), then hands the same flags to every
 uvicorn worker through the environment (``POLICYENGINE_SERVE_FLAGS``), so all
-workers agree. Several workers need a log they can share: PostgreSQL; SQLite
-works for one writer process and gets a warning otherwise.
+workers agree. ``--check`` stops after those checks. Several workers may share
+a SQLite log (SQLite's file lock serialises their appends, so the chain never
+forks) and get a warning that they gain nothing for writes; several hosts need
+a PostgreSQL log.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ def register(subparsers: Any) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="worker processes (more than one needs a PostgreSQL log)",
+        help="worker processes; on a SQLite log they share one file lock (allowed, with a "
+        "warning: appends do not get faster); several hosts need a PostgreSQL log",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration, service settings, tokens, log and key, then exit "
+        "(0 ok, 2 bad configuration, 3 log or key unavailable) without serving",
     )
     parser.add_argument(
         "--service-config",
@@ -78,6 +87,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = load_config(flags)
     settings = load_service_settings(config_file=config.config_file)
     open_service(config, settings, err=err).close()  # fail fast: log, key, tokens usable
+    if args.check:
+        out.write(f"policyengine serve: configuration ok (log {_masked(config.log_url)})\n")
+        return EXIT_ALLOW
     if args.workers > 1 and config.log_url.startswith("sqlite"):
         err.write(
             "policyengine serve: warning: several workers on a SQLite log serialise on one "

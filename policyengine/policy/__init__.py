@@ -1,6 +1,6 @@
 """Policies: load YAML, lint, compile CEL once, evaluate purely, test.
 
-Public API (CONTRACT.md "Evaluation API")::
+Public API::
 
     docs = load_policies([Path("policies")])           # PolicyLoadError with all diagnostics
     cps = compile_policies(docs, params={"fairness-thresholds": {"min_dp_ratio": 0.9}})

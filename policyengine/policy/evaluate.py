@@ -6,7 +6,7 @@ included. The only clock is a monotonic run-time deadline (:mod:`.limits`)
 that turns a runaway rule into ``error``; it never enters a Decision
 otherwise. This module imports nothing from ``audit``.
 
-Outcome of a rule (DESIGN.md "Policies", CONTRACT.md "Engine"):
+Outcome of a rule:
 
 - ``skipped``: its policy's ``appliesTo`` excludes this event;
 - ``pass`` / ``fail``: ``expr`` yielded true / false;
@@ -50,7 +50,7 @@ class Context:
     event: Mapping[str, Any]
     """type, stage, model, version, digest, actor."""
     history: Mapping[str, Any] = field(default_factory=dict)
-    """approvals, waivers, decisions, promotions, events (CONTRACT.md)."""
+    """approvals, waivers, decisions, promotions, events (schemas/history.schema.json)."""
 
 
 @dataclass

@@ -31,7 +31,8 @@ a recursion-depth limit.
 
 The budget travels in a :class:`contextvars.ContextVar`, so concurrent
 evaluations in threads or tasks each have their own. This module owns the
-limits and the accounting; it reads the monotonic clock only to enforce the
+limits and the accounting; it reads a monotonic clock (``Limits.clock``,
+``time.monotonic`` unless a caller injects another) only to enforce the
 deadline, never to stamp a decision.
 """
 
@@ -39,7 +40,8 @@ from __future__ import annotations
 
 import contextvars
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 __all__ = ["DEFAULT_LIMITS", "Budget", "LimitExceeded", "Limits", "current_budget",
            "decision_deadline"]
@@ -67,6 +69,9 @@ class Limits:
     """Wall-clock budget per evaluation of one expression: a backstop for bodies
     whose units are slow (timestamp parsing in nested comprehensions costs
     about 0.5 ms per unit); generous so that load never flips a decision."""
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+    """Monotonic seconds the deadlines are measured on; tests inject a clock
+    they advance themselves, so a deadline test never depends on machine speed."""
 
 
 DEFAULT_LIMITS = Limits()
@@ -84,7 +89,7 @@ class Budget:
     def __init__(self, limits: Limits, decision_deadline: float | None = None) -> None:
         self.limits = limits
         self.cost = 0
-        own = time.monotonic() + limits.max_seconds
+        own = limits.clock() + limits.max_seconds
         self.shared = decision_deadline is not None and decision_deadline < own
         self.deadline = decision_deadline if self.shared and decision_deadline else own
 
@@ -96,7 +101,7 @@ class Budget:
                 f"evaluation exceeded limit: cost {self.cost} > {self.limits.max_cost} "
                 "(comprehension steps, elements built or compared)"
             )
-        if time.monotonic() > self.deadline:
+        if self.limits.clock() > self.deadline:
             seconds = self.limits.max_decision_seconds if self.shared else self.limits.max_seconds
             what = "decision time" if self.shared else "time"
             raise LimitExceeded(f"evaluation exceeded limit: {what} > {seconds:g}s")
@@ -104,7 +109,7 @@ class Budget:
 
 def decision_deadline(limits: Limits) -> float:
     """Monotonic deadline for one whole decision (used only to bound run time)."""
-    return time.monotonic() + limits.max_decision_seconds
+    return limits.clock() + limits.max_decision_seconds
 
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(

@@ -1,6 +1,6 @@
 """Waivers: which history waivers turn a failing rule into ``waived``.
 
-A waiver (CONTRACT.md, ``history.waivers``) names rule ids (``rule-id`` or
+A waiver (``history.waivers``, schemas/history.schema.json) names rule ids (``rule-id`` or
 ``policy/rule-id``), a model, optionally an exact ``version`` or a
 ``versions`` range such as ``">=1,<3"``, and an ``expires`` time. It applies
 to a rule result when all of these hold:

@@ -5,7 +5,7 @@ so the file never holds a usable secret), and the role each endpoint needs.
 Webhook endpoints do not use this module: they authenticate by their HMAC
 secret (see ``webhooks_mlflow`` and ``webhooks_generic``).
 
-Roles (issue 5): ``evaluator`` (decisions, promotions, events), ``approver``
+Roles: ``evaluator`` (decisions, promotions, events), ``approver``
 (approvals, waivers), ``auditor`` (read-only), ``admin`` (everything). Every
 role may read. A missing or unknown token is 401, a known token without the
 role is 403; both are decided before a handler runs, so neither writes.
@@ -18,36 +18,58 @@ Token file (YAML or JSON)::
         roles: [evaluator]
 
 The hash of a new token: ``printf %s "$TOKEN" | sha256sum`` (or
-:func:`hash_token`). The token itself is given only to its holder.
+:func:`hash_token`). The token itself is given only to its holder. The file's
+shape is strict (:class:`TokensFile`): an unknown key is refused, and so is a
+hash listed twice (which record's roles would apply is then a guess). A
+service with no token at all refuses to start (:func:`load_tokens`): it could
+only answer 401, and a readiness probe would call it ready.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from fastapi import Request
+from pydantic import Field
+
+from policyengine.errors import ConfigError
+from policyengine.strict import StrictModel, validate_file
 
 __all__ = [
     "ROLES",
     "AuthError",
     "Principal",
     "TokenStore",
+    "TokensFile",
     "hash_token",
     "load_token_records",
+    "load_tokens",
     "require",
 ]
 
 ROLES = frozenset({"evaluator", "approver", "auditor", "admin"})
 """Every role a token may hold."""
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
+_Role = Literal["evaluator", "approver", "auditor", "admin"]
+
+
+class _TokenRecord(StrictModel):
+    """One token: who holds it (recorded as the actor), its hash, its roles."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    roles: list[_Role] = Field(min_length=1)
+
+
+class TokensFile(StrictModel):
+    """The shape of a tokens file; any other key, at any depth, is refused."""
+
+    tokens: list[_TokenRecord]
 
 
 class AuthError(Exception):
@@ -79,30 +101,32 @@ def hash_token(token: str) -> str:
 class TokenStore:
     """Token hashes mapped to principals; built once at start-up."""
 
-    def __init__(self, records: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, records: Iterable[Mapping[str, Any]] = (), *, source: str = "tokens"
+    ) -> None:
+        """Check every record and index it by hash.
+
+        Raises:
+            ConfigError: a record has an unknown key or a bad value, or a hash
+                is listed twice.
+        """
         self._by_hash: dict[str, Principal] = {}
+        seen: dict[str, int] = {}
         for i, rec in enumerate(records):
-            where = f"tokens[{i}]"
-            digest = str(rec.get("sha256", "")).lower()
-            ident = str(rec.get("id", ""))
-            roles = frozenset(str(r) for r in rec.get("roles", ()))
-            if not _HEX64.match(digest):
-                raise ValueError(
-                    f"{where}.sha256: expected 64 lowercase hex, got {len(digest)} chars"
+            # Values are not echoed: a token pasted into `sha256` must not reach a log.
+            item = validate_file(_TokenRecord, rec, f"{source}: tokens[{i}]", show_values=False)
+            if item.sha256 in seen:
+                raise ConfigError(
+                    f"{source}: tokens[{i}].sha256 repeats tokens[{seen[item.sha256]}].sha256: "
+                    "each token needs its own record; merge their roles or drop one"
                 )
-            if not _ID.match(ident):
-                raise ValueError(f"{where}.id: expected a short identifier, got {ident!r}")
-            if not roles or not roles <= ROLES:
-                raise ValueError(
-                    f"{where}.roles: expected a non-empty subset of {sorted(ROLES)}, "
-                    f"got {sorted(roles)}"
-                )
-            self._by_hash[digest] = Principal(ident, roles)
+            seen[item.sha256] = i
+            self._by_hash[item.sha256] = Principal(item.id, frozenset(item.roles))
 
     @classmethod
     def from_file(cls, path: str | Path) -> TokenStore:
         """Load a token file (YAML or JSON, ``tokens: [{id, sha256, roles}]``)."""
-        return cls(load_token_records(path))
+        return cls(load_token_records(path), source=str(path))
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -115,15 +139,43 @@ class TokenStore:
 
 
 def load_token_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read the ``tokens`` list of a token file (YAML or JSON).
+    """Read and check the ``tokens`` list of a token file (YAML or JSON).
 
     Raises:
-        ValueError: the file is not a mapping with a ``tokens`` list.
+        ConfigError: the file is unreadable, or not ``tokens: [...]`` with only
+            known keys.
     """
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("tokens", []), list):
-        raise ValueError(f"{path}: expected a mapping with a 'tokens' list")
-    return list(data.get("tokens", []))
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read tokens file: {exc}") from exc
+    parsed = validate_file(TokensFile, {} if data is None else data, str(path), show_values=False)
+    return [record.model_dump() for record in parsed.tokens]
+
+
+def load_tokens(
+    records: Iterable[Mapping[str, Any]],
+    tokens_file: Path | None,
+    *,
+    source: str = "service config",
+) -> TokenStore:
+    """The tokens of the service: inline records, then the tokens file.
+
+    Raises:
+        ConfigError: a record or the file is invalid, a hash repeats, or there
+            is no token at all (the service refuses to start without one).
+    """
+    inline = list(records)
+    store = TokenStore(inline, source=source)
+    if tokens_file is not None:
+        store = TokenStore(inline + load_token_records(tokens_file), source=str(tokens_file))
+    if not len(store):
+        raise ConfigError(
+            f"{source}: no bearer tokens configured: the service refuses to start without one; "
+            "set tokens_file: (or POLICYENGINE_TOKENS_FILE) to a file of "
+            "tokens: [{id, sha256, roles}]"
+        )
+    return store
 
 
 def _bearer(request: Request) -> str | None:

@@ -1,6 +1,6 @@
 """What an MLflow registry event means for the log (deliveries already verified).
 
-Owns the per-event behaviour of issue 5:
+Owns what each registry event does:
 
 - ``model_version.created``: fetch the version (and a card from a tag or the
   run's artifacts) through the MLflow REST API, record ``registered`` (as

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
-from policyengine.service.auth import TokenStore, load_token_records
+from policyengine.service.auth import TokenStore, load_tokens
 from policyengine.service.deliveries import DeliveryStore
 from policyengine.service.metrics import ServiceMetrics
 from policyengine.service.mlflow_client import MlflowRestClient
@@ -140,15 +140,7 @@ class TimedLog:
 
 
 def _tokens(settings: ServiceSettings) -> TokenStore:
-    from policyengine.errors import ConfigError
-
-    records = list(settings.tokens)
-    try:
-        if settings.tokens_file is not None:
-            records += load_token_records(settings.tokens_file)
-        return TokenStore(records)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"service tokens: {exc}") from exc
+    return load_tokens(settings.tokens, settings.tokens_file, source=settings.source)
 
 
 def open_service(

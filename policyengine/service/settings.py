@@ -8,9 +8,13 @@ Where the log lives, which key signs and which policies apply come from the
 gate's :class:`policyengine.config.Config`, so the CLI and the service agree.
 
 Read from the ``service:`` section of ``policyengine.yaml``, or from a file of
-its own (``--service-config`` or ``POLICYENGINE_SERVICE_CONFIG``, which wins)::
+its own (``--service-config`` or ``POLICYENGINE_SERVICE_CONFIG``, which wins)
+holding the same keys at top level or under ``service:``. The shape is
+:class:`ServiceSection`: an unknown key at any depth is refused (exit 2 at
+start-up) with the file, the key and a close valid key::
 
     tokens_file: tokens.yaml            # see policyengine.service.auth
+    tokens: []                          # or token records inline (hashes, not tokens)
     limits: {max_body_bytes: 1048576, max_json_depth: 64}
     webhooks:
       max_age_seconds: 300
@@ -31,15 +35,56 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field, PositiveInt
 
 from policyengine.errors import ConfigError
+from policyengine.strict import StrictModel, validate_file
 
-__all__ = ["LimitSettings", "MlflowSettings", "ServiceSettings", "load_service_settings"]
+__all__ = [
+    "LimitSettings",
+    "MlflowSettings",
+    "ServiceSection",
+    "ServiceSettings",
+    "load_service_settings",
+]
 
-_VIOLATION_ACTIONS = ("revert", "delete", "record")
+_DEFAULT_ALIASES = {"production": "production", "staging": "staging", "champion": "production"}
+
+
+class _LimitsSection(StrictModel):
+    max_body_bytes: PositiveInt = 1_048_576
+    max_json_depth: PositiveInt = 64
+
+
+class _WebhooksSection(StrictModel):
+    max_age_seconds: PositiveInt = 300
+    generic_secret_env: str = "POLICYENGINE_WEBHOOK_SECRET"
+
+
+class _MlflowSection(StrictModel):
+    tracking_uri: str | None = None
+    """Left out: ``MLFLOW_TRACKING_URI``; ``null``: no MLflow client."""
+    secret_env: str = "POLICYENGINE_MLFLOW_WEBHOOK_SECRET"
+    token_env: str = "MLFLOW_TRACKING_TOKEN"
+    aliases: dict[str, str] | None = None
+    on_violation: Literal["revert", "delete", "record"] = "revert"
+    card_tag: str = "policyengine.card"
+    card_artifact: str | None = "model_card.json"
+    tag_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceSection(StrictModel):
+    """The shape of the service settings; any other key, at any depth, is refused."""
+
+    tokens_file: str | None = None
+    tokens: list[dict[str, Any]] = Field(default_factory=list)
+    """Token records inline (checked by ``policyengine.service.auth``)."""
+    limits: _LimitsSection = _LimitsSection()
+    webhooks: _WebhooksSection = _WebhooksSection()
+    mlflow: _MlflowSection = _MlflowSection()
 
 
 @dataclass(frozen=True)
@@ -57,13 +102,7 @@ class MlflowSettings:
     tracking_uri: str | None = None
     secret: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
-    aliases: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "production": "production",
-            "staging": "staging",
-            "champion": "production",
-        }
-    )
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(_DEFAULT_ALIASES))
     on_violation: str = "revert"
     card_tag: str = "policyengine.card"
     card_artifact: str | None = "model_card.json"
@@ -80,52 +119,54 @@ class ServiceSettings:
     webhook_max_age_s: int = 300
     generic_secret: str | None = field(default=None, repr=False)
     mlflow: MlflowSettings = MlflowSettings()
+    source: str = "(defaults)"
+    """Where the settings were read from, for messages."""
 
 
-def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"service config: {key}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(
-            f"service config: {where}.{key}: expected a positive integer, got {value!r}"
-        )
-    return value
-
-
-def _mlflow(data: Mapping[str, Any], env: Mapping[str, str]) -> MlflowSettings:
-    section = _section(data, "mlflow")
-    action = section.get("on_violation", "revert")
-    if action not in _VIOLATION_ACTIONS:
-        raise ConfigError(
-            f"service config: mlflow.on_violation: expected one of {_VIOLATION_ACTIONS}, "
-            f"got {action!r}"
-        )
-    defaults = MlflowSettings()
+def _mlflow(section: _MlflowSection, env: Mapping[str, str]) -> MlflowSettings:
+    given = "tracking_uri" in section.model_fields_set
     return MlflowSettings(
-        tracking_uri=env.get("MLFLOW_TRACKING_URI")
-        if "tracking_uri" not in section
-        else section["tracking_uri"],
-        secret=env.get(str(section.get("secret_env", "POLICYENGINE_MLFLOW_WEBHOOK_SECRET"))),
-        token=env.get(str(section.get("token_env", "MLFLOW_TRACKING_TOKEN"))),
-        aliases={str(k): str(v) for k, v in (section.get("aliases") or defaults.aliases).items()},
-        on_violation=action,
-        card_tag=str(section.get("card_tag", defaults.card_tag)),
-        card_artifact=section.get("card_artifact", defaults.card_artifact),
-        tag_fields={str(k): str(v) for k, v in (section.get("tag_fields") or {}).items()},
+        tracking_uri=section.tracking_uri if given else env.get("MLFLOW_TRACKING_URI"),
+        secret=env.get(section.secret_env),
+        token=env.get(section.token_env),
+        aliases=dict(_DEFAULT_ALIASES if section.aliases is None else section.aliases),
+        on_violation=section.on_violation,
+        card_tag=section.card_tag,
+        card_artifact=section.card_artifact,
+        tag_fields=dict(section.tag_fields),
     )
 
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"service config {path}: cannot read: {exc}") from exc
+    return {} if data is None else data
+
+
+def _located(
+    path: str | Path | None, data: Mapping[str, Any] | None, config_file: Path | None
+) -> tuple[Any, str, str, Path]:
+    """(document, source for messages, section prefix, base for relative paths)."""
+    if data is not None:
+        return data, "service config", "", Path.cwd()
+    if path:
+        doc = _read_yaml(Path(path))
+        # A settings file holds the section's keys, at top level or under
+        # `service:` exactly as in policyengine.yaml (the README's example).
+        if isinstance(doc, Mapping) and set(doc) == {"service"}:
+            return doc["service"] or {}, f"service config {path}", "service", _dir(path)
+        return doc, f"service config {path}", "", _dir(path)
+    if config_file is not None:
+        doc = _read_yaml(config_file)
+        section = doc.get("service") if isinstance(doc, Mapping) else None
+        return section or {}, str(config_file), "service", _dir(config_file)
+    return {}, "service config", "", Path.cwd()
+
+
+def _dir(path: str | Path) -> Path:
+    return Path(path).resolve().parent
 
 
 def load_service_settings(
@@ -145,33 +186,23 @@ def load_service_settings(
             when no settings file is named.
 
     Raises:
-        ConfigError: a file is unreadable or a value is invalid.
+        ConfigError: a file is unreadable, or a key or value is invalid (named,
+            with the file).
     """
     env = dict(os.environ if env is None else env)
     path = path or env.get("POLICYENGINE_SERVICE_CONFIG")
-    base = Path.cwd()
-    if data is None and path:
-        base = Path(path).resolve().parent
-        data = _read_yaml(Path(path))
-    elif data is None and config_file is not None:
-        base = config_file.resolve().parent
-        data = (_read_yaml(config_file) or {}).get("service") or {}
-    data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"service config {path or config_file}: expected a mapping")
-    tokens_file = data.get("tokens_file") or env.get("POLICYENGINE_TOKENS_FILE")
-    limits = _section(data, "limits")
-    webhooks = _section(data, "webhooks")
+    doc, source, prefix, base = _located(path, data, config_file)
+    section = validate_file(ServiceSection, doc, source, prefix=prefix)
+    tokens_file = section.tokens_file or env.get("POLICYENGINE_TOKENS_FILE")
     return ServiceSettings(
-        tokens_file=(base / str(tokens_file)).resolve() if tokens_file else None,
-        tokens=tuple(data.get("tokens") or ()),
+        tokens_file=(base / tokens_file).resolve() if tokens_file else None,
+        tokens=tuple(section.tokens),
         limits=LimitSettings(
-            max_body_bytes=_int(limits, "max_body_bytes", 1_048_576, "limits"),
-            max_json_depth=_int(limits, "max_json_depth", 64, "limits"),
+            max_body_bytes=section.limits.max_body_bytes,
+            max_json_depth=section.limits.max_json_depth,
         ),
-        webhook_max_age_s=_int(webhooks, "max_age_seconds", 300, "webhooks"),
-        generic_secret=env.get(
-            str(webhooks.get("generic_secret_env", "POLICYENGINE_WEBHOOK_SECRET"))
-        ),
-        mlflow=_mlflow(data, env),
+        webhook_max_age_s=section.webhooks.max_age_seconds,
+        generic_secret=env.get(section.webhooks.generic_secret_env),
+        mlflow=_mlflow(section.mlflow, env),
+        source=source,
     )

@@ -172,7 +172,7 @@ def test_trust_file_errors(tmp_path):
     """A malformed trust file (no list, bad key, duplicate id) is a ConfigError saying what."""
     bad = tmp_path / "a.yaml"
     bad.write_text("approvers: {}\n")
-    with pytest.raises(ConfigError, match="'approvers' list"):
+    with pytest.raises(ConfigError, match="approvers: input should be a valid list"):
         load_trust(bad)
     bad.write_text("approvers:\n  - {id: x, roles: [r], keys: [not-a-key]}\n")
     with pytest.raises(ConfigError, match="not a verifier key"):
@@ -181,10 +181,10 @@ def test_trust_file_errors(tmp_path):
     with pytest.raises(ConfigError, match="listed twice"):
         load_trust(bad)
     bad.write_text("kind: Policy\napprovers: []\n")
-    with pytest.raises(ConfigError, match="expected kind: Approvers"):
+    with pytest.raises(ConfigError, match="kind: input should be 'Approvers', got 'Policy'"):
         load_trust(bad)
     bad.write_text("approvers: []\nwaiver_roles: risk-officer\n")
-    with pytest.raises(ConfigError, match="'waiver_roles' to be a list"):
+    with pytest.raises(ConfigError, match="waiver_roles: input should be a valid list"):
         load_trust(bad)
 
 

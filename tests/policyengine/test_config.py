@@ -60,7 +60,8 @@ def test_params_per_environment(tmp_path):
     _write(
         tmp_path / "policyengine.yaml",
         "params: {fairness: {min_dp_ratio: 0.8, max_diff: 0.1}}\n"
-        "environments:\n  production: {params: {fairness: {min_dp_ratio: 0.9}}}\n",
+        "environments:\n  production: {params: {fairness: {min_dp_ratio: 0.9}}}\n"
+        "  staging: {}\n",
     )
     config = load_config(env={"POLICYENGINE_ENV": "production"}, cwd=tmp_path)
     assert config.params_for() == {"fairness": {"min_dp_ratio": 0.9, "max_diff": 0.1}}
@@ -90,7 +91,7 @@ def test_unknown_key_rejected(tmp_path):
 def test_allow_unsigned_must_be_a_boolean(tmp_path, value):
     """allow_unsigned_approvals: "false" (a non-empty string) is refused, never read as true."""
     _write(tmp_path / "policyengine.yaml", f"allow_unsigned_approvals: {value}\n")
-    with pytest.raises(ConfigError, match="allow_unsigned_approvals: expected true or false"):
+    with pytest.raises(ConfigError, match="allow_unsigned_approvals: input should be a valid bool"):
         load_config(env={}, cwd=tmp_path)
 
 

@@ -34,7 +34,9 @@ def test_token_file_stores_only_hashes():
 
 def test_token_file_rejects_unknown_role():
     """A token with a role outside the four is a configuration error."""
-    with pytest.raises(ValueError, match="roles"):
+    from policyengine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tokens\[0\]: roles\.0"):
         TokenStore([{"id": "x", "sha256": "0" * 64, "roles": ["root"]}])
 
 

@@ -55,14 +55,20 @@ def _serve(argv: list[str]) -> tuple[int, str]:
 
 def test_serve_refuses_a_log_it_cannot_open(tmp_path):
     """An unreachable log exits 3 before any worker starts."""
+    from policyengine.service.auth import hash_token
     from tests.service.conftest import write_key
 
+    (tmp_path / "service.yaml").write_text(
+        f"tokens: [{{id: ci, sha256: '{hash_token('t')}', roles: [evaluator]}}]\n"
+    )
     code, err = _serve(
         [
             "--log",
             f"sqlite:///{tmp_path}/missing/dir/a.db",
             "--signing-key",
             str(write_key(tmp_path)),
+            "--service-config",
+            str(tmp_path / "service.yaml"),
         ]
     )
     assert code == 3, err

@@ -49,10 +49,10 @@ def test_validate_unparsable_file_exits_two(tmp_path: Path) -> None:
     assert err.startswith(f"{bad}:") and "invalid YAML" in err and "Traceback" not in err
 
 
-def test_import_complete_card_exits_zero(shared_data: Path, tmp_path: Path) -> None:
+def test_import_complete_card_exits_zero(card_data: Path, tmp_path: Path) -> None:
     """Import with overrides writes a valid YAML card and lists what is still missing."""
     src = (
-        shared_data
+        card_data
         / "model-cards"
         / "huggingface"
         / "mi-comodoro-wav2vec2-west-slavic-multi-dataset-asr.md"
@@ -78,10 +78,10 @@ def test_import_complete_card_exits_zero(shared_data: Path, tmp_path: Path) -> N
     assert _run("card", "validate", str(target))[0] == 0
 
 
-def test_import_incomplete_card_exits_one(shared_data: Path) -> None:
+def test_import_incomplete_card_exits_one(card_data: Path) -> None:
     """Without version and digest the card is printed, not yet valid, exit 1."""
     src = (
-        shared_data
+        card_data
         / "model-cards"
         / "huggingface"
         / "hf-hub-test-fixtures"
@@ -93,10 +93,10 @@ def test_import_incomplete_card_exits_one(shared_data: Path) -> None:
     assert "not yet valid: $.model.artifact_digest: required field is missing" in err
 
 
-def test_import_malformed_card_exits_two_in_one_line(shared_data: Path) -> None:
+def test_import_malformed_card_exits_two_in_one_line(card_data: Path) -> None:
     """A malformed source is one stderr line naming the file and key, exit 2."""
     src = (
-        shared_data
+        card_data
         / "model-cards"
         / "huggingface"
         / "malformed-dumiiii-model-index-mapping-no-results.md"

@@ -13,14 +13,14 @@ from policyengine.cards.importers import import_card, import_text
 DIGEST = "sha256:" + "c" * 64
 
 
-def _hf(shared_data: Path) -> Path:
-    return shared_data / "model-cards" / "huggingface"
+def _hf(card_data: Path) -> Path:
+    return card_data / "model-cards" / "huggingface"
 
 
-def test_multi_dataset_model_index_maps_every_metric(shared_data: Path) -> None:
+def test_multi_dataset_model_index_maps_every_metric(card_data: Path) -> None:
     """Five results with WER and CER become ten metrics, each with dataset and language slice."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "mi-comodoro-wav2vec2-west-slavic-multi-dataset-asr.md"
+        "huggingface", _hf(card_data) / "mi-comodoro-wav2vec2-west-slavic-multi-dataset-asr.md"
     )
     metrics = result.card["metrics"]
     assert len(metrics) == 10
@@ -36,30 +36,30 @@ def test_multi_dataset_model_index_maps_every_metric(shared_data: Path) -> None:
     ]
 
 
-def test_sixty_two_results_are_all_kept(shared_data: Path) -> None:
+def test_sixty_two_results_are_all_kept(card_data: Path) -> None:
     """A model-index with 62 results yields 62 numeric metrics."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "mi-helsinki-nlp-opus-mt-tc-base-gmw-gmw-62-results.md"
+        "huggingface", _hf(card_data) / "mi-helsinki-nlp-opus-mt-tc-base-gmw-gmw-62-results.md"
     )
     assert len(result.card["metrics"]) == 62
     assert all(isinstance(m["value"], int | float) for m in result.card["metrics"])
 
 
-def test_results_without_dataset_are_kept_without_dataset(shared_data: Path) -> None:
+def test_results_without_dataset_are_kept_without_dataset(card_data: Path) -> None:
     """spaCy results have no dataset; the metrics are still imported, without a dataset name."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "mi-spacy-zh_core_web_sm-results-without-dataset.md"
+        "huggingface", _hf(card_data) / "mi-spacy-zh_core_web_sm-results-without-dataset.md"
     )
     assert result.card["metrics"][0]["name"] == "precision"
     assert "dataset" not in result.card["metrics"][0]
     assert "evaluation_data" in result.missing
 
 
-def test_legacy_model_index_with_single_metric(shared_data: Path) -> None:
+def test_legacy_model_index_with_single_metric(card_data: Path) -> None:
     """The 2021 Trainer format (model_index, one `metric` mapping) is read."""
     result = import_card(
         "huggingface",
-        _hf(shared_data)
+        _hf(card_data)
         / "legacy-avneet-distilbert-sst2-model_index-underscore-metric-singular.md",
     )
     assert result.card["metrics"] == [
@@ -67,29 +67,29 @@ def test_legacy_model_index_with_single_metric(shared_data: Path) -> None:
     ]
 
 
-def test_verified_results_with_split(shared_data: Path) -> None:
+def test_verified_results_with_split(card_data: Path) -> None:
     """Hub-verified results keep their split."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "mi-intel-bert-base-uncased-mrpc-verified-verifyToken.md"
+        "huggingface", _hf(card_data) / "mi-intel-bert-base-uncased-mrpc-verified-verifyToken.md"
     )
     assert any(m.get("split") == "validation" for m in result.card["metrics"])
 
 
-def test_license_list_is_joined_with_a_warning(shared_data: Path) -> None:
+def test_license_list_is_joined_with_a_warning(card_data: Path) -> None:
     """A list-valued license is kept as one SPDX-style expression and reported."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "nomi-ilyagusev-rut5-sum-gazeta-license-as-list-widget.md"
+        "huggingface", _hf(card_data) / "nomi-ilyagusev-rut5-sum-gazeta-license-as-list-widget.md"
     )
     assert result.card["model"]["license"] == "apache-2.0"
     assert any("license is a list" in w for w in result.warnings)
     assert "widget" not in result.card["extensions"]["huggingface"]
 
 
-def test_overrides_make_a_valid_card(shared_data: Path) -> None:
+def test_overrides_make_a_valid_card(card_data: Path) -> None:
     """With version, digest and risk tier supplied, the imported card passes the schema."""
     result = import_card(
         "huggingface",
-        _hf(shared_data) / "mi-gabriel-bart-base-cnn-swe-verified-plus-co2-numeric.md",
+        _hf(card_data) / "mi-gabriel-bart-base-cnn-swe-verified-plus-co2-numeric.md",
         version="1.0.0",
         digest=DIGEST,
         risk_tier="minimal",
@@ -103,36 +103,36 @@ def test_overrides_make_a_valid_card(shared_data: Path) -> None:
     )
 
 
-def test_missing_fields_are_reported_required_first(shared_data: Path) -> None:
+def test_missing_fields_are_reported_required_first(card_data: Path) -> None:
     """Without overrides the card lacks version, digest and risk tier, listed first."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "hf-hub-test-fixtures" / "sample_simple_model_index.md"
+        "huggingface", _hf(card_data) / "hf-hub-test-fixtures" / "sample_simple_model_index.md"
     )
     assert result.missing[:3] == ["model.version", "model.artifact_digest", "risk_tier"]
     assert not result.valid
 
 
-def test_no_front_matter_is_an_empty_import(shared_data: Path) -> None:
+def test_no_front_matter_is_an_empty_import(card_data: Path) -> None:
     """A README without metadata imports with everything reported missing, not an error."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "hf-hub-test-fixtures" / "sample_no_metadata.md"
+        "huggingface", _hf(card_data) / "hf-hub-test-fixtures" / "sample_no_metadata.md"
     )
     assert result.missing[0] == "model.name"
 
 
-def test_windows_line_breaks_parse(shared_data: Path) -> None:
+def test_windows_line_breaks_parse(card_data: Path) -> None:
     """CRLF line endings are accepted."""
     result = import_card(
-        "huggingface", _hf(shared_data) / "hf-hub-test-fixtures" / "sample_windows_line_breaks.md"
+        "huggingface", _hf(card_data) / "hf-hub-test-fixtures" / "sample_windows_line_breaks.md"
     )
     assert result.card["model"]["license"] == "mit"
 
 
-def test_front_matter_that_is_a_list_fails(shared_data: Path) -> None:
+def test_front_matter_that_is_a_list_fails(card_data: Path) -> None:
     """Front matter that is a YAML list is rejected as not a mapping."""
     with pytest.raises(CardImportError, match="front matter: expected a YAML mapping, got list"):
         import_card(
-            "huggingface", _hf(shared_data) / "hf-hub-test-fixtures" / "sample_invalid_card_data.md"
+            "huggingface", _hf(card_data) / "hf-hub-test-fixtures" / "sample_invalid_card_data.md"
         )
 
 
@@ -151,21 +151,21 @@ MALFORMED = {
 }
 
 
-def _malformed(shared_data: Path, key: str) -> Path:
-    (path,) = _hf(shared_data).glob(f"malformed-{key}-*.md")
+def _malformed(card_data: Path, key: str) -> Path:
+    (path,) = _hf(card_data).glob(f"malformed-{key}-*.md")
     return path
 
 
-def test_every_malformed_file_is_covered(shared_data: Path) -> None:
-    """Each malformed-* card in the shared data has an expected error below."""
-    names = {p.name.split("-")[1] for p in _hf(shared_data).glob("malformed-*.md")}
+def test_every_malformed_file_is_covered(card_data: Path) -> None:
+    """Each malformed-* card in tests/data has an expected error below."""
+    names = {p.name.split("-")[1] for p in _hf(card_data).glob("malformed-*.md")}
     assert names == set(MALFORMED)
 
 
 @pytest.mark.parametrize(("key", "pattern"), sorted(MALFORMED.items()))
-def test_malformed_card_gives_one_line_error(shared_data: Path, key: str, pattern: str) -> None:
+def test_malformed_card_gives_one_line_error(card_data: Path, key: str, pattern: str) -> None:
     """A malformed card raises CardImportError: one line naming the file, where, and what."""
-    path = _malformed(shared_data, key)
+    path = _malformed(card_data, key)
     with pytest.raises(CardImportError) as info:
         import_card("huggingface", path)
     message = str(info.value)

@@ -1,4 +1,4 @@
-"""Every importer on every shared file: a result or a one-line input error, never a crash."""
+"""Every importer on every third-party card file: a result or a one-line error, never a crash."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from policyengine.cards import FORMATS, ImportResult, import_card
 from policyengine.errors import InputError
 
 
-def _files(shared_data: Path) -> list[Path]:
-    return sorted(p for p in (shared_data / "model-cards").rglob("*") if p.is_file())
+def _files(card_data: Path) -> list[Path]:
+    return sorted(p for p in (card_data / "model-cards").rglob("*") if p.is_file())
 
 
 @pytest.fixture
@@ -28,12 +28,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_importer_never_crashes_on_any_shared_file(
-    shared_data: Path, fmt: str, no_network: None
+def test_importer_never_crashes_on_any_card_file(
+    card_data: Path, fmt: str, no_network: None
 ) -> None:
     """Each file (any format, even the wrong one) imports or raises a one-line InputError."""
     imported = 0
-    for path in _files(shared_data):
+    for path in _files(card_data):
         try:
             result = import_card(fmt, path)
         except InputError as exc:
@@ -47,11 +47,11 @@ def test_importer_never_crashes_on_any_shared_file(
             "source": path.name,
         }
         imported += 1
-    # The shared data holds no MLflow metadata (MLflow cards are tested in test_mlflow.py).
+    # The card data holds no MLflow metadata (MLflow cards are tested in test_mlflow.py).
     assert imported > 0 or fmt == "mlflow"
 
 
-def test_unknown_format_is_rejected(shared_data: Path) -> None:
+def test_unknown_format_is_rejected(card_data: Path) -> None:
     """An unknown format name is a ValueError listing the known ones."""
     with pytest.raises(ValueError, match="expected one of huggingface, mct, sagemaker, mlflow"):
-        import_card("onnx", _files(shared_data)[0])
+        import_card("onnx", _files(card_data)[0])

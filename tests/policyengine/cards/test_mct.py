@@ -12,15 +12,15 @@ from policyengine.cards.importers import import_card, import_text
 DIGEST = "sha256:" + "d" * 64
 
 
-def _mct_dir(shared_data: Path) -> Path:
-    return shared_data / "model-cards" / "model-card-toolkit"
+def _mct_dir(card_data: Path) -> Path:
+    return card_data / "model-cards" / "model-card-toolkit"
 
 
-def test_v001_card_maps_owner_considerations_and_metrics(shared_data: Path) -> None:
+def test_v001_card_maps_owner_considerations_and_metrics(card_data: Path) -> None:
     """The v0.0.1 cats-vs-dogs card fills owner, uses, limitations and three numeric metrics."""
     result = import_card(
         "mct",
-        _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1.json",
+        _mct_dir(card_data) / "mct-cats-vs-dogs-v0.0.1.json",
         digest=DIGEST,
         risk_tier="minimal",
     )
@@ -35,33 +35,33 @@ def test_v001_card_maps_owner_considerations_and_metrics(shared_data: Path) -> N
     assert result.valid
 
 
-def test_v002_string_values_become_numbers(shared_data: Path) -> None:
+def test_v002_string_values_become_numbers(card_data: Path) -> None:
     """v0.0.2 writes metric values, thresholds and intervals as strings; they import as numbers."""
-    card = import_card("mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.2.json").card
+    card = import_card("mct", _mct_dir(card_data) / "mct-cats-vs-dogs-v0.0.2.json").card
     cat = card["metrics"][1]
     assert cat["slice"] == "cat"
     assert isinstance(cat["value"], float) and cat["threshold"] == 0.5
     assert cat["ci_lower"] == pytest.approx(0.9832885766)
 
 
-def test_name_with_spaces_is_slugged_with_a_warning(shared_data: Path) -> None:
+def test_name_with_spaces_is_slugged_with_a_warning(card_data: Path) -> None:
     """A free-text MCT model name becomes a schema-valid name, and the change is reported."""
-    result = import_card("mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.2.json")
+    result = import_card("mct", _mct_dir(card_data) / "mct-cats-vs-dogs-v0.0.2.json")
     assert result.card["model"]["name"] == "fine-tuned-mobilenetv2-model-for-cat-vs.-dogs"
     assert any("changed to" in w for w in result.warnings)
 
 
-def test_version_typo_is_reported(shared_data: Path) -> None:
+def test_version_typo_is_reported(card_data: Path) -> None:
     """The in-the-wild `version.data` typo is reported instead of silently dropped."""
     result = import_card(
-        "mct", _mct_dir(shared_data) / "mct-cats-vs-dogs-v0.0.1-typo-version-data.json"
+        "mct", _mct_dir(card_data) / "mct-cats-vs-dogs-v0.0.1-typo-version-data.json"
     )
     assert any("unknown key(s) data" in w for w in result.warnings)
 
 
-def test_sensitive_flag_becomes_contains_pii(shared_data: Path) -> None:
+def test_sensitive_flag_becomes_contains_pii(card_data: Path) -> None:
     """v0.0.1 `sensitive: true` marks the dataset as holding personal data."""
-    card = import_card("mct", _mct_dir(shared_data) / "mct-minimal-knn-v0.0.1.json").card
+    card = import_card("mct", _mct_dir(card_data) / "mct-minimal-knn-v0.0.1.json").card
     flags = [
         d.get("contains_pii")
         for d in card.get("training_data", []) + card.get("evaluation_data", [])
@@ -69,11 +69,11 @@ def test_sensitive_flag_becomes_contains_pii(shared_data: Path) -> None:
     assert True in flags
 
 
-def test_intel_fork_without_schema_version_imports(shared_data: Path) -> None:
+def test_intel_fork_without_schema_version_imports(card_data: Path) -> None:
     """Intel's Model Card Generator COMPAS example (no schema_version) imports."""
     result = import_card(
         "mct",
-        _mct_dir(shared_data) / "intel-mcg-compas-no-schema-version.json",
+        _mct_dir(card_data) / "intel-mcg-compas-no-schema-version.json",
         version="1",
         digest=DIGEST,
         risk_tier="high",
@@ -82,29 +82,29 @@ def test_intel_fork_without_schema_version_imports(shared_data: Path) -> None:
     assert result.card["model"]["name"]
 
 
-def test_placeholder_metric_values_are_dropped_with_warnings(shared_data: Path) -> None:
+def test_placeholder_metric_values_are_dropped_with_warnings(card_data: Path) -> None:
     """Lorem-ipsum metric values that are not numbers are dropped and each is reported."""
-    result = import_card("mct", _mct_dir(shared_data) / "intel-mcg-lorem-ipsum-example.json")
+    result = import_card("mct", _mct_dir(card_data) / "intel-mcg-lorem-ipsum-example.json")
     assert "metrics" not in result.card
     assert sum("is not a number" in w for w in result.warnings) == 5
 
 
-def test_sparse_card_reports_what_is_missing(shared_data: Path) -> None:
+def test_sparse_card_reports_what_is_missing(card_data: Path) -> None:
     """An empty considerations section leaves purpose and limitations missing."""
-    result = import_card("mct", _mct_dir(shared_data) / "mct-train-only-v0.0.2.json")
+    result = import_card("mct", _mct_dir(card_data) / "mct-train-only-v0.0.2.json")
     assert {"intended_use.purpose", "limitations", "metrics"} <= set(result.missing)
 
 
-def test_protobuf_text_format_is_refused_in_one_line(shared_data: Path) -> None:
+def test_protobuf_text_format_is_refused_in_one_line(card_data: Path) -> None:
     """The .pbtxt variant is not JSON; the error says so and suggests exporting JSON."""
     with pytest.raises(CardImportError, match=r"invalid JSON: .*export the card as JSON"):
-        import_card("mct", _mct_dir(shared_data) / "mct-full-v0.0.2.pbtxt")
+        import_card("mct", _mct_dir(card_data) / "mct-full-v0.0.2.pbtxt")
 
 
-def test_a_schema_file_is_not_a_card(shared_data: Path) -> None:
+def test_a_schema_file_is_not_a_card(card_data: Path) -> None:
     """Feeding the MCT JSON Schema itself is rejected: it has no model_details."""
     with pytest.raises(CardImportError, match=r"\$\.model_details: required"):
-        import_card("mct", _mct_dir(shared_data) / "schema-v0.0.2.model_card.schema.json")
+        import_card("mct", _mct_dir(card_data) / "schema-v0.0.2.model_card.schema.json")
 
 
 def test_wrong_section_type_is_named() -> None:

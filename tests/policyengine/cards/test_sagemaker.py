@@ -13,15 +13,15 @@ from policyengine.cards.importers import import_card, import_text
 DIGEST = "sha256:" + "e" * 64
 
 
-def _sm(shared_data: Path) -> Path:
-    return shared_data / "model-cards" / "sagemaker"
+def _sm(card_data: Path) -> Path:
+    return card_data / "model-cards" / "sagemaker"
 
 
-def test_model_package_card_maps_every_section(shared_data: Path) -> None:
+def test_model_package_card_maps_every_section(card_data: Path) -> None:
     """The SDK integration card fills author, risk tier, purpose, limitations and its metric."""
     result = import_card(
         "sagemaker",
-        _sm(shared_data) / "sdk-integ-model-package-card-literal-extracted.json",
+        _sm(card_data) / "sdk-integ-model-package-card-literal-extracted.json",
         name="test-model",
         version="1",
         digest=DIGEST,
@@ -43,10 +43,10 @@ def test_model_package_card_maps_every_section(shared_data: Path) -> None:
     assert result.valid
 
 
-def test_minimal_card_content_string(shared_data: Path) -> None:
+def test_minimal_card_content_string(card_data: Path) -> None:
     """The verbatim minimal content (no trailing newline, empty artifact list) imports."""
     result = import_card(
-        "sagemaker", _sm(shared_data) / "sdk-unit-model-package-card-content-string-verbatim.json"
+        "sagemaker", _sm(card_data) / "sdk-unit-model-package-card-content-string-verbatim.json"
     )
     assert result.card["author"] == "updatedCreator"
     assert "risk_tier" in result.missing
@@ -61,10 +61,10 @@ def test_describe_response_with_content_string_is_unwrapped() -> None:
     assert result.card["risk_tier"] == "high"
 
 
-def test_clarify_bias_groups_become_fairness_results(shared_data: Path) -> None:
+def test_clarify_bias_groups_become_fairness_results(card_data: Path) -> None:
     """Clarify bias metrics (a real SDK fragment) become fairness results per facet."""
     fragment = json.loads(
-        (_sm(shared_data) / "fragment-evaluation-metric-groups-clarify_bias.json").read_text()
+        (_sm(card_data) / "fragment-evaluation-metric-groups-clarify_bias.json").read_text()
     )
     card = import_text(
         "sagemaker", json.dumps({"evaluation_details": [{"name": "clarify-bias", **fragment}]})
@@ -109,11 +109,11 @@ def test_disparate_impact_maps_to_parity_ratio() -> None:
     ]
 
 
-def test_graph_metrics_are_counted_not_imported(shared_data: Path) -> None:
+def test_graph_metrics_are_counted_not_imported(card_data: Path) -> None:
     """Matrix and graph metrics are skipped with one warning; numbers are kept."""
     fragment = json.loads(
         (
-            _sm(shared_data)
+            _sm(card_data)
             / "fragment-evaluation-metric-groups-model_monitor_model_quality_binary_"
             "classification.json"
         ).read_text()
@@ -140,12 +140,12 @@ def test_unknown_risk_rating_is_reported() -> None:
         "evaluation-sources/sdk-input-clarify_bias.json",
     ],
 )
-def test_files_that_are_not_card_content_fail_in_one_line(shared_data: Path, name: str) -> None:
+def test_files_that_are_not_card_content_fail_in_one_line(card_data: Path, name: str) -> None:
     """Fragments, schemas and raw Clarify reports are rejected with what was expected."""
     with pytest.raises(
         CardImportError, match=r": \$: expected SageMaker model card content"
     ) as info:
-        import_card("sagemaker", _sm(shared_data) / name)
+        import_card("sagemaker", _sm(card_data) / name)
     assert "\n" not in str(info.value)
 
 
