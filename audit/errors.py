@@ -17,6 +17,7 @@ from typing import ClassVar
 __all__ = [
     "AuditError",
     "CanonicalizationError",
+    "InputError",
     "IntegrityError",
     "InvalidProofError",
     "InvalidSignatureError",
@@ -83,3 +84,9 @@ class CanonicalizationError(AuditError):
     """A value cannot be written as RFC 8785 canonical JSON where it is required."""
 
     code: ClassVar[str] = "audit_canonicalization_error"
+
+
+class InputError(AuditError, ValueError):
+    """A caller passed an entry the log refuses (bad type, subject, actor, time)."""
+
+    code: ClassVar[str] = "audit_invalid_input"

@@ -24,9 +24,11 @@ from sqlalchemy.engine import Connection
 
 from audit import merkle
 from audit.canonical import dumps, dumps_envelope
-from audit.errors import AuditError, IntegrityError, StorageError
+from audit.errors import InputError, IntegrityError, StorageError
 from audit.keys import Signer
 from audit.note import Checkpoint, parse_checkpoint, sign_note
+from audit.records import AppendResult
+from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import ENTRIES, Head, NewRow, Store, open_store
 
 __all__ = [
@@ -37,14 +39,13 @@ __all__ = [
     "Entry",
     "InputError",
     "NewEntry",
+    "SignedAppend",
     "SignedCheckpoint",
     "entry_filters",
     "format_time",
 ]
 
 DEFAULT_ORIGIN = "policyengine.local/audit"
-AUDIT_TYPES = frozenset({"redaction", "legal_hold", "legal_hold_release"})
-"""Entry types only the audit package itself writes."""
 
 MIN_RETENTION_DAYS = 180
 """Retention floor: payloads younger than this many days are never redacted."""
@@ -52,12 +53,6 @@ MIN_RETENTION_DAYS = 180
 _TYPE_RE = re.compile(r"[a-z_]+")
 _SUBJECT_KEYS = frozenset({"name", "version", "digest"})
 _ZERO = "0" * 64
-
-
-class InputError(AuditError, ValueError):
-    """A caller passed an entry the log refuses (bad type, subject, actor, time)."""
-
-    code = "audit_invalid_input"
 
 
 @dataclass(frozen=True)
@@ -74,20 +69,6 @@ class NewEntry:
     """Any JSON value; stored as RFC 8785 bytes beside the envelope."""
     time: datetime | None = None
     """Entry time (timezone-aware); now when None."""
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    """What an acknowledged (durable) append returns."""
-
-    seq: int
-    """Position in the log and Merkle leaf index."""
-    leaf_hash: str
-    """Hex SHA-256(0x00 || envelope)."""
-    envelope: bytes
-    """The canonical envelope bytes exactly as stored."""
-    time: str
-    """The envelope time, RFC 3339 UTC with microseconds."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +99,16 @@ class SignedCheckpoint:
     """RFC 9162 root hash at that size."""
     note: str
     """The signed note text."""
+
+
+@dataclass(frozen=True)
+class SignedAppend:
+    """One entry and the signed checkpoint over it, written in one transaction."""
+
+    appended: AppendResult
+    """The entry as stored."""
+    checkpoint: SignedCheckpoint
+    """The checkpoint signed at the size the entry made the log."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +253,55 @@ class AuditLog:
         prepared = [_prepare(e) for e in entries]
         return self._append(prepared)
 
+    def append_within(
+        self, type: str, subject: dict[str, str], actor: str, payload: Any,
+        inside: Callable[[Connection, Head], None],
+    ) -> AppendResult:
+        """Append one of the log's own entries (redaction, legal holds) after ``inside``.
+
+        ``inside(conn, head)`` runs first in the same transaction, holding the
+        sequencer; if it raises, nothing is written. Used by :mod:`audit.retention`.
+
+        Raises:
+            InputError: ``type`` is not one of the log's own types, or the entry is invalid.
+            StorageError: the database refused the write.
+        """
+        if type not in AUDIT_TYPES:
+            raise InputError(f"type: expected one of {sorted(AUDIT_TYPES)}, got {type!r}")
+        prepared = _prepare(NewEntry(type, subject, actor, payload), internal=True)
+        return self._append([prepared], inside)[0]
+
+    def append_signed(
+        self, type: str, subject: dict[str, str], actor: str, payload: Any,
+        *, time: datetime | None = None,
+    ) -> SignedAppend:
+        """Append one entry and sign a checkpoint covering it, in one transaction.
+
+        Both are durable when this returns, or neither is written: a key that
+        cannot sign, or a stored tree that disagrees with the last checkpoint,
+        rolls the entry back.
+
+        Raises:
+            InputError, CanonicalizationError: the entry is invalid (nothing written).
+            StorageError: no signer, or the database refused the write (nothing written).
+            IntegrityError: the stored tree disagrees with the last checkpoint.
+        """
+        signer = self._signer()
+        prepared = _prepare(NewEntry(type, subject, actor, payload, time))
+        with self.store.locked() as (conn, head):
+            self._check_last(conn, head)
+            rows = self._build_rows(head, [prepared])
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            new = self.store.insert_entries(cur, head, rows)
+            # The new root from the new compact range: the nodes just written
+            # are not visible to the tree reader before this transaction commits.
+            root = merkle.CompactRange(new.size, new.frontier).root()
+            note = sign_note(Checkpoint(self.origin, new.size, root).body(), [signer])
+            self.store.insert_checkpoint(conn, new.size, root, note, [signer.vkey])
+        r = rows[0]
+        appended = AppendResult(r.seq, r.leaf_hash.hex(), r.envelope, r.time)
+        return SignedAppend(appended, SignedCheckpoint(new.size, root, note))
+
     def _append(
         self, prepared: list[_Prepared], inside: Callable[[Connection, Head], None] | None = None
     ) -> list[AppendResult]:
@@ -338,22 +378,31 @@ class AuditLog:
             StorageError: no signer configured.
             IntegrityError: the stored tree disagrees with an earlier checkpoint.
         """
+        signer = self._signer()
+        with self.store.locked() as (conn, head):
+            root, last = self._check_last(conn, head)
+            if last is not None and last.size == head.size:
+                return SignedCheckpoint(last.size, bytes(last.root), last.note)
+            body = Checkpoint(self.origin, head.size, root).body()
+            note = sign_note(body, [signer])
+            self.store.insert_checkpoint(conn, head.size, root, note, [signer.vkey])
+        return SignedCheckpoint(head.size, root, note)
+
+    def _signer(self) -> Signer:
         if self.signer is None:
             raise StorageError(
                 "cannot sign a checkpoint: no signing key; pass --signing-key or set "
                 "POLICYENGINE_SIGNING_KEY"
             )
-        with self.store.locked() as (conn, head):
-            root = self.store.tree.root(head.size)
-            last = self.store.latest_checkpoint(conn)
-            if last is not None:
-                _check_previous(self, last, head.size, root)
-                if last.size == head.size:
-                    return SignedCheckpoint(last.size, bytes(last.root), last.note)
-            body = Checkpoint(self.origin, head.size, root).body()
-            note = sign_note(body, [self.signer])
-            self.store.insert_checkpoint(conn, head.size, root, note, [self.signer.vkey])
-        return SignedCheckpoint(head.size, root, note)
+        return self.signer
+
+    def _check_last(self, conn: Connection, head: Head) -> tuple[bytes, Any]:
+        """The root at ``head.size`` and the last checkpoint, checked to be consistent."""
+        root = self.store.tree.root(head.size)
+        last = self.store.latest_checkpoint(conn)
+        if last is not None:
+            _check_previous(self, last, head.size, root)
+        return root, last
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         """Return the checkpoint of the largest size, or None."""
@@ -409,22 +458,16 @@ class AuditLog:
 
     def redact(self, seq: int, by: str, reason: str) -> AppendResult:
         """Redact the payload of ``seq`` (see :func:`audit.retention.redact`)."""
-        from audit.retention import redact
-
         return redact(self, seq, by, reason)
 
     def hold(self, name: str, version: str | None = None, *, by: str, reason: str) -> AppendResult:
         """Place a legal hold (see :func:`audit.retention.hold`)."""
-        from audit.retention import hold
-
         return hold(self, name, version, by=by, reason=reason)
 
     def release(
         self, name: str, version: str | None = None, *, by: str, reason: str
     ) -> AppendResult:
         """Release a legal hold (see :func:`audit.retention.release`)."""
-        from audit.retention import release
-
         return release(self, name, version, by=by, reason=reason)
 
 

@@ -206,11 +206,13 @@ def verify_consistency(
 ) -> None:
     """Verify that ``new_root`` extends ``old_root`` append-only (RFC 9162 §2.1.4.2).
 
-    Equal sizes need an empty proof and equal roots. A proof from the empty
-    tree proves nothing and is refused (any tree extends the empty tree).
+    Equal sizes need an empty proof and equal roots. Every tree extends the
+    empty tree: from size 0 the proof is empty (RFC 9162 §2.1.4.1, PROOF(0, D[n])
+    is empty) and the old root must be MTH({}), so a log whose first checkpoint
+    was signed while it was empty can grow past it.
 
     Args:
-        old_size: size of the earlier tree (> 0).
+        old_size: size of the earlier tree (>= 0).
         new_size: size of the later tree (>= old_size).
         proof: the consistency proof PROOF(old_size, D[new_size]).
         old_root: trusted root of the earlier tree.
@@ -219,10 +221,13 @@ def verify_consistency(
     Raises:
         InvalidProofError: the proof does not verify; the message says why.
     """
-    if not 0 < old_size <= new_size:
+    if not 0 <= old_size <= new_size:
         raise InvalidProofError(
-            f"consistency sizes out of order: expected 0 < {old_size} <= {new_size}"
+            f"consistency sizes out of order: expected 0 <= {old_size} <= {new_size}"
         )
+    if old_size == 0:
+        _verify_from_empty(new_size, proof, old_root, new_root)
+        return
     if old_size == new_size:
         if proof:
             raise InvalidProofError(
@@ -247,6 +252,21 @@ def verify_consistency(
         raise _mismatch("consistency proof old root", old_root, fr)
     if sr != new_root:
         raise _mismatch("consistency proof new root", new_root, sr)
+
+
+def _verify_from_empty(
+    new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> None:
+    """RFC 9162 §2.1.4: the empty tree is a prefix of every tree; its proof is empty."""
+    if proof:
+        raise InvalidProofError(
+            f"consistency proof has wrong size: expected 0 nodes from size 0, got {len(proof)}"
+        )
+    if old_root != empty_root():
+        raise _mismatch("root of the empty tree", empty_root(), old_root)
+    _check_hash("new root", new_root)
+    if new_size == 0 and new_root != old_root:
+        raise _mismatch("root of equal-size trees", old_root, new_root)
 
 
 def _consistency_roots(fn: int, sn: int, path: list[bytes]) -> tuple[bytes, bytes]:

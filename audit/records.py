@@ -1,9 +1,10 @@
 """Stored-row records shared by the store, the export reader and the verifier.
 
-Owns the two plain, immutable records that flow from storage into
-verification, and :class:`EntryStream`, the iterator stores hand out: it
-yields :class:`StoredEntry` records, or plain row tuples to the verifier,
-which reads every entry and need not build a record for each. They carry
+Owns the plain, immutable records that flow from storage into verification,
+:class:`AppendResult` (what an acknowledged append hands back), and
+:class:`EntryStream`, the iterator stores hand out: it yields
+:class:`StoredEntry` records, or plain row tuples to the verifier, which reads
+every entry and need not build a record for each. They carry
 bytes exactly as stored; nothing here parses, hashes or checks them (that is
 :mod:`audit.verify`).
 """
@@ -14,13 +15,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EntryStream", "EntryTuple", "StoredCheckpoint", "StoredEntry"]
+__all__ = ["AppendResult", "EntryStream", "EntryTuple", "StoredCheckpoint", "StoredEntry"]
 
 EntryTuple = tuple[int, bytes, bytes, "bytes | None", Any]
 """A stored entry as a plain tuple: (seq, envelope, leaf_hash, payload, redacted).
 
 The fields mean what :class:`StoredEntry`'s do; ``redacted`` is truthy when
 the payload was redacted (SQLite hands back 0/1)."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an acknowledged (durable) append returns."""
+
+    seq: int
+    """Position in the log and Merkle leaf index."""
+    leaf_hash: str
+    """Hex SHA-256(0x00 || envelope)."""
+    envelope: bytes
+    """The canonical envelope bytes exactly as stored."""
+    time: str
+    """The envelope time, RFC 3339 UTC with microseconds."""
 
 
 @dataclass(frozen=True, slots=True)

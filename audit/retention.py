@@ -9,28 +9,43 @@ Refusals (:class:`~audit.errors.RetentionError`): payloads younger than the
 retention floor (default 180 days, never less) and payloads of subjects under
 a legal hold. Holds are log entries (``legal_hold`` / ``legal_hold_release``)
 mirrored in the holds table so a redaction checks them in its transaction.
+
+Imports only downwards (errors, records, store): :mod:`audit.log` calls in
+here, and every write goes through the log's public
+:meth:`~audit.log.AuditLog.append_within`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from audit.errors import RetentionError
-from audit.log import (
-    AUDIT_TYPES,
-    AppendResult,
-    AuditLog,
-    InputError,
-    NewEntry,
-    _prepare,
-)
-from audit.store import HOLDS, PAYLOADS, Head
+from audit.errors import InputError, RetentionError
+from audit.records import AppendResult
+from audit.store import HOLDS, PAYLOADS, Head, Store
 
-__all__ = ["active_holds", "hold", "redact", "release"]
+__all__ = ["AUDIT_TYPES", "active_holds", "hold", "redact", "release"]
+
+AUDIT_TYPES = frozenset({"redaction", "legal_hold", "legal_hold_release"})
+"""Entry types only the audit package itself writes."""
+
+
+class _Log(Protocol):
+    """What retention needs of :class:`audit.log.AuditLog`."""
+
+    store: Store
+    retention_days: int
+
+    def get(self, seq: int) -> Any: ...
+
+    def append_within(
+        self, type: str, subject: dict[str, str], actor: str, payload: Any,
+        inside: Callable[[Connection, Head], None],
+    ) -> AppendResult: ...
 
 
 def _text(value: Any, what: str) -> str:
@@ -55,7 +70,7 @@ def _holding(conn: Connection, name: str, version: str | None) -> list[int]:
 
 
 def redact(
-    log: AuditLog, seq: int, by: str, reason: str, *, now: datetime | None = None
+    log: _Log, seq: int, by: str, reason: str, *, now: datetime | None = None
 ) -> AppendResult:
     """Delete the payload content of entry ``seq`` and log a tombstone.
 
@@ -90,11 +105,7 @@ def redact(
             f"({log.retention_days} days)"
         )
     digest = env["payload_digest"]
-    tomb = _prepare(
-        NewEntry("redaction", env["subject"], by,
-                 {"seq": seq, "by": by, "reason": reason, "digest": digest}),
-        internal=True,
-    )
+    tomb = {"seq": seq, "by": by, "reason": reason, "digest": digest}
 
     def inside(conn: Connection, _head: Head) -> None:
         held = _holding(conn, env["subject"]["name"], env["subject"].get("version"))
@@ -110,11 +121,11 @@ def redact(
         if done.rowcount != 1:
             raise RetentionError(f"entry {seq} payload is already redacted")
 
-    return log._append([tomb], inside)[0]
+    return log.append_within("redaction", env["subject"], by, tomb, inside)
 
 
 def hold(
-    log: AuditLog, name: str, version: str | None = None, *, by: str, reason: str
+    log: _Log, name: str, version: str | None = None, *, by: str, reason: str
 ) -> AppendResult:
     """Place a legal hold on subject ``name`` (one ``version``, or all when None).
 
@@ -127,17 +138,16 @@ def hold(
     name, by, reason = _text(name, "name"), _text(by, "by"), _text(reason, "reason")
     subject = {"name": name} if version is None else {"name": name, "version": version}
     payload = {"by": by, "reason": reason}
-    entry = _prepare(NewEntry("legal_hold", subject, by, payload), internal=True)
 
     def inside(conn: Connection, head: Head) -> None:
         conn.execute(sa.insert(HOLDS).values(
             hold_seq=head.size, subject_name=name, subject_version=version or ""))
 
-    return log._append([entry], inside)[0]
+    return log.append_within("legal_hold", subject, by, payload, inside)
 
 
 def release(
-    log: AuditLog, name: str, version: str | None = None, *, by: str, reason: str
+    log: _Log, name: str, version: str | None = None, *, by: str, reason: str
 ) -> AppendResult:
     """Release the active legal holds on exactly (``name``, ``version``).
 
@@ -152,7 +162,6 @@ def release(
     if not seqs:
         raise RetentionError(f"no active legal hold on {name} {version or '(all versions)'}")
     payload = {"by": by, "reason": reason, "holds": seqs}
-    entry = _prepare(NewEntry("legal_hold_release", subject, by, payload), internal=True)
 
     def inside(conn: Connection, head: Head) -> None:
         if _exact_holds(conn, name, version) != seqs:
@@ -161,7 +170,7 @@ def release(
             sa.update(HOLDS).where(HOLDS.c.hold_seq.in_(seqs)).values(release_seq=head.size)
         )
 
-    return log._append([entry], inside)[0]
+    return log.append_within("legal_hold_release", subject, by, payload, inside)
 
 
 def _exact_holds(conn: Connection, name: str, version: str | None) -> list[int]:
@@ -173,7 +182,7 @@ def _exact_holds(conn: Connection, name: str, version: str | None) -> list[int]:
     return [s for (s,) in conn.execute(q)]
 
 
-def active_holds(log: AuditLog) -> list[dict[str, Any]]:
+def active_holds(log: _Log) -> list[dict[str, Any]]:
     """Return the active legal holds: ``{"seq", "name", "version"}`` each."""
     q = sa.select(HOLDS).where(HOLDS.c.release_seq.is_(None)).order_by(HOLDS.c.hold_seq)
     with log.store.engine.connect() as conn:

@@ -285,9 +285,10 @@ def record_statement(
 
     Raises:
         KeyUnavailableError: the approver's or the log's key cannot be loaded.
-        LogUnavailableError: the log cannot be written.
+        LogUnavailableError: the log cannot be written (nothing written).
+        RecordedIncompleteError: the entry is in the log but its receipt failed.
     """
-    from policyengine.gate import log_errors, open_log
+    from policyengine.ledger import open_log, record
 
     if approver_key:
         signature = _sign_with_file(statement, approver_key)
@@ -298,10 +299,8 @@ def record_statement(
     if note:
         payload["note"] = note
     log = log or open_log(config, signer or config.signer(err))
-    with log_errors(config):
-        appended = log.append(entry_type, dict(subject), str(statement["approver"]), payload)
-        checkpoint = log.checkpoint()
-    return appended.seq, checkpoint.size
+    recorded = record(log, config, entry_type, subject, str(statement["approver"]), payload)
+    return recorded.seq, recorded.checkpoint_size
 
 
 def _sign_with_file(statement: Mapping[str, Any], path: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ __all__ = [
     "LogUnavailableError",
     "PolicyEngineError",
     "PolicyLoadError",
+    "RecordedIncompleteError",
     "SchemaError",
 ]
 
@@ -157,3 +158,24 @@ class KeyUnavailableError(PolicyEngineError):
     """A signing or verification key cannot be loaded."""
 
     code: ClassVar[str] = "key_unavailable"
+
+
+class RecordedIncompleteError(PolicyEngineError):
+    """An entry is durably in the log, but a step after the append failed.
+
+    The caller must not take this for "nothing written" and record the entry
+    again: the message says at which seq it is, what failed and how to finish.
+    """
+
+    code: ClassVar[str] = "recorded_incomplete"
+
+    def __init__(self, seq: int, failed: str, fix: str, cause: str = "") -> None:
+        self.seq = seq
+        self.failed = failed
+        self.fix = fix
+        detail = f" ({cause})" if cause else ""
+        super().__init__(f"entry recorded at seq {seq}; {failed}{detail}; {fix}")
+
+    def summary(self) -> str:
+        """The message without the underlying cause (which may name server paths)."""
+        return f"entry recorded at seq {self.seq}; {self.failed}; {self.fix}"

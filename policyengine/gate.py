@@ -8,8 +8,9 @@ Owns the gate's sequence, in the order that keeps it fail-closed:
 4. open the log and build this version's history from it (approvals, waivers,
    decisions, promotions, events; signatures verified, see ``history.py``);
 5. evaluate;
-6. append the decision entry (payload: the Decision, the input card and the event);
-7. publish a signed checkpoint covering it and build the entry's receipt.
+6. record the decision entry (payload: the Decision, the input card and the
+   event) through ``ledger.record``: the entry and a signed checkpoint over it
+   in one transaction, then the entry's receipt.
 
 Any failure of the log or the key raises :class:`LogUnavailableError` or
 :class:`KeyUnavailableError` (exit 3): no log, no allow. Rendering reports and
@@ -18,14 +19,11 @@ exit codes are the command line's job (``cli/gate.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from policyengine.errors import InputError, LogUnavailableError, PolicyEngineError
+from policyengine.ledger import log_errors, open_log, record
 
 if TYPE_CHECKING:
     from audit.keys import Signer
@@ -33,14 +31,12 @@ if TYPE_CHECKING:
     from policyengine.approvals import TrustStore
     from policyengine.config import Config
     from policyengine.history import HistoryResult
+    from policyengine.ledger import Recorded
 
 __all__ = [
     "GateResult",
     "event_for",
     "gate",
-    "log_errors",
-    "open_log",
-    "receipt_for",
     "rule_locations",
 ]
 
@@ -65,57 +61,6 @@ class GateResult:
     """``policy/rule`` -> (policy file, line), for SARIF."""
     verifier_key: str = ""
     """Verifier key (vkey) of the checkpoint signer, to verify the receipt."""
-
-
-def _redact_url(url: str) -> str:
-    """Hide a password in a database URL before it reaches a message."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-    return url
-
-
-@contextmanager
-def log_errors(config: Config) -> Iterator[None]:
-    """Turn any failure of the log layer into LogUnavailableError (exit 3)."""
-    try:
-        yield
-    except PolicyEngineError:
-        raise
-    except Exception as exc:  # fail closed: whatever broke, the log is not usable
-        if getattr(exc, "code", None) == "audit_canonicalization_error":
-            # The input is not JSON the log can hash (an integer beyond 2**53-1, a
-            # non-string key): bad input, exit 2; the log wrote nothing.
-            raise InputError(f"input cannot be logged: {exc}") from exc
-        if getattr(exc, "code", None) == "audit_log_unavailable":
-            # The log's own message already names the (redacted) URL and how to fix it.
-            message = str(exc).replace(config.log_url, _redact_url(config.log_url))
-            raise LogUnavailableError(message) from exc
-        raise LogUnavailableError(
-            f"audit log {_redact_url(config.log_url)} unavailable: {exc}; "
-            "check --log / POLICYENGINE_LOG_URL and that the file or server is reachable"
-        ) from exc
-
-
-def open_log(config: Config, signer: Signer | None = None) -> AuditLog:
-    """Open the configured log (creating the default SQLite file's directory).
-
-    Raises:
-        LogUnavailableError: the URL is bad or the store cannot be opened.
-    """
-    with log_errors(config):
-        from audit.log import AuditLog
-
-        default = f"sqlite:///{config.state_dir / 'audit.db'}"
-        if config.log_url == default:
-            config.state_dir.mkdir(parents=True, exist_ok=True)
-        elif config.log_url.startswith("sqlite:///"):
-            path = Path(config.log_url[len("sqlite:///") :])
-            if not path.parent.is_dir():
-                raise FileNotFoundError(f"directory {path.parent} does not exist")
-        return AuditLog.open(config.log_url, origin=config.origin, signer=signer)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def event_for(card: dict[str, Any], event: str, stage: str, actor: str) -> dict[str, Any]:
@@ -201,13 +146,13 @@ def gate(
     context = Context(card=card, event=ev, history=hist.history)
     decided = evaluate(compiled, context, now or datetime.now(UTC))
     decision = decided.to_dict()
-    seq, checkpoint, receipt = _record(log, config, card, ev, decision, hist)
+    recorded = _record(log, config, card, ev, decision, hist)
     return GateResult(
         decision=decision,
         allow=decided.allow,
-        seq=seq,
-        checkpoint=checkpoint,
-        receipt=receipt,
+        seq=recorded.seq,
+        checkpoint=recorded.checkpoint,
+        receipt=recorded.receipt,
         history=hist,
         rule_locations=rule_locations(docs),
         verifier_key=signer.vkey if signer else "",
@@ -221,8 +166,8 @@ def _record(
     ev: dict[str, Any],
     decision: dict[str, Any],
     hist: HistoryResult,
-) -> tuple[int, Any, dict[str, Any]]:
-    """Append the decision entry (payload: Decision, card, event), checkpoint, receipt."""
+) -> Recorded:
+    """Record the decision entry (payload: Decision, card, event) through the ledger."""
     payload = {
         "decision": decision,
         "card": card,
@@ -230,23 +175,7 @@ def _record(
         "rejected": [r.to_dict() for r in hist.rejected],
     }
     subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
-    with log_errors(config):
-        appended = log.append("decision", subject, ev["actor"], payload)
-        checkpoint = log.checkpoint()
-        receipt = receipt_for(log, appended, checkpoint)
-    return appended.seq, checkpoint, receipt
-
-
-def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]:
-    """The receipt of an entry just appended, on the checkpoint just signed over it.
-
-    Built from the bytes the append returned (contract: hash the bytes you stored),
-    so the entry and its payload are not read back as ``AuditLog.receipt`` does.
-    """
-    from audit.receipt import build_receipt
-
-    proof = log.inclusion_proof(appended.seq, checkpoint.size)
-    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof, checkpoint.note)
+    return record(log, config, "decision", subject, ev["actor"], payload)
 
 
 def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:

@@ -194,7 +194,8 @@ def promote(
         PromotionRefusedError: no matching fresh allow (exit 1); nothing written.
         KeyUnavailableError, LogUnavailableError: exit 3.
     """
-    from policyengine.gate import compile_configured, log_errors, open_log
+    from policyengine.gate import compile_configured
+    from policyengine.ledger import log_errors, open_log
 
     bundle = (compiled or compile_configured(config, stage)[0]).bundle_digest
     now = now or datetime.now(UTC)
@@ -254,7 +255,7 @@ def record_event(
         InputError: unknown type; CardValidationError: event invalid against the schema.
         KeyUnavailableError, LogUnavailableError: exit 3.
     """
-    from policyengine.gate import open_log
+    from policyengine.ledger import open_log
 
     if event_type not in RECORDABLE_EVENTS:
         raise InputError(
@@ -296,16 +297,13 @@ def _append_event(
     now: datetime,
     decision_seq: int | None = None,
 ) -> RecordResult:
-    from policyengine.gate import log_errors, receipt_for
+    from policyengine.ledger import record
 
     event = _lifecycle_event(event_type, target, data, now)
-    with log_errors(config):
-        appended = log.append(event_type, target.subject("name"), target.actor, event)
-        checkpoint = log.checkpoint()
-        receipt = receipt_for(log, appended, checkpoint)
+    recorded = record(log, config, event_type, target.subject("name"), target.actor, event)
     return RecordResult(
-        seq=appended.seq,
-        checkpoint_size=checkpoint.size,
-        receipt=receipt,
+        seq=recorded.seq,
+        checkpoint_size=recorded.checkpoint_size,
+        receipt=recorded.receipt,
         decision_seq=decision_seq,
     )

@@ -46,6 +46,7 @@ EXIT_CODES: dict[str, int] = {
     "internal_error": EXIT_INPUT,
     "promotion_refused": EXIT_DENY,
     "log_unavailable": EXIT_UNAVAILABLE,
+    "recorded_incomplete": EXIT_UNAVAILABLE,  # the entry is in the log; its receipt is not
     "key_unavailable": EXIT_UNAVAILABLE,
     "mlflow_unavailable": EXIT_UNAVAILABLE,
     # audit/ errors (its own hierarchy; mapped here, at policyengine's edge)

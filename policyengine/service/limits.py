@@ -55,6 +55,8 @@ class ErrorV1(BaseModel):
     code: str
     message: str
     errors: list[ErrorItem] = []
+    seq: int | None = None
+    """Set when the request's entry is in the log although the request failed."""
 
 
 class InputError(Exception):
@@ -97,6 +99,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "config_invalid": 400,
     "evaluation_failed": 422,
     "log_unavailable": 503,
+    "recorded_incomplete": 503,
     "key_unavailable": 503,
     "mlflow_unavailable": 502,
     "promotion_refused": 409,
@@ -221,12 +224,32 @@ class SizeLimitMiddleware:
 
 
 def error_response(
-    status: int, code: str, message: str, errors: Sequence[ErrorItem] = ()
+    status: int, code: str, message: str, errors: Sequence[ErrorItem] = (),
+    *, seq: int | None = None,
 ) -> JSONResponse:
-    """Build an ErrorV1 JSON response."""
-    body = ErrorV1(code=code, message=message, errors=list(errors))
+    """Build an ErrorV1 JSON response (``seq`` only when an entry was recorded)."""
+    body = ErrorV1(code=code, message=message, errors=list(errors), seq=seq)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+# Errors of the log's storage: their messages name the server's database
+# (path or host), which is the operator's business, not the client's.
+_LOG_CODES = frozenset({"log_unavailable", "audit_log_unavailable", "audit_storage_error"})
+_LOG_UNAVAILABLE = (
+    "the audit log is unavailable; retry later; the operator finds the cause in the "
+    "service log (event request_failed with this response's X-Request-Id)"
+)
+
+
+def _public_message(exc: Exception, code: str, message: str) -> str:
+    """The first line a client may see: log errors without server paths."""
+    if code in _LOG_CODES:
+        return _LOG_UNAVAILABLE
+    summary = getattr(exc, "summary", None)
+    if code == "recorded_incomplete" and callable(summary):
+        return f"{summary()}; the service log has the cause"
+    return message.splitlines()[0] if message else code
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -250,7 +273,8 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in getattr(exc, "errors", None) or []
             if hasattr(e, "path") and hasattr(e, "message")
         ]
-        return error_response(status, code, message.splitlines()[0] if message else code, items)
+        seq = getattr(exc, "seq", None) if code == "recorded_incomplete" else None
+        return error_response(status, code, _public_message(exc, code, message), items, seq=seq)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = _validation_input_error(exc.errors())

@@ -7,7 +7,9 @@ that ``POST /v1/decisions`` means exactly ``policyengine gate``, ``POST
 /v1/promotions`` exactly ``policyengine promote``, and so on. Nothing here
 decides anything itself. The library functions get the service's open log,
 signer, trust store and compiled policy set (one of each per process) instead
-of opening their own per call as the CLI does; the outcome is the same.
+of opening their own per call as the CLI does; the outcome is the same. Every
+write reaches the log through ``policyengine.ledger.record`` inside those
+functions (entry and signed checkpoint in one transaction, then the receipt).
 
 Also owns how an MLflow model version becomes a card (a card tag, a run
 artifact, or the MLflow card importer over the version's metadata) and its

@@ -23,8 +23,9 @@ from policyengine.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from audit.keys import Signer
-    from audit.log import AppendResult, AuditLog
+    from audit.log import AuditLog
     from policyengine.config import Config
+    from policyengine.ledger import Recorded
 
 __all__ = ["Service", "TimedLog", "open_service"]
 
@@ -87,10 +88,17 @@ class Service:
 
     def append(
         self, type: str, subject: Mapping[str, str], actor: str, payload: Any
-    ) -> AppendResult:
-        """Append one entry to the log (timed by :class:`TimedLog`)."""
+    ) -> Recorded:
+        """Record one entry through the ledger: entry, signed checkpoint, receipt.
+
+        Raises:
+            LogUnavailableError: nothing was written.
+            RecordedIncompleteError: the entry is in the log, its receipt failed.
+        """
+        from policyengine.ledger import record
+
         clean = {k: str(v) for k, v in subject.items() if v not in (None, "")}
-        return self.log.append(type, clean, actor, payload)  # type: ignore[no-any-return]
+        return record(self.log, self.config, type, clean, actor, payload)
 
     def ready(self) -> tuple[bool, str]:
         """Return (ready, reason): the log answers and the signing key signs."""
@@ -138,6 +146,11 @@ class TimedLog:
         with self._metrics.time_append():
             return self._log.append_many(*args, **kwargs)
 
+    def append_signed(self, *args: Any, **kwargs: Any) -> Any:
+        """AuditLog.append_signed (entry and checkpoint in one transaction), timed."""
+        with self._metrics.time_append():
+            return self._log.append_signed(*args, **kwargs)
+
 
 def _tokens(settings: ServiceSettings) -> TokenStore:
     return load_tokens(settings.tokens, settings.tokens_file, source=settings.source)
@@ -152,7 +165,7 @@ def open_service(
         PolicyEngineError: the signing key cannot be loaded (key_unavailable).
         AuditError: the log cannot be opened.
     """
-    from policyengine.gate import open_log
+    from policyengine.ledger import open_log
 
     tokens = _tokens(settings)
     signer = config.signer(err)

@@ -123,6 +123,80 @@ def test_checkpoint_refuses_inconsistent_history(log: AuditLog) -> None:
     assert [c.size for c in log.store.iter_checkpoints()] == [8]
 
 
+def test_checkpoint_of_the_empty_log_can_be_extended(log: AuditLog) -> None:
+    """A checkpoint signed at size 0 does not block later checkpoints (RFC 9162 §2.1.4)."""
+    assert log.checkpoint().size == 0
+    fill(log, 3)
+    assert log.checkpoint().size == 3
+    assert log.append_signed("decision", {"name": "m"}, "ci", {}).checkpoint.size == 4
+    assert [c.size for c in log.store.iter_checkpoints()] == [0, 3, 4]
+
+
+def test_append_signed_writes_entry_and_checkpoint_together(log: AuditLog, signer: Signer) -> None:
+    """append_signed returns the entry and a signed checkpoint over the tree it ends."""
+    fill(log, 5)
+    signed = log.append_signed("decision", {"name": "m"}, "ci", {"allow": True})
+    assert signed.appended.seq == 5 and signed.checkpoint.size == 6
+    body, _ = open_note(signed.checkpoint.note, [signer.verifier()])
+    assert parse_checkpoint(body).root == signed.checkpoint.root == log.root(6)
+    assert log.latest_checkpoint() == signed.checkpoint
+    proof = log.inclusion_proof(5, 6)
+    leaf = bytes.fromhex(signed.appended.leaf_hash)
+    merkle.verify_inclusion(leaf, 5, 6, proof, signed.checkpoint.root)
+
+
+def test_append_signed_rolls_back_when_signing_fails(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key that cannot sign leaves neither the entry nor a checkpoint behind."""
+    import audit.log
+
+    fill(log, 2)
+    log.checkpoint()
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise OSError("signing device unplugged")
+
+    with monkeypatch.context() as m:
+        m.setattr(audit.log, "sign_note", broken)
+        with pytest.raises(OSError, match="unplugged"):
+            log.append_signed("decision", {"name": "m"}, "ci", {})
+    assert log.size() == 2
+    assert [c.size for c in log.store.iter_checkpoints()] == [2]
+    assert log.append_signed("decision", {"name": "m"}, "ci", {}).appended.seq == 2
+
+
+def test_append_signed_refuses_inconsistent_history(log: AuditLog) -> None:
+    """If stored nodes no longer match the last checkpoint, nothing is appended."""
+    fill(log, 8)
+    log.checkpoint()
+    with log.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 3")
+    with pytest.raises(IntegrityError):
+        log.append_signed("decision", {"name": "m"}, "ci", {})
+    assert log.size() == 8
+
+
+def test_append_within_only_writes_the_logs_own_types(log: AuditLog) -> None:
+    """append_within refuses entry types other than redaction and legal holds."""
+    with pytest.raises(InputError, match="expected one of"):
+        log.append_within("decision", {"name": "m"}, "ci", {}, lambda conn, head: None)
+    assert log.size() == 0
+
+
+def test_retention_does_not_import_the_log() -> None:
+    """audit.log imports audit.retention and never the reverse (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    import audit.retention
+
+    tree = ast.parse(Path(audit.retention.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "audit.log" not in imported
+
+
 def test_checkpoint_needs_signer(sqlite_url: str) -> None:
     """Without a signer, checkpoint raises and says how to configure one."""
     unsigned = AuditLog.open(sqlite_url)

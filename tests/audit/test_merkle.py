@@ -343,8 +343,10 @@ def test_inclusion_messages_say_what_was_expected(args: tuple, fragment: str) ->
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ((0, 3, [], _ROOTS[0], _ROOTS[3]), "expected 0 < 0 <= 3"),
-        ((4, 3, [], _ROOTS[3], _ROOTS[3]), "expected 0 < 4 <= 3"),
+        ((4, 3, [], _ROOTS[3], _ROOTS[3]), "expected 0 <= 4 <= 3"),
+        ((0, 3, [_HASHES[0]], _ROOTS[0], _ROOTS[3]), "expected 0 nodes from size 0, got 1"),
+        ((0, 3, [], _ROOTS[1], _ROOTS[3]), f"expected {_ROOTS[0].hex()}, got {_ROOTS[1].hex()}"),
+        ((0, 0, [], _ROOTS[0], _ROOTS[1]), f"expected {_ROOTS[0].hex()}, got {_ROOTS[1].hex()}"),
         ((3, 3, [_HASHES[0]], _ROOTS[3], _ROOTS[3]), "expected 0 nodes, got 1"),
         ((3, 5, [], _ROOTS[3], _ROOTS[5]), "expected nodes, got 0"),
         ((3, 3, [], _ROOTS[3], _ROOTS[4]), f"expected {_ROOTS[3].hex()}, got {_ROOTS[4].hex()}"),
@@ -354,6 +356,20 @@ def test_consistency_messages_say_what_was_expected(args: tuple, fragment: str) 
     """Consistency failures name what was expected and what was found."""
     with pytest.raises(InvalidProofError, match=fragment):
         verify_consistency(*args)
+
+
+def test_consistency_from_the_empty_tree_is_empty_and_verifies() -> None:
+    """PROOF(0, D[n]) is empty and verifies for every size, stored or computed (RFC 9162 §2.1.4)."""
+    reader = _stored_tree(40)
+    for n in range(41):
+        assert consistency_proof(0, _HASHES[:n]) == reader.consistency_proof(0, n) == []
+        verify_consistency(0, n, [], empty_root(), _ROOTS[n])
+
+
+def test_consistency_from_the_empty_tree_refuses_a_wrong_new_root_length() -> None:
+    """From size 0 the new root must still be a 32-byte hash."""
+    with pytest.raises(InvalidProofError, match="new root has wrong length"):
+        verify_consistency(0, 5, [], empty_root(), b"\x00" * 31)
 
 
 def test_proof_generation_refuses_out_of_range() -> None:
