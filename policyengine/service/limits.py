@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit.errors import AuditError
 from policyengine.service.auth import AuthError
+from policyengine.service.wire import ErrorItem, ErrorV1
 
 __all__ = [
     "BodyTooLargeError",
@@ -40,21 +41,6 @@ __all__ = [
 
 _log = structlog.get_logger("policyengine.service")
 M = TypeVar("M", bound=BaseModel)
-
-
-class ErrorItem(BaseModel):
-    """One problem in a request, located by a JSON path such as ``$.card.model``."""
-
-    path: str
-    message: str
-
-
-class ErrorV1(BaseModel):
-    """The body of every error response."""
-
-    code: str
-    message: str
-    errors: list[ErrorItem] = []
 
 
 class InputError(Exception):
