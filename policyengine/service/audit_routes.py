@@ -80,7 +80,7 @@ def _cursor_decode(cursor: str | None) -> int | None:
             raise ValueError(text)
         return int(seq)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(400, "bad_cursor", "cursor: expected a value from next_cursor") from exc
+        raise InputError(422, "bad_cursor", "cursor: expected a value from next_cursor") from exc
 
 
 def _cursor_encode(seq: int) -> str:
@@ -233,7 +233,12 @@ def inclusion(request: Request, _: Reader, seq: int, size: int | None = None) ->
     """Inclusion proof of entry ``seq`` in the tree of ``size`` (default: current)."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    size = svc.log.size() if size is None else size
+    current = svc.log.size()
+    size = current if size is None else size
+    if not seq < size <= current:
+        raise InputError(
+            422, "bad_sizes", f"expected seq < size <= {current}, got seq={seq} size={size}"
+        )
     proof = svc.log.inclusion_proof(seq, size)
     return InclusionProofV1(
         seq=seq,
@@ -255,9 +260,12 @@ def consistency(
 ) -> ConsistencyProofV1:
     """Consistency proof between tree sizes ``old`` and ``new`` (default: current)."""
     svc = _svc(request)
-    new = svc.log.size() if new is None else new
-    if not 0 <= old <= new:
-        raise InputError(400, "bad_sizes", f"expected 0 <= old <= new, got old={old} new={new}")
+    current = svc.log.size()
+    new = current if new is None else new
+    if not 0 <= old <= new <= current:
+        raise InputError(
+            422, "bad_sizes", f"expected 0 <= old <= new <= {current}, got old={old} new={new}"
+        )
     proof = svc.log.consistency_proof(old, new)
     return ConsistencyProofV1(
         old=old,

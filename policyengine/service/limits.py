@@ -243,7 +243,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status, err.code, str(err), err.errors)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        response = error_response(exc.status_code, "http_error", str(exc.detail))
+        response.headers.update(exc.headers or {})  # 405 keeps Allow (RFC 9110 s15.5.6)
+        return response
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", error_type=type(exc).__name__)

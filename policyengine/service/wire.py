@@ -120,7 +120,7 @@ class ApprovalRequestV1(_Strict):
     version: str = Field(pattern=VERSION)
     digest: str = Field(pattern=DIGEST)
     role: str = Field(pattern=ROLE)
-    expires: str | None = Field(default=None, max_length=64, description=_EXPIRES)
+    expires: str | None = Field(default=None, min_length=1, max_length=64, description=_EXPIRES)
     time: str | None = Field(
         default=None, max_length=64, description=f"statement time, {_WHEN}; required when signed"
     )
@@ -139,7 +139,7 @@ class WaiverRequestV1(_Strict):
     versions: str | None = Field(default=None, min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=2000)
     ticket: str = Field(min_length=1, max_length=200)
-    expires: str = Field(max_length=64, description=_EXPIRES)
+    expires: str = Field(min_length=1, max_length=64, description=_EXPIRES)
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     time: str | None = Field(default=None, max_length=64, description=_WHEN)
     signature: SignatureV1 | None = None
@@ -157,7 +157,8 @@ class PromotionRequestV1(_Strict):
 class EventRequestV1(_Strict):
     """``POST /v1/events``: a lifecycle event (registered, rolled_back, ...)."""
 
-    type: str = Field(pattern=r"^[a-z][a-z_]{0,63}$")
+    # promote.RECORDABLE_EVENTS; a test keeps the two equal.
+    type: Literal["registered", "rolled_back", "retired", "drift_detected", "incident"]
     model: str = Field(pattern=NAME)
     version: str | None = Field(default=None, pattern=VERSION)
     digest: str | None = Field(default=None, pattern=DIGEST)

@@ -67,6 +67,8 @@ def _run(url: str, role: str, out: Path) -> tuple[int, str, dict[str, object]]:
     har = out / f"{role}.har"
     cmd = [
         *_schemathesis(),
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
         "run",
         f"{url}/openapi.json",
         "--header",

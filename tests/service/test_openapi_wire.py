@@ -118,3 +118,23 @@ def test_first_duplicate_key_finds_nested_duplicates():
     assert first_duplicate_key(b'{"a": {"b": 1, "b": 2}}') == "b"
     assert first_duplicate_key(b'{"a": 1, "b": [{"a": 2}]}') is None
     assert first_duplicate_key(b"not json") is None
+
+
+def test_event_types_are_the_recordable_ones():
+    """The documented event types are exactly those ``policyengine event`` records."""
+    from typing import get_args
+
+    from policyengine.promote import RECORDABLE_EVENTS
+    from policyengine.service.wire import EventRequestV1
+
+    assert get_args(EventRequestV1.model_fields["type"].annotation) == RECORDABLE_EVENTS
+
+
+def test_inclusion_proof_for_a_size_without_the_entry_is_422(client):
+    """An inclusion proof in a tree too small to hold the entry is refused, not a 500."""
+    client.post("/v1/events", json={"type": "registered", "model": "m"}, headers=auth("evaluator"))
+    for size in (0, 5):
+        r = client.get(
+            "/v1/audit/proof/inclusion", params={"seq": 0, "size": size}, headers=auth("auditor")
+        )
+        assert r.status_code == 422 and r.json()["code"] == "bad_sizes", r.text
