@@ -351,7 +351,7 @@ def json_body(model: type[BaseModel], *, headers: dict[str, str] | None = None) 
                 "name": n,
                 "in": "header",
                 "required": True,
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": "^[!-~]{1,200}$"},  # blank = missing
                 "description": d,
             }
             for n, d in headers.items()
