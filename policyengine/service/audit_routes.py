@@ -10,6 +10,7 @@ C2SP signed notes, exports are the log's evidence bundle as a ``.tar.gz``.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import tarfile
 import tempfile
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BeforeValidator
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +43,17 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Reader = Annotated[Principal, Depends(require(None))]
 _MAX_LIMIT = 1000
 _ERRORS = (400, 401, 403, 422, 503)
+_NUMBER = re.compile(r"^\s*[+-]?[0-9.]+([eE][+-]?[0-9]+)?\s*$")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads "0.5" as unix seconds; the document says RFC 3339 date-time.
+    if isinstance(value, str) and _NUMBER.match(value):
+        raise ValueError("expected an RFC 3339 date-time, got a number")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_not_a_number)]
 _SCAN_FACTOR = 20
 
 
@@ -149,8 +162,8 @@ def list_entries(
     type: Annotated[list[str] | None, Query()] = None,
     decision: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
     actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_LIMIT)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
@@ -327,8 +340,8 @@ async def export(
     _: Reader,
     model: str | None = None,
     version: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
 ) -> Response:
     """The log (or the entries matching the filters) as an evidence bundle."""
     filters = {"name": model, "version": version, "since": _utc(since), "until": _utc(until)}

@@ -138,3 +138,9 @@ def test_inclusion_proof_for_a_size_without_the_entry_is_422(client):
             "/v1/audit/proof/inclusion", params={"seq": 0, "size": size}, headers=auth("auditor")
         )
         assert r.status_code == 422 and r.json()["code"] == "bad_sizes", r.text
+
+
+def test_numeric_since_is_refused_as_the_document_says(client):
+    """``since`` is an RFC 3339 date-time: a bare number (unix seconds) is 422, not accepted."""
+    r = client.get("/v1/audit/entries", params={"since": "0.5"}, headers=auth("auditor"))
+    assert r.status_code == 422, r.text
