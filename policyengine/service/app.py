@@ -7,7 +7,10 @@ approvals, waivers, promotions, events), ``webhooks_mlflow`` and
 ``webhooks_generic``; what they call lives in the library (``gate``,
 ``approvals``, ``promote``, ``history``), reached through ``operations``.
 
-OpenAPI is published at ``/openapi.json`` (docs at ``/docs``).
+OpenAPI is published at ``/openapi.json`` (docs at ``/docs``): every request
+and response body is a ``wire`` model the handlers themselves use, every
+protected operation names the bearer scheme, and every error status an
+operation can answer is listed with the ``ErrorV1`` body.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from policyengine.service.limits import SizeLimitMiddleware, install_error_handl
 from policyengine.service.metrics import CONTENT_TYPE_LATEST
 from policyengine.service.runtime import Service, open_service
 from policyengine.service.settings import ServiceSettings, load_service_settings
+from policyengine.service.wire import HealthV1, ReadyV1, request_models
 
 if TYPE_CHECKING:
     from policyengine.config import Config
@@ -101,24 +105,62 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-def _add_health(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["health"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+_METRICS = {200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: log and keys usable")
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="Liveness", response_model=HealthV1)
+    def healthz() -> HealthV1:
+        """The process is up."""
+        return HealthV1(status="ok")
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: log and keys usable",
+        response_model=ReadyV1,
+        responses={503: {"model": ReadyV1, "description": "The log or the key is unusable"}},
+    )
     def readyz(request: Request) -> JSONResponse:
         """200 only when the log answers and the signing key signs."""
         ok, reason = request.app.state.svc.ready()
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "reason": reason}, 200 if ok else 503
-        )
+        view = ReadyV1(status="ready" if ok else "not_ready", reason=reason)
+        return JSONResponse(view.model_dump(mode="json"), 200 if ok else 503)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=_METRICS,
+    )
     def metrics(request: Request) -> Response:
         """Counters and histograms in the Prometheus text format."""
         return Response(request.app.state.svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _publish_request_bodies(app: FastAPI) -> None:
+    """Add the request models (``wire.json_body``) to the document's components.
+
+    Handlers read their bodies themselves (size, depth and duplicate-key limits
+    come first), so FastAPI does not see them as body parameters; the schemas
+    are generated here from the same models the handlers validate with.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for model in request_models():
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -156,6 +198,7 @@ def create_app(
     for module in (write_routes, audit_routes, webhooks_mlflow, webhooks_generic):
         app.include_router(module.router)
     _add_health(app)
+    _publish_request_bodies(app)
     app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -10,27 +10,50 @@ C2SP signed notes, exports are the log's evidence bundle as a ``.tar.gz``.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import tarfile
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BeforeValidator
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.service.auth import Principal, require
 from policyengine.service.limits import InputError
 from policyengine.service.runtime import Service
+from policyengine.service.wire import (
+    CheckpointV1,
+    ConsistencyProofV1,
+    EntriesPageV1,
+    EntryV1,
+    InclusionProofV1,
+    ReceiptV1,
+    responses,
+)
 
 __all__ = ["decision_outcome", "router"]
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Reader = Annotated[Principal, Depends(require(None))]
 _MAX_LIMIT = 1000
+_ERRORS = (400, 401, 403, 422, 503)
+_NUMBER = re.compile(r"^\s*[+-]?[0-9.]+([eE][+-]?[0-9]+)?\s*$")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads "0.5" as unix seconds; the document says RFC 3339 date-time.
+    if isinstance(value, str) and _NUMBER.match(value):
+        raise ValueError("expected an RFC 3339 date-time, got a number")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_not_a_number)]
 _SCAN_FACTOR = 20
 
 
@@ -70,7 +93,7 @@ def _cursor_decode(cursor: str | None) -> int | None:
             raise ValueError(text)
         return int(seq)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(400, "bad_cursor", "cursor: expected a value from next_cursor") from exc
+        raise InputError(422, "bad_cursor", "cursor: expected a value from next_cursor") from exc
 
 
 def _cursor_encode(seq: int) -> str:
@@ -124,7 +147,12 @@ def _list_entries(
     return {"entries": found, "next_cursor": cursor}
 
 
-@router.get("/entries", summary="Query log entries")
+@router.get(
+    "/entries",
+    summary="Query log entries",
+    response_model=EntriesPageV1,
+    responses=responses(*_ERRORS),
+)
 def list_entries(
     request: Request,
     _: Reader,
@@ -134,8 +162,8 @@ def list_entries(
     type: Annotated[list[str] | None, Query()] = None,
     decision: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
     actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_LIMIT)] = 100,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
@@ -153,7 +181,7 @@ def list_entries(
     }
     after = _cursor_decode(cursor)
     page = _list_entries(_svc(request), filters, decision, after, limit, order == "desc")
-    return JSONResponse(page)
+    return JSONResponse(EntriesPageV1.model_validate(page).model_dump(mode="json"))
 
 
 def _check_seq(svc: Service, seq: int) -> None:
@@ -162,12 +190,18 @@ def _check_seq(svc: Service, seq: int) -> None:
         raise InputError(404, "entry_not_found", f"no entry {seq}: expected 0..{size - 1}")
 
 
-@router.get("/entries/{seq}", summary="One entry with its payload (unless redacted)")
+@router.get(
+    "/entries/{seq}",
+    summary="One entry with its payload (unless redacted)",
+    response_model=EntryV1,
+    responses=responses(*_ERRORS, 404),
+)
 def get_entry(request: Request, _: Reader, seq: int) -> JSONResponse:
     """The envelope, leaf hash and payload of entry ``seq``."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    return JSONResponse(_entry_view(svc.log.get(seq), payload=True))
+    view = EntryV1.model_validate(_entry_view(svc.log.get(seq), payload=True))
+    return JSONResponse(view.model_dump(mode="json"))
 
 
 def _checkpoint(svc: Service) -> Any:
@@ -179,54 +213,93 @@ def _checkpoint(svc: Service) -> Any:
     return latest
 
 
-@router.get("/checkpoint", summary="Latest signed checkpoint (C2SP signed note)")
-def get_checkpoint(request: Request, _: Reader, format: str = "json") -> Response:
-    """The checkpoint of the current tree; ``format=note`` returns the note text."""
+_NOTE = "With format=note: the C2SP signed note itself (text/plain)"
+
+
+@router.get(
+    "/checkpoint",
+    summary="Latest signed checkpoint (C2SP signed note)",
+    response_model=CheckpointV1,
+    responses=responses(*_ERRORS, 404, text=_NOTE),
+)
+def get_checkpoint(
+    request: Request, _: Reader, format: Literal["json", "note"] = "json"
+) -> Response:
+    """The checkpoint of the current tree; ``format=note`` returns the note text.
+
+    Any other ``format`` is refused (422), never answered as JSON.
+    """
     cp = _checkpoint(_svc(request))
     if format == "note":
         return PlainTextResponse(cp.note)
-    return JSONResponse({"size": cp.size, "root": cp.root.hex(), "note": cp.note})
+    view = CheckpointV1(size=cp.size, root=cp.root.hex(), note=cp.note)
+    return JSONResponse(view.model_dump(mode="json"))
 
 
-@router.get("/proof/inclusion", summary="RFC 9162 inclusion proof")
-def inclusion(request: Request, _: Reader, seq: int, size: int | None = None) -> dict[str, Any]:
+@router.get(
+    "/proof/inclusion",
+    summary="RFC 9162 inclusion proof",
+    response_model=InclusionProofV1,
+    responses=responses(*_ERRORS, 404),
+)
+def inclusion(request: Request, _: Reader, seq: int, size: int | None = None) -> InclusionProofV1:
     """Inclusion proof of entry ``seq`` in the tree of ``size`` (default: current)."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    size = svc.log.size() if size is None else size
+    current = svc.log.size()
+    size = current if size is None else size
+    if not seq < size <= current:
+        raise InputError(
+            422, "bad_sizes", f"expected seq < size <= {current}, got seq={seq} size={size}"
+        )
     proof = svc.log.inclusion_proof(seq, size)
-    return {
-        "seq": seq,
-        "size": size,
-        "leaf_hash": svc.log.get(seq).leaf_hash,
-        "proof": [p.hex() for p in proof],
-        "root": svc.log.root(size).hex(),
-    }
+    return InclusionProofV1(
+        seq=seq,
+        size=size,
+        leaf_hash=svc.log.get(seq).leaf_hash,
+        proof=[p.hex() for p in proof],
+        root=svc.log.root(size).hex(),
+    )
 
 
-@router.get("/proof/consistency", summary="RFC 9162 consistency proof")
-def consistency(request: Request, _: Reader, old: int, new: int | None = None) -> dict[str, Any]:
+@router.get(
+    "/proof/consistency",
+    summary="RFC 9162 consistency proof",
+    response_model=ConsistencyProofV1,
+    responses=responses(*_ERRORS),
+)
+def consistency(
+    request: Request, _: Reader, old: int, new: int | None = None
+) -> ConsistencyProofV1:
     """Consistency proof between tree sizes ``old`` and ``new`` (default: current)."""
     svc = _svc(request)
-    new = svc.log.size() if new is None else new
-    if not 0 <= old <= new:
-        raise InputError(400, "bad_sizes", f"expected 0 <= old <= new, got old={old} new={new}")
+    current = svc.log.size()
+    new = current if new is None else new
+    if not 0 <= old <= new <= current:
+        raise InputError(
+            422, "bad_sizes", f"expected 0 <= old <= new <= {current}, got old={old} new={new}"
+        )
     proof = svc.log.consistency_proof(old, new)
-    return {
-        "old": old,
-        "new": new,
-        "proof": [p.hex() for p in proof],
-        "old_root": svc.log.root(old).hex(),
-        "new_root": svc.log.root(new).hex(),
-    }
+    return ConsistencyProofV1(
+        old=old,
+        new=new,
+        proof=[p.hex() for p in proof],
+        old_root=svc.log.root(old).hex(),
+        new_root=svc.log.root(new).hex(),
+    )
 
 
-@router.get("/receipts/{seq}", summary="Offline-verifiable receipt of one entry")
+@router.get(
+    "/receipts/{seq}",
+    summary="Offline-verifiable receipt of one entry",
+    response_model=ReceiptV1,
+    responses=responses(*_ERRORS, 404),
+)
 def receipt(request: Request, _: Reader, seq: int) -> JSONResponse:
     """Entry, inclusion proof and signed checkpoint (verify with ``audit receipt verify``)."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    return JSONResponse(svc.log.receipt(seq))
+    return JSONResponse(ReceiptV1.model_validate(svc.log.receipt(seq)).model_dump(mode="json"))
 
 
 def _bundle_tar(svc: Service, filters: dict[str, Any]) -> Path:
@@ -248,14 +321,27 @@ def _bundle_tar(svc: Service, filters: dict[str, Any]) -> Path:
     return tmp / "bundle.tar.gz"
 
 
-@router.get("/export", summary="Evidence bundle (.tar.gz) for offline verification")
+_BUNDLE = {
+    200: {
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The evidence bundle as a .tar.gz",
+    }
+}
+
+
+@router.get(
+    "/export",
+    summary="Evidence bundle (.tar.gz) for offline verification",
+    response_class=FileResponse,
+    responses={**responses(*_ERRORS), **_BUNDLE},
+)
 async def export(
     request: Request,
     _: Reader,
     model: str | None = None,
     version: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
 ) -> Response:
     """The log (or the entries matching the filters) as an evidence bundle."""
     filters = {"name": model, "version": version, "since": _utc(since), "until": _utc(until)}

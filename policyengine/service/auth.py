@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 
 from policyengine.errors import ConfigError
@@ -186,7 +187,13 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def require(role: str | None) -> Callable[[Request], Principal]:
+# Declares the bearer scheme in the OpenAPI document on every operation that
+# depends on ``require``; the check itself stays in ``dependency`` below, so a
+# missing token is an ErrorV1 401 rather than FastAPI's own 403.
+_BEARER = HTTPBearer(auto_error=False, description="A token from the service's token file")
+
+
+def require(role: str | None) -> Callable[..., Principal]:
     """FastAPI dependency: authenticate the bearer token and check ``role``.
 
     Args:
@@ -196,7 +203,10 @@ def require(role: str | None) -> Callable[[Request], Principal]:
         AuthError: 401 without a valid token, 403 without the role.
     """
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request,
+        _declared: HTTPAuthorizationCredentials | None = Security(_BEARER),  # noqa: B008
+    ) -> Principal:
         store: TokenStore = request.app.state.tokens
         token = _bearer(request)
         if token is None:

@@ -9,13 +9,16 @@ so that what it records holds across worker processes and restarts:
 - rejection buckets: at most one ``webhook_rejected`` log entry per (source,
   reason, minute), so a flood of bad deliveries cannot fill the log.
 
-Claims only need to outlive the signature timestamp window (300 s); rows
+Keys are stored as the SHA-256 of the whole key (delivery ids are
+sender-chosen and unbounded; a truncated key would let two distinct ids that
+share a prefix collide). Claims only need to outlive the signature timestamp window (300 s); rows
 older than an hour are pruned. This table is bookkeeping, not evidence: the
 evidence is in the log.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import sqlalchemy as sa
@@ -27,11 +30,16 @@ _metadata = sa.MetaData()
 _deliveries = sa.Table(
     "pe_service_deliveries",
     _metadata,
-    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("key", sa.String(300), primary_key=True),  # "sha256:" + 64 hex
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
 )
 _PRUNE_AFTER_S = 3600
 _PRUNE_EVERY = 256
+
+
+def _stored(key: str) -> str:
+    """The row key of ``key``: a digest of all of it, never a prefix."""
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _engine_url(log_url: str) -> str:
@@ -65,7 +73,7 @@ class DeliveryStore:
         stamp = int(now if now is not None else time.time())
         try:
             with self._engine.begin() as conn:
-                conn.execute(_deliveries.insert().values(key=key[:300], created_at=stamp))
+                conn.execute(_deliveries.insert().values(key=_stored(key), created_at=stamp))
         except IntegrityError:
             return False
         self._claims += 1
@@ -76,12 +84,12 @@ class DeliveryStore:
     def release(self, key: str) -> None:
         """Forget ``key`` so a retry of a failed delivery is processed."""
         with self._engine.begin() as conn:
-            conn.execute(_deliveries.delete().where(_deliveries.c.key == key[:300]))
+            conn.execute(_deliveries.delete().where(_deliveries.c.key == _stored(key)))
 
     def consume(self, key: str) -> bool:
         """Delete ``key``; True when it was there (a marker left by this service)."""
         with self._engine.begin() as conn:
-            result = conn.execute(_deliveries.delete().where(_deliveries.c.key == key[:300]))
+            result = conn.execute(_deliveries.delete().where(_deliveries.c.key == _stored(key)))
         return bool(result.rowcount)
 
     def first_rejection(self, source: str, reason: str, *, now: float | None = None) -> bool:

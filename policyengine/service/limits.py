@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit.errors import AuditError
 from policyengine.service.auth import AuthError
+from policyengine.service.wire import ErrorItem, ErrorV1
 
 __all__ = [
     "BodyTooLargeError",
@@ -40,23 +41,6 @@ __all__ = [
 
 _log = structlog.get_logger("policyengine.service")
 M = TypeVar("M", bound=BaseModel)
-
-
-class ErrorItem(BaseModel):
-    """One problem in a request, located by a JSON path such as ``$.card.model``."""
-
-    path: str
-    message: str
-
-
-class ErrorV1(BaseModel):
-    """The body of every error response."""
-
-    code: str
-    message: str
-    errors: list[ErrorItem] = []
-    seq: int | None = None
-    """Set when the request's entry is in the log although the request failed."""
 
 
 class InputError(Exception):
@@ -281,7 +265,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status, err.code, str(err), err.errors)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        response = error_response(exc.status_code, "http_error", str(exc.detail))
+        response.headers.update(exc.headers or {})  # 405 keeps Allow (RFC 9110 s15.5.6)
+        return response
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", error_type=type(exc).__name__)

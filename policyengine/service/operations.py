@@ -279,12 +279,28 @@ def _record(
     return int(seq), int(size)
 
 
-def _verification(
+def _refused(path: str, message: str) -> Exception:
+    """A statement the service will not record: 422 naming the field (nothing is written)."""
+    from policyengine.service.limits import InputError as RequestError
+    from policyengine.service.wire import ErrorItem
+
+    return RequestError(
+        422, "statement_invalid", f"{path}: {message}", [ErrorItem(path=path, message=message)]
+    )
+
+
+def _require_counting(
     svc: Service,
     statement: dict[str, Any],
     signature: Mapping[str, str] | None,
     roles: frozenset[str] | None,
 ) -> dict[str, Any]:
+    """Verify a statement now and refuse it unless it counts.
+
+    The CLI records what was asked and warns; the service refuses instead, so
+    no request can put statements in the log that the gate would ignore
+    (the caller fixes the trust file or the signature and sends it again).
+    """
     from policyengine.approvals import verify_statement
 
     check = verify_statement(
@@ -294,24 +310,51 @@ def _verification(
         roles=roles,
         allow_unsigned=svc.config.allow_unsigned_approvals,
     )
-    return {"counts": bool(check), "reason": None if check else str(check.reason)}
+    if not check:
+        reason = str(check.reason)
+        role_problem = "does not hold role" in reason
+        raise _refused("$.role" if role_problem else "$.signature", reason)
+    return {"counts": True, "reason": None}
 
 
 def _statement_times(body: Mapping[str, Any], *, required_expiry: bool) -> tuple[str, str | None]:
-    """(time, expires) as the statement holds them: given when signed, else now."""
+    """(time, expires) as the statement holds them: given when signed, else now.
+
+    Both must be what the gate can read (RFC 3339 date-times with an offset,
+    ``policy.waivers.parse_time``) and the expiry must be in the future, or
+    the statement could never count.
+    """
     from datetime import UTC, datetime
 
     from policyengine.approvals import now_text
     from policyengine.cli.waive import expiry
+    from policyengine.policy.waivers import parse_time
 
-    if body.get("signature") is not None and not body.get("time"):
-        raise InputError("$.time: a signed statement must carry the time it was signed with")
+    signed = body.get("signature") is not None
+    given = body.get("time")
+    if signed and not given:
+        raise _refused("$.time", "a signed statement must carry the time it was signed with")
+    if given is not None and parse_time(given) is None:
+        raise _refused("$.time", f"expected an RFC 3339 date-time with offset, got {given!r}")
     now = datetime.now(UTC)
-    when = str(body["time"]) if body.get("time") else now_text(now)
+    when = str(given) if given else now_text(now)
     raw = body.get("expires")
-    if raw is None and required_expiry:
-        raise InputError("$.expires: expected a date, date-time or duration")
-    expires = None if raw is None else (raw if body.get("signature") else expiry(str(raw), now))
+    if raw is None:
+        if required_expiry:
+            raise _refused("$.expires", "expected a date, date-time or duration")
+        return when, None
+    if signed:
+        expires = str(raw)  # signed bytes: taken as given, so it must already be absolute
+    else:
+        try:
+            expires = expiry(str(raw), now)
+        except InputError as exc:
+            raise _refused("$.expires", str(exc).removeprefix("--expires: ")) from exc
+    deadline = parse_time(expires)
+    if deadline is None:
+        raise _refused("$.expires", f"expected an RFC 3339 date-time with offset, got {raw!r}")
+    if deadline <= now:
+        raise _refused("$.expires", f"{raw!r} has already passed")
     return when, expires
 
 
@@ -337,7 +380,7 @@ def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, A
         expires=expires,
     )
     signature = body.get("signature")
-    verdict = _verification(svc, statement, signature, frozenset([body["role"]]))
+    verdict = _require_counting(svc, statement, signature, frozenset([body["role"]]))
     subject = {"name": body["model"], "version": body["version"], "digest": body["digest"]}
     seq, size = _record(svc, "approval", subject, statement, signature, body.get("note"))
     return {"seq": seq, "checkpoint_size": size, "statement": statement, **verdict}
@@ -365,7 +408,7 @@ def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any
     )
     signature = body.get("signature")
     roles = svc.trust().waiver_roles or None
-    verdict = _verification(svc, statement, signature, roles)
+    verdict = _require_counting(svc, statement, signature, roles)
     subject = {"name": body["model"]} | (
         {"version": body["version"]} if body.get("version") else {}
     )

@@ -7,9 +7,11 @@ that deliveries were refused without a flood being able to fill the log. The
 entry holds the reason and, when it looks like one, the delivery id; never the
 body or the headers.
 
-Also owns reading a webhook body under the size limit and the timestamp
-window check (stale or far-future timestamps are refused). Signature formats
-belong to each source's module.
+Also owns reading a webhook body under the size limit, parsing it (depth
+limit, and no duplicate object keys: the HMAC covers the bytes, so the bytes
+must have one meaning, RFC 8259 s4), the timestamp window check (stale or
+far-future timestamps are refused) and how a webhook operation is described
+in the OpenAPI document. Signature formats belong to each source's module.
 """
 
 from __future__ import annotations
@@ -23,20 +25,24 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from policyengine.service.limits import BodyTooLargeError, error_response
+from policyengine.service.limits import BodyTooLargeError, InputError, error_response, loads_limited
 from policyengine.service.operations import serialised
 from policyengine.service.runtime import Service
+from policyengine.service.wire import DeliveryResultV1, first_duplicate_key, json_body, responses
 
 __all__ = [
     "WebhookRejectedError",
     "check_timestamp",
     "deliver",
+    "parse_json",
     "read_body",
     "reject",
     "safe_id",
     "signed_headers",
+    "webhook_doc",
 ]
 
 _log = structlog.get_logger("policyengine.service")
@@ -83,6 +89,41 @@ async def read_body(request: Request) -> bytes:
         return await request.body()
     except BodyTooLargeError as exc:
         raise WebhookRejectedError(413, "body_too_large", str(exc)) from exc
+
+
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    """Parse a delivery body within the depth limit, refusing duplicate object keys.
+
+    Raises:
+        WebhookRejectedError: 400 malformed, 413 too deep, 422 a key given twice.
+    """
+    try:
+        doc = loads_limited(raw, max_depth)
+    except InputError as exc:
+        reason = "json_too_deep" if exc.status == 413 else "malformed_json"
+        raise WebhookRejectedError(exc.status, reason, str(exc)) from exc
+    duplicate = first_duplicate_key(raw)
+    if duplicate is not None:
+        raise WebhookRejectedError(
+            422, "duplicate_key", f"object key {duplicate!r} given twice; send each key once"
+        )
+    return doc
+
+
+def webhook_doc(model: type[BaseModel], prefix: str, *, mlflow: bool = False) -> dict[str, Any]:
+    """Route keyword arguments describing a signed webhook operation in OpenAPI."""
+    sig = "v1,<base64 HMAC-SHA256>" if mlflow else "sha256=<hex HMAC-SHA256>"
+    headers = {
+        f"{prefix}-Delivery-Id": "unique per delivery; retries resend it",
+        f"{prefix}-Timestamp": "unix seconds, within the configured window",
+        f"{prefix}-Signature": f'{sig} over "{{delivery id}}.{{timestamp}}.{{raw body}}"',
+    }
+    errors = (400, 401, 409, 413, 422, 503) + ((502,) if mlflow else ())
+    return {
+        "response_model": DeliveryResultV1,
+        "responses": responses(*errors),
+        "openapi_extra": json_body(model, headers=headers),
+    }
 
 
 def check_timestamp(value: str | None, max_age_s: int, *, now: float | None = None) -> int:
@@ -167,4 +208,5 @@ async def deliver(
     svc.metrics.webhook_deliveries.labels(
         source=source, result=result.get("result", "recorded")
     ).inc()
-    return JSONResponse({"delivery_id": delivery_id, **result})
+    answer = DeliveryResultV1.model_validate({"delivery_id": delivery_id, **result})
+    return JSONResponse(answer.model_dump(mode="json", exclude_none=True))

@@ -32,39 +32,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from audit.canonical import dumps
 from policyengine.service import operations
-from policyengine.service.limits import InputError, loads_limited
 from policyengine.service.runtime import Service
 from policyengine.service.webhooks_common import (
     WebhookRejectedError,
     check_timestamp,
     deliver,
+    parse_json,
     signed_headers,
+    webhook_doc,
 )
+from policyengine.service.wire import GenericEventV1
 
 __all__ = ["GenericEventV1", "generic_signature", "router"]
 
 router = APIRouter(tags=["webhooks"])
 _SOURCE = "generic"
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$"
-
-
-class GenericEventV1(BaseModel):
-    """The JSON body of a generic webhook delivery."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = Field(pattern=r"^[a-z][a-z_]{0,63}$")
-    model: str = Field(pattern=_NAME)
-    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._+-]{1,100}$")
-    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
-    stage: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
-    card: dict[str, Any] | None = None
-    actor: str | None = Field(default=None, max_length=200)
-    data: dict[str, Any] = {}
 
 
 def generic_signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
@@ -74,11 +60,7 @@ def generic_signature(secret: str, delivery_id: str, timestamp: str, body: bytes
 
 
 def _parse(raw: bytes, max_depth: int) -> GenericEventV1:
-    try:
-        doc = loads_limited(raw, max_depth)
-    except InputError as exc:
-        reason = "json_too_deep" if exc.status == 413 else "malformed_json"
-        raise WebhookRejectedError(exc.status, reason, str(exc)) from exc
+    doc = parse_json(raw, max_depth)
     try:
         return GenericEventV1.model_validate(doc)
     except ValidationError as exc:
@@ -148,7 +130,11 @@ def handle_generic(svc: Service, ev: GenericEventV1, delivery_id: str) -> dict[s
     return {"result": "recorded", "seqs": [seq]}
 
 
-@router.post("/v1/webhooks/generic", summary="Generic HMAC-signed registry webhook")
+@router.post(
+    "/v1/webhooks/generic",
+    summary="Generic HMAC-signed registry webhook",
+    **webhook_doc(GenericEventV1, "X-PolicyEngine"),
+)
 async def generic_webhook(request: Request) -> JSONResponse:
     """Verify, de-duplicate and record one generic webhook delivery."""
     return await deliver(request, _SOURCE, "x-policyengine-delivery-id", _verified, handle_generic)

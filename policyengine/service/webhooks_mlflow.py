@@ -28,15 +28,18 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from policyengine.service.limits import InputError, loads_limited
 from policyengine.service.runtime import Service
 from policyengine.service.webhooks_common import (
     WebhookRejectedError,
     check_timestamp,
     deliver,
+    parse_json,
     signed_headers,
+    webhook_doc,
 )
+from policyengine.service.wire import MlflowEnvelopeV1
 
 __all__ = ["mlflow_signature", "router", "verify_mlflow_signature"]
 
@@ -82,21 +85,13 @@ def verify_mlflow_signature(
 
 
 def _envelope(raw: bytes, max_depth: int) -> dict[str, Any]:
+    doc = parse_json(raw, max_depth)
     try:
-        doc = loads_limited(raw, max_depth)
-    except InputError as exc:
-        reason = "json_too_deep" if exc.status == 413 else "malformed_json"
-        raise WebhookRejectedError(exc.status, reason, str(exc)) from exc
-    ok = (
-        isinstance(doc, dict)
-        and isinstance(doc.get("entity"), str)
-        and isinstance(doc.get("action"), str)
-        and isinstance(doc.get("data"), dict)
-    )
-    if not ok:
+        MlflowEnvelopeV1.model_validate(doc, strict=True)
+    except ValidationError as exc:
         raise WebhookRejectedError(
             422, "invalid_envelope", "expected {entity: str, action: str, timestamp, data: object}"
-        )
+        ) from exc
     event = f"{doc['entity']}.{doc['action']}"
     missing = [k for k in _REQUIRED.get(event, ()) if not isinstance(doc["data"].get(k), str | int)]
     if missing:
@@ -117,7 +112,11 @@ def _verified(svc: Service, request: Request, raw: bytes) -> tuple[str, dict[str
     return delivery_id, envelope
 
 
-@router.post("/v1/webhooks/mlflow", summary="MLflow 3 registry webhook")
+@router.post(
+    "/v1/webhooks/mlflow",
+    summary="MLflow 3 registry webhook",
+    **webhook_doc(MlflowEnvelopeV1, "X-MLflow", mlflow=True),
+)
 async def mlflow_webhook(request: Request) -> JSONResponse:
     """Verify, de-duplicate and record one MLflow registry webhook delivery."""
     from policyengine.service.mlflow_events import handle_event

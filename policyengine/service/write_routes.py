@@ -1,26 +1,42 @@
 """Write endpoints: decisions, approvals, waivers, promotions, lifecycle events.
 
-Owns their wire schemas (pydantic, JSON-path errors on 422) and the role each
-needs: ``evaluator`` for decisions, promotions and events, ``approver`` for
+Owns the role each needs: ``evaluator`` for decisions, promotions and events, ``approver`` for
 approvals and waivers (``admin`` for all). The authenticated token's id is the
 actor recorded in the log; for approvals and waivers it is also the approver
 named in the signed statement. Each handler parses, calls the library through
-``operations`` (the same functions as the CLI commands) and serializes.
+``operations`` (the same functions as the CLI commands) and serializes. The
+request and response shapes are the ``wire`` models, which the published
+OpenAPI names; a body with a duplicate object key is refused (RFC 8259 s4:
+names SHOULD be unique, and a signed statement must mean one thing).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.service import operations
 from policyengine.service.auth import Principal, require
-from policyengine.service.limits import parse_body
+from policyengine.service.limits import InputError, parse_body
 from policyengine.service.runtime import Service
+from policyengine.service.wire import (
+    ApprovalRequestV1,
+    DecisionRequestV1,
+    DecisionResponseV1,
+    ErrorItem,
+    EventRequestV1,
+    PromotionRequestV1,
+    RecordedV1,
+    StatementRecordedV1,
+    WaiverRequestV1,
+    first_duplicate_key,
+    json_body,
+    responses,
+)
 
 __all__ = ["router"]
 
@@ -28,93 +44,41 @@ router = APIRouter(prefix="/v1", tags=["write"])
 Evaluator = Annotated[Principal, Depends(require("evaluator"))]
 Approver = Annotated[Principal, Depends(require("approver"))]
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$"
-_VERSION = r"^[A-Za-z0-9._+-]{1,100}$"
-_DIGEST = r"^sha256:[0-9a-f]{64}$"
-_STAGE = r"^[a-z][a-z0-9_-]{0,63}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class EventV1(_Strict):
-    """The intent evaluated: an event type and the target stage."""
-
-    type: str = Field(default="promote", pattern=r"^(promote|register|rollback|retire)$")
-    stage: str = Field(pattern=_STAGE)
-
-
-class DecisionRequestV1(_Strict):
-    """``POST /v1/decisions``: a model card and the event to decide."""
-
-    card: dict[str, Any]
-    event: EventV1
-
-
-class SignatureV1(_Strict):
-    """An Ed25519 signature over the statement's RFC 8785 bytes (see approvals.py)."""
-
-    key_id: str = Field(pattern=r"^[0-9a-f]{8}$")
-    sig: str = Field(min_length=8, max_length=200)
-
-
-class ApprovalRequestV1(_Strict):
-    """``POST /v1/approvals``: approval of one artifact in one role by the caller."""
-
-    model: str = Field(pattern=_NAME)
-    version: str = Field(pattern=_VERSION)
-    digest: str = Field(pattern=_DIGEST)
-    role: str = Field(min_length=1, max_length=100)
-    expires: str | None = Field(default=None, description="duration (30d) or RFC 3339 time")
-    time: str | None = Field(default=None, description="statement time; required when signed")
-    signature: SignatureV1 | None = None
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class WaiverRequestV1(_Strict):
-    """``POST /v1/waivers``: a waiver of rules for a model (version or range)."""
-
-    rules: list[str] = Field(min_length=1, max_length=100)
-    model: str = Field(pattern=_NAME)
-    version: str | None = Field(default=None, pattern=_VERSION)
-    versions: str | None = Field(default=None, max_length=100)
-    reason: str = Field(min_length=1, max_length=2000)
-    ticket: str = Field(min_length=1, max_length=200)
-    expires: str = Field(description="duration (30d) or RFC 3339 date/time")
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    time: str | None = None
-    signature: SignatureV1 | None = None
-
-
-class PromotionRequestV1(_Strict):
-    """``POST /v1/promotions``: record a promotion the log justifies."""
-
-    model: str = Field(pattern=_NAME)
-    version: str = Field(pattern=_VERSION)
-    digest: str = Field(pattern=_DIGEST)
-    stage: str = Field(pattern=_STAGE)
-
-
-class EventRequestV1(_Strict):
-    """``POST /v1/events``: a lifecycle event (registered, rolled_back, ...)."""
-
-    type: str = Field(pattern=r"^[a-z][a-z_]{0,63}$")
-    model: str = Field(pattern=_NAME)
-    version: str | None = Field(default=None, pattern=_VERSION)
-    digest: str | None = Field(default=None, pattern=_DIGEST)
-    stage: str | None = Field(default=None, pattern=_STAGE)
-    data: dict[str, Any] = {}
-
 
 def _svc(request: Request) -> Service:
     return request.app.state.svc  # type: ignore[no-any-return]
 
 
-@router.post("/decisions", summary="Decide a card and event; log it; return Decision + receipt")
+M = TypeVar("M", bound=BaseModel)
+_ERRORS = (400, 401, 403, 413, 422, 503)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    """``parse_body`` plus the refusal of duplicate object keys (last-wins is ambiguous)."""
+    body = await parse_body(request, model)
+    duplicate = first_duplicate_key(await request.body())
+    if duplicate is not None:
+        message = f"object key {duplicate!r} given twice; send each key once"
+        raise InputError(422, "duplicate_key", message, [ErrorItem(path="$", message=message)])
+    return body
+
+
+def _answer(model: BaseModel, status: int = 200) -> JSONResponse:
+    # JSONResponse directly: the decision and receipt are plain JSON already, and
+    # FastAPI's generic encoder would walk them again (a few ms per decision).
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+
+
+@router.post(
+    "/decisions",
+    summary="Decide a card and event; log it; return Decision + receipt",
+    response_model=DecisionResponseV1,
+    responses=responses(*_ERRORS),
+    openapi_extra=json_body(DecisionRequestV1),
+)
 async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
     """Same semantics as ``policyengine gate CARD --to STAGE --event TYPE``."""
-    body = await parse_body(request, DecisionRequestV1)
+    body = await _parse(request, DecisionRequestV1)
     outcome = await run_in_threadpool(
         operations.serialised(operations.decide),
         _svc(request),
@@ -122,46 +86,80 @@ async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
         body.event.model_dump(),
         who.id,
     )
-    # JSONResponse directly: the Decision and receipt are plain JSON already, and
-    # FastAPI's generic encoder would walk them again (a few ms per decision).
-    return JSONResponse(
-        {
-            "allow": outcome.allow,
-            "decision": outcome.decision,
-            "seq": outcome.seq,
-            "checkpoint_size": outcome.checkpoint_size,
-            "receipt": outcome.receipt,
-        }
+    return _answer(
+        DecisionResponseV1(
+            allow=outcome.allow,
+            decision=outcome.decision,
+            seq=outcome.seq,
+            checkpoint_size=outcome.checkpoint_size,
+            receipt=outcome.receipt,  # type: ignore[arg-type]
+        )
     )
 
 
-async def _record(request: Request, model: type[BaseModel], fn: Any, actor: str) -> JSONResponse:
-    body = await parse_body(request, model)
+async def _record(
+    request: Request, model: type[BaseModel], fn: Any, actor: str, answer: type[BaseModel]
+) -> JSONResponse:
+    body = await _parse(request, model)
     result = await run_in_threadpool(
         operations.serialised(fn), _svc(request), body.model_dump(), actor
     )
-    return JSONResponse(result, status_code=201)
+    return _answer(answer.model_validate(result), 201)
 
 
-@router.post("/approvals", status_code=201, summary="Record an approval by the caller")
+@router.post(
+    "/approvals",
+    status_code=201,
+    summary="Record an approval by the caller (refused unless it counts)",
+    response_model=StatementRecordedV1,
+    responses=responses(*_ERRORS),
+    openapi_extra=json_body(ApprovalRequestV1),
+)
 async def post_approval(request: Request, who: Approver) -> JSONResponse:
-    """Same semantics as ``policyengine approve``; the caller is the approver."""
-    return await _record(request, ApprovalRequestV1, operations.approve, who.id)
+    """Same semantics as ``policyengine approve``; the caller is the approver.
+
+    A statement that would not count at the gate (bad signature, untrusted
+    key, role not held, unreadable or past times) is refused with 422.
+    """
+    return await _record(
+        request, ApprovalRequestV1, operations.approve, who.id, StatementRecordedV1
+    )
 
 
-@router.post("/waivers", status_code=201, summary="Record a waiver granted by the caller")
+@router.post(
+    "/waivers",
+    status_code=201,
+    summary="Record a waiver granted by the caller (refused unless it counts)",
+    response_model=StatementRecordedV1,
+    responses=responses(*_ERRORS),
+    openapi_extra=json_body(WaiverRequestV1),
+)
 async def post_waiver(request: Request, who: Approver) -> JSONResponse:
     """Same semantics as ``policyengine waive``; the caller is the approver."""
-    return await _record(request, WaiverRequestV1, operations.waive, who.id)
+    return await _record(request, WaiverRequestV1, operations.waive, who.id, StatementRecordedV1)
 
 
-@router.post("/promotions", status_code=201, summary="Record a promotion justified by an allow")
+@router.post(
+    "/promotions",
+    status_code=201,
+    summary="Record a promotion justified by an allow",
+    response_model=RecordedV1,
+    responses=responses(*_ERRORS, 409),
+    openapi_extra=json_body(PromotionRequestV1),
+)
 async def post_promotion(request: Request, who: Evaluator) -> JSONResponse:
     """Same semantics as ``policyengine promote``: 409 when the log holds no matching allow."""
-    return await _record(request, PromotionRequestV1, operations.promotion, who.id)
+    return await _record(request, PromotionRequestV1, operations.promotion, who.id, RecordedV1)
 
 
-@router.post("/events", status_code=201, summary="Record a lifecycle event")
+@router.post(
+    "/events",
+    status_code=201,
+    summary="Record a lifecycle event",
+    response_model=RecordedV1,
+    responses=responses(*_ERRORS),
+    openapi_extra=json_body(EventRequestV1),
+)
 async def post_event(request: Request, who: Evaluator) -> JSONResponse:
     """Same semantics as ``policyengine event TYPE``."""
-    return await _record(request, EventRequestV1, operations.lifecycle_event, who.id)
+    return await _record(request, EventRequestV1, operations.lifecycle_event, who.id, RecordedV1)

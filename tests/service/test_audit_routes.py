@@ -59,10 +59,10 @@ def test_cursor_pagination_walks_every_entry_once(client, service_env):
     assert seen == [0, 1, 2, 3]
 
 
-def test_bad_cursor_is_400(client):
+def test_bad_cursor_is_422(client):
     """A cursor the service did not issue is refused."""
     r = client.get("/v1/audit/entries", params={"cursor": "!!"}, headers=A)
-    assert r.status_code == 400 and r.json()["code"] == "bad_cursor"
+    assert r.status_code == 422 and r.json()["code"] == "bad_cursor"
 
 
 def test_entry_has_payload_and_missing_entry_is_404(client, service_env):

@@ -14,9 +14,14 @@ URL = "/v1/webhooks/generic"
 
 
 def _send(
-    client, event: dict[str, Any], *, secret: str = GENERIC_SECRET, delivery: str | None = None
+    client,
+    event: dict[str, Any] | None = None,
+    *,
+    secret: str = GENERIC_SECRET,
+    delivery: str | None = None,
+    raw: bytes | None = None,
 ):
-    body = json.dumps(event).encode()
+    body = raw if raw is not None else json.dumps(event).encode()
     delivery = delivery or str(uuid.uuid4())
     ts = str(int(time.time()))
     headers = {
@@ -130,3 +135,24 @@ def test_registration_with_invalid_card_writes_nothing(client, service_env):
     assert r.status_code == 422
     assert any(e["path"].startswith("$.risk_tier") for e in r.json()["errors"])
     assert service_env.entries() == []
+
+
+def test_long_delivery_ids_sharing_a_prefix_do_not_collide(client, service_env):
+    """Two signed ids equal in their first 400 characters are two deliveries, not a replay."""
+    raw = json.dumps({"type": "noted", "model": "m"}).encode()
+    first = _send(client, raw=raw, delivery="d" * 400 + "-1")
+    second = _send(client, raw=raw, delivery="d" * 400 + "-2")
+    again = _send(client, raw=raw, delivery="d" * 400 + "-2")
+    assert first.status_code == 200 and second.status_code == 200, second.text
+    assert again.status_code == 409
+    received = [e for e in service_env.entries() if e.envelope["type"] == "webhook_received"]
+    assert len(received) == 2
+
+
+def test_signed_webhook_with_duplicate_key_is_refused(client, service_env):
+    """A correctly signed delivery naming a key twice is 422 and records no event."""
+    raw = b'{"type": "noted", "model": "m", "model": "other"}'
+    r = _send(client, raw=raw, delivery="dup-1")
+    assert r.status_code == 422 and "duplicate_key" in r.json()["message"], r.text
+    types = [e.envelope["type"] for e in service_env.entries()]
+    assert "webhook_received" not in types

@@ -154,47 +154,24 @@ def test_unsigned_approvals_refused_unless_configured(make_env):
     assert env.entries() == []
 
 
-def test_signed_approval_counts_and_tampered_one_does_not(make_env, tmp_path):
-    """A signed approval counts; the same signature over another digest does not."""
+def test_signed_approval_counts_and_tampered_one_is_refused(make_env, tmp_path):
+    """A signed approval counts; the same signature over another digest is 422 and not written."""
     from fastapi.testclient import TestClient
 
-    from audit.keys import Signer, generate_key
-    from policyengine.approvals import approval_statement, sign_statement
+    from tests.service.statements import signed_approval, trust_file
 
-    skey, vkey = generate_key("approver-1")
-    trust = tmp_path / "approvers.yaml"
-    trust.write_text(
-        f"kind: Approvers\napprovers:\n  - id: approver-1\n    roles: [model-risk]\n"
-        f"    keys: ['{vkey}']\n"
-    )
+    trust, skey = trust_file(tmp_path)
     env = make_env(allow_unsigned=False, trust_file=trust)
-    digest = "sha256:" + "e" * 64
-    when, expires = "2026-11-26T15:00:00.000000Z", "2026-12-26T15:00:00.000000Z"
-    statement = approval_statement(
-        model="m",
-        version="1",
-        digest=digest,
-        role="model-risk",
-        approver="approver-1",
-        time=when,
-        expires=expires,
-    )
-    signature = sign_statement(statement, Signer.from_skey(skey))
-    body = {
-        "model": "m",
-        "version": "1",
-        "digest": digest,
-        "role": "model-risk",
-        "time": when,
-        "expires": expires,
-        "signature": signature,
-    }
+    body = signed_approval(skey)
     with TestClient(env.app) as c:
         good = c.post("/v1/approvals", json=body, headers=auth("approver"))
         bad = c.post(
             "/v1/approvals", json={**body, "digest": "sha256:" + "f" * 64}, headers=auth("approver")
         )
     assert good.status_code == 201 and good.json()["counts"] is True, good.text
-    assert bad.status_code == 201 and bad.json()["counts"] is False
-    assert "does not verify" in bad.json()["reason"]
-    assert env.entries()[0].payload["signature"] == signature
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["code"] == "statement_invalid"
+    assert bad.json()["errors"][0]["path"] == "$.signature"
+    assert "does not verify" in bad.json()["message"]
+    assert len(env.entries()) == 1
+    assert env.entries()[0].payload["signature"] == body["signature"]
