@@ -78,7 +78,7 @@ class NativeEnv:
         """Compile ``source`` natively, or None when cel-expr-python refuses it."""
         try:
             return NativeProgram(self._env.compile(source), shape)
-        except Exception:  # noqa: BLE001 - any refusal keeps the rule on the reference
+        except Exception:
             return None
 
     def activation(self, plain: Mapping[str, Any], now: _dt.datetime) -> Any:

@@ -19,10 +19,12 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +32,6 @@ import yaml
 
 from audit import canonical
 from audit.errors import CanonicalizationError
-
 from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
 from policyengine.policy import cel, cel_native
@@ -49,6 +50,7 @@ __all__ = [
     "CompiledRule",
     "compile_policies",
     "digest_of",
+    "engine_setting",
     "merge_overrides",
     "parse_set",
 ]
@@ -147,6 +149,25 @@ class CompiledPolicySet:
     def rules(self) -> list[CompiledRule]:
         """Every rule of every policy, in order."""
         return [rule for policy in self.policies for rule in policy.rules]
+
+
+_ENGINE: contextvars.ContextVar[str | None] = contextvars.ContextVar("policyengine_engine",
+                                                                    default=None)
+
+
+@contextlib.contextmanager
+def engine_setting(engine: str | None) -> Iterator[None]:
+    """Within the block, :func:`compile_policies` defaults to ``engine`` (None: no change).
+
+    The CLI's ``--engine`` flag reaches compilations inside library calls
+    (the gate) this way; it wins over ``$POLICYENGINE_ENGINE``.
+    """
+    token = _ENGINE.set(engine) if engine else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _ENGINE.reset(token)
 
 
 def parse_set(text: str) -> tuple[str, str, Any]:
@@ -306,7 +327,8 @@ def compile_policies(docs: list[PolicyDocument],
         docs: loaded (and linted) policy documents.
         params: overrides ``{policy-name: {param: value}}``.
         limits: run-time limits for every evaluation of this set.
-        engine: one of :data:`ENGINES`; default ``$POLICYENGINE_ENGINE`` or reference.
+        engine: one of :data:`ENGINES`; default: the :func:`engine_setting` in force,
+            else ``$POLICYENGINE_ENGINE``, else reference.
 
     Returns:
         The compiled set; ``bundle_digest`` covers every policy's canonical form.
@@ -315,7 +337,7 @@ def compile_policies(docs: list[PolicyDocument],
         PolicyLoadError: documents that were never linted and do not lint clean.
         ConfigError: overrides for unknown policies or params, or of the wrong type.
     """
-    engine = engine or os.environ.get("POLICYENGINE_ENGINE") or "reference"
+    engine = engine or _ENGINE.get() or os.environ.get("POLICYENGINE_ENGINE") or "reference"
     if engine not in ENGINES:
         raise ConfigError(f"bad engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if any(("spec", "rules", 0, "expr") not in doc.cache for doc in docs):

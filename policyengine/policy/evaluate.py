@@ -30,7 +30,6 @@ from celpy import celtypes
 
 from audit import canonical
 from audit.errors import CanonicalizationError
-
 from policyengine import resources
 from policyengine.decision import Decision, PolicyRef, RuleResult
 from policyengine.errors import EvaluationError, PolicyEngineError

@@ -187,7 +187,9 @@ def compile_reads(paths: tuple[ReadPath, ...]) -> Callable[[dict[str, Any]], dic
                 if len(out) >= MAX_VALUES:
                     out["..."] = "more values not shown"
                     return out
-                out[text] = _shown(value)
+                kind = type(value)
+                out[text] = (value if kind is float or kind is bool or value is None
+                             or (kind is str and len(value) <= _MAX_TEXT) else _shown(value))
         return out
     return read
 
