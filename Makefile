@@ -35,6 +35,9 @@ demo: $(CORE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	# Once more in shadow mode: every decision of the engine and pack tests is
+	# made on both CEL runtimes, and any difference fails the test.
+	POLICYENGINE_ENGINE=shadow $(BIN)/python -m pytest -q tests/policyengine
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -106,11 +106,74 @@ def dumps_envelope(obj: dict[str, Any]) -> bytes:
     return _encode_fast(obj)
 
 
+# RFC 8785 §3.2.2.3 prints a number as ECMAScript's Number::toString does. For
+# floats Python's repr has the same shortest digits and differs only in form:
+# an integral float prints "1.0" (ECMAScript: "1"), and repr switches to
+# exponent form below 1e-4 (ECMAScript: below 1e-6) and from 1e16 (ECMAScript:
+# from 1e21). So an integral float below 2**53 prints as the int it equals,
+# a non-integral float of magnitude 1e-4 or more prints as its repr, and
+# every other float takes the rfc8785 package.
+_MIN_PLAIN_FRACTION = 1e-4
+_INFINITY = float("inf")
+
+
+class _Slow(Exception):
+    """The value needs the rfc8785 package (astral key, odd float, big int)."""
+
+
+def _jcs_ready(obj: Any) -> Any:
+    """``obj`` with integral floats as ints, so json.dumps prints it as RFC 8785 does.
+
+    Returns the same object where nothing changes (strings, and containers
+    without floats), so the common case allocates little.
+
+    Raises:
+        _Slow: a value whose RFC 8785 form json.dumps cannot print.
+    """
+    kind = type(obj)
+    if kind is str or obj is None or kind is bool:
+        return obj
+    if kind is float:
+        if obj.is_integer():
+            if -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT:
+                return int(obj)
+        elif _MIN_PLAIN_FRACTION <= abs(obj) < _INFINITY:  # NaN fails every comparison
+            return obj
+        raise _Slow
+    if kind is int:
+        if -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT:
+            return obj
+        raise _Slow
+    if kind is dict:
+        out = None
+        for key, value in obj.items():
+            if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                raise _Slow
+            ready = value if type(value) is str else _jcs_ready(value)
+            if ready is not value:
+                if out is None:
+                    out = dict(obj)
+                out[key] = ready
+        return obj if out is None else out
+    if kind is list:
+        items = None
+        for i, value in enumerate(obj):
+            ready = value if type(value) is str else _jcs_ready(value)
+            if ready is not value:
+                if items is None:
+                    items = list(obj)
+                items[i] = ready
+        return obj if items is None else items
+    raise _Slow
+
+
 def dumps(obj: Any) -> bytes:
     """Return the RFC 8785 canonical bytes of any JSON value.
 
-    Takes the fast path when it is byte-identical to RFC 8785 and the
-    ``rfc8785`` package otherwise (floats, big integers, astral keys).
+    Takes the fast path (:func:`json.dumps`, floats re-typed by
+    :func:`_jcs_ready`) when it is byte-identical to RFC 8785 and the
+    ``rfc8785`` package otherwise (tiny or huge floats, big integers, astral
+    keys, NaN and infinity).
 
     Args:
         obj: a JSON value built from dict, list, str, int, float, bool, None.
@@ -122,8 +185,12 @@ def dumps(obj: Any) -> bytes:
         CanonicalizationError: the value is not representable (NaN, infinity,
             integers beyond the I-JSON range, non-JSON types, lone surrogates).
     """
-    if _fast_path_problem(obj, "value") is None:
-        return _encode_fast(obj)
+    try:
+        ready = _jcs_ready(obj)
+    except _Slow:
+        pass
+    else:
+        return _encode_fast(ready)
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

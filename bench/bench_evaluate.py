@@ -1,12 +1,13 @@
-"""Benchmark: whole decisions per second against raw cel-python on the same expressions.
+"""Benchmark: whole decisions per second, both engines, against raw CEL on the same rules.
 
 Evaluates the built-in packs (whatever is in policies/ when run; the
-conformance-case policies when it is empty) on a full card in process, and
-in the same run evaluates the same rule expressions with plain cel-python,
-transpiled and interpreted, over the same inputs. Prints decisions/s and
-the ratios. The engine does more per rule than the raw baseline (number
-semantics, metering, messages for failing rules, values read, waivers,
-digests), so a ratio below 1 is expected; it says what that costs.
+conformance-case policies when it is empty) on a full card in process, on
+the reference engine and on the fast path, and in the same run evaluates
+the same rule expressions with plain cel-python (transpiled and
+interpreted) and plain cel-expr-python (one activation per pass), over the
+same inputs; then card validations/s with jsonschema and jsonschema-rs.
+The engine does more per rule than a raw baseline (number semantics,
+metering, values read, waivers, digests); the ratios say what that costs.
 
 Run: .venv/bin/python bench/bench_evaluate.py [--seconds 3]
 Not a timed test: it only prints figures.
@@ -93,6 +94,26 @@ def _raw(cps: Any, card: Any, event: Any, history: Any, runner: type) -> Any:
     return run, len(programs)
 
 
+def _raw_native(cps: Any, card: Any, event: Any, history: Any) -> Any:
+    import cel_expr_python.cel as cel
+
+    dyn = cel.Type.DYN
+    env = cel.NewEnv(variables={"card": dyn, "event": dyn, "history": dyn, "params": dyn,
+                                "now": cel.Type.TIMESTAMP})
+    plain = {"card": normalise(card), "event": normalise(event), "history": normalise(history),
+             "now": NOW}
+    programs = [(env.compile(r.expr.source), policy.params) for policy in cps.policies
+                for r in policy.rules]
+
+    def run() -> None:  # params differ per policy: one activation per policy and pass
+        act, last = None, None
+        for program, params in programs:
+            if params is not last:
+                act, last = env.Activation({**plain, "params": params}), params
+            program.eval(act)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
@@ -100,33 +121,51 @@ def main() -> None:
     import logging
     import tempfile
 
+    import jsonschema_rs  # noqa: F401  (fail early when the fast validator is missing)
+
     # cel-python logs each has() misfire of its transpiled mode at ERROR level.
     logging.getLogger("celpy").setLevel(logging.CRITICAL)
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         docs = load_policies(_policy_paths(Path(tmp)))
-        cps = compile_policies(docs)
+        cps = compile_policies(docs, engine="reference")
         load_ms = (time.perf_counter() - start) * 1000
+        fast_cps = compile_policies(docs, engine="fast")
     card, event, history = _inputs()
     ctx = Context(card, event, history)
     decision = evaluate(cps, ctx, NOW)
+    assert evaluate(fast_cps, ctx, NOW).to_dict() == decision.to_dict()
     rules = sum(len(p.rules) for p in cps.policies)
-    engine = _rate(lambda: evaluate(cps, ctx, NOW), args.seconds)
+    native = sum(r.native is not None for r in fast_cps.rules())
+    reference = _rate(lambda: evaluate(cps, ctx, NOW), args.seconds)
+    fast = _rate(lambda: evaluate(fast_cps, ctx, NOW), args.seconds)
     raw_t, applied = _raw(cps, card, event, history, celpy.CompiledRunner)
     raw_i, _ = _raw(cps, card, event, history, celpy.InterpretedRunner)
     transpiled = _rate(raw_t, args.seconds)
     interpreted = _rate(raw_i, args.seconds)
-    print(f"policies: {len(cps.policies)}, rules: {rules} ({applied} applied), "
-          f"decision: {decision.decision} {decision.summary()}")
+    raw_native = _rate(_raw_native(cps, card, event, history), args.seconds)
+    slow_validator = resources.validator("model-card")
+    fast_validator = resources.fast_validator("model-card")
+    slow_v = _rate(lambda: slow_validator.is_valid(card), args.seconds)
+    fast_v = _rate(lambda: fast_validator.is_valid(card), args.seconds)
+    print(f"policies: {len(cps.policies)}, rules: {rules} ({applied} applied, {native} native "
+          f"on the fast path), decision: {decision.decision} {decision.summary()}")
     print(f"load + lint + compile: {load_ms:.0f} ms (parser and expressions from the per-user "
           "cache when warm)")
-    print(f"engine evaluate():            {engine:8.1f} decisions/s "
-          f"({1000 / engine:.2f} ms each)")
+    print(f"engine, reference:            {reference:8.1f} decisions/s "
+          f"({1000 / reference:.2f} ms each)")
+    print(f"engine, fast:                 {fast:8.1f} decisions/s "
+          f"({1000 / fast:.2f} ms each) -> {fast / reference:.1f}x the reference")
     print(f"raw cel-python, transpiled:   {transpiled:8.1f} rule-set passes/s "
-          f"-> engine ratio {engine / transpiled:.2f}x")
+          f"-> reference engine ratio {reference / transpiled:.2f}x")
     print(f"raw cel-python, interpreted:  {interpreted:8.1f} rule-set passes/s "
-          f"-> engine ratio {engine / interpreted:.2f}x")
+          f"-> reference engine ratio {reference / interpreted:.2f}x")
+    print(f"raw cel-expr-python:          {raw_native:8.1f} rule-set passes/s "
+          f"-> fast engine ratio {fast / raw_native:.2f}x (raw / fast = "
+          f"{raw_native / fast:.2f})")
+    print(f"card validation, jsonschema:    {slow_v:8.1f} cards/s")
+    print(f"card validation, jsonschema-rs: {fast_v:8.1f} cards/s -> {fast_v / slow_v:.0f}x")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def load_policy_set(args: argparse.Namespace) -> Any:
     paths = list(getattr(args, "paths", None) or [resources.policies_dir()])
     docs = load_policies(paths)
     overrides = load_overrides(args.params, args.sets)
-    cps = compile_policies(docs, overrides)
+    cps = compile_policies(docs, overrides, engine=getattr(args, "engine", None))
     # Names of overridden params only, never their values (they may be sensitive).
     structlog.get_logger("policyengine.cli").info(
         "policy set compiled", policies=len(cps.policies), bundle_digest=cps.bundle_digest,

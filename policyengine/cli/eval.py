@@ -20,7 +20,16 @@ from typing import Any, TextIO
 
 from policyengine.cli.check import add_policy_options, load_policy_set
 
-__all__ = ["load_card", "load_history", "parse_now", "register"]
+__all__ = ["add_engine_option", "load_card", "load_history", "parse_now", "register"]
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine``: which CEL runtime decides (wins over ``$POLICYENGINE_ENGINE``)."""
+    from policyengine.policy.compile import ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="reference (cel-python), fast (native where rules qualify) or "
+                        "shadow (both, compared); default $POLICYENGINE_ENGINE or reference")
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +46,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--actor", default="cli", help="who asks (recorded in the event)")
     parser.add_argument("--now", metavar="RFC3339", help="evaluation time (default: the clock)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_engine_option(parser)
     add_policy_options(parser, positional=False)
     parser.set_defaults(func=run)
 

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from policyengine.cli import EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE, exit_code_for
 from policyengine.cli import EXIT_OK as EXIT_ALLOW
+from policyengine.cli.eval import add_engine_option
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -118,6 +119,7 @@ def register(subparsers: Any) -> None:
         "--receipt", metavar="FILE", help="write the decision's receipt (JSON) here"
     )
     parser.add_argument("--actor", help="who asks (default: CI user or local user)")
+    add_engine_option(parser)
     add_config_options(parser)
     parser.set_defaults(func=guarded(_run), logs=False)
 
@@ -125,12 +127,14 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.cards.validate import load_document
     from policyengine.gate import gate
+    from policyengine.policy.compile import engine_setting
 
     config = config_from_args(args)
     card = load_document(args.card)
-    result = gate(
-        card, args.stage, args.event, config, card_source=args.card, actor=args.actor, err=err
-    )
+    with engine_setting(args.engine):
+        result = gate(
+            card, args.stage, args.event, config, card_source=args.card, actor=args.actor, err=err
+        )
     if args.receipt:
         write_json(args.receipt, result.receipt)
     _report(args, result, out)

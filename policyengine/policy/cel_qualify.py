@@ -59,6 +59,8 @@ class Kind:
 
 
 UNKNOWN = Kind()
+NOTHING = Kind(frozenset({"nothing"}))
+"""Element kind of an empty params list: it has no elements, so it adds nothing to a union."""
 
 
 def _k(*kinds: str) -> Kind:
@@ -66,8 +68,17 @@ def _k(*kinds: str) -> Kind:
 
 
 def _union(kinds: list[Kind]) -> Kind:
+    if kinds and all(k is NOTHING for k in kinds):
+        return NOTHING
+    kinds = [k for k in kinds if k is not NOTHING]
     if not kinds or any(not k.kinds for k in kinds):
         return UNKNOWN
+    if len(kinds) == 1:
+        return kinds[0]
+    if all(k.kinds == {"list"} for k in kinds):  # keep what every element is
+        return Kind(frozenset({"list"}), values=_union([k.values or UNKNOWN for k in kinds]))
+    if all(k.kinds == {"map"} for k in kinds):
+        return Kind(frozenset({"map"}), values=_union([k.values or UNKNOWN for k in kinds]))
     if len({k.kinds for k in kinds}) == 1 and all(k.kinds <= {"string", "bool", "int", "double",
                                                                 "null"} for k in kinds):
         return Kind(kinds[0].kinds, date_time=all(k.date_time for k in kinds))
@@ -85,7 +96,8 @@ def kind_of_value(value: Any) -> Kind:
     if isinstance(value, str):
         return _k("string")
     if isinstance(value, list):
-        return Kind(frozenset({"list"}), values=_union([kind_of_value(v) for v in value]))
+        values = _union([kind_of_value(v) for v in value]) if value else NOTHING
+        return Kind(frozenset({"list"}), values=values)
     if isinstance(value, dict):
         fields = {str(k): kind_of_value(v) for k, v in value.items()}
         return Kind(frozenset({"map"}), fields=fields, values=_union(list(fields.values())))
@@ -128,11 +140,18 @@ class CostShape:
     """
 
     terms: list[tuple[int, int, bool]] = field(default_factory=list)
+    _grouped: tuple[int, tuple[tuple[int, int, bool], ...]] | None = field(
+        default=None, repr=False, compare=False)
 
     def bound(self, longest: int, weight: int) -> int:
         """Upper bound of the reference's cost for these input sizes."""
+        if self._grouped is None or self._grouped[0] != len(self.terms):
+            groups: dict[tuple[int, bool], int] = {}
+            for lit, n, charged in self.terms:
+                groups[n, charged] = groups.get((n, charged), 0) + lit
+            self._grouped = (len(self.terms), tuple((lit, n, c) for (n, c), lit in groups.items()))
         return sum(lit * (longest + 1) ** n * (2 + (weight if charged else 0))
-                   for lit, n, charged in self.terms)
+                   for lit, n, charged in self._grouped[1])
 
 
 class _NotQualified(Exception):
@@ -223,7 +242,9 @@ class _Qualifier:
             return _k("bool")  # a mismatch is an error in both runtimes
         if op in _EQ:
             self.comparable(left, right, left_node, right_node)
-            self.charge(f, charged=True)
+            # The reference charges == only for list and map operands (their deep size).
+            self.charge(f, charged=any(not k.kinds or k.kinds & {"list", "map"}
+                                       for k in (left, right)))
             return _k("bool")
         if op == "relation_in":
             element = right.values if right.kinds == {"list"} else None
@@ -334,8 +355,7 @@ class _Qualifier:
         args = [self.kind(a, scope, f) for a in raw]
         if method in _SAFE_METHODS and target.kinds == {"string"} and all(
                 a.kinds == {"string"} for a in args):
-            self.charge(f, charged=True)
-            return _k(_SAFE_METHODS[method])
+            return _k(_SAFE_METHODS[method])  # the reference charges string methods nothing
         raise _NotQualified(f"method {method}")
 
     def macro(self, method: str, target: Kind, target_node: Any, raw: list[Any],
@@ -344,10 +364,16 @@ class _Qualifier:
             else None
         if target.kinds != {"list"} or var is None:
             raise _NotQualified("macro over a map or unknown")
+        if str(var).startswith("_pe_"):
+            raise _NotQualified("reserved variable name")  # cel_native renames params to _pe_*
         size = _literal_size(target_node)
         inner = (f[0] * size, f[1]) if size is not None else (f[0], f[1] + 1)
-        self.charge(inner, charged=True)
+        # The reference charges 1 + len(items) once for the collection (bounded
+        # by 2 per element of the inner factor, at least one), then 1 per step
+        # plus the length of a list, map or string the step yields (:mod:`.limits`).
+        self.charge((max(inner[0], f[0]), inner[1]))
         body = self.kind(raw[1], {**scope, str(var): target.values or UNKNOWN}, inner)
+        self.charge(inner, charged=not body.kinds or bool(body.kinds & {"list", "map", "string"}))
         if method == "map":
             return Kind(frozenset({"list"}), values=body)
         if method == "filter":

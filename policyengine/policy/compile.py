@@ -19,21 +19,25 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import rfc8785
 import yaml
 
+from audit import canonical
+from audit.errors import CanonicalizationError
 from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
 from policyengine.policy import cel, cel_native
 from policyengine.policy.cel_ast import Path as ReadPath
 from policyengine.policy.cel_qualify import Kind, kind_of_schema, kind_of_value, qualify
+from policyengine.policy.explain import compile_reads
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.load import PolicyDocument
@@ -46,14 +50,23 @@ __all__ = [
     "CompiledRule",
     "compile_policies",
     "digest_of",
+    "engine_setting",
     "merge_overrides",
     "parse_set",
 ]
 
 
 def digest_of(value: Any) -> str:
-    """``sha256:<hex>`` of the RFC 8785 canonical JSON of ``value``."""
-    return "sha256:" + hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    """``sha256:<hex>`` of the RFC 8785 canonical JSON of ``value``.
+
+    Raises:
+        ValueError: NaN, infinity or another value RFC 8785 cannot hold.
+    """
+    try:
+        data = canonical.dumps(value)
+    except CanonicalizationError as exc:
+        raise ValueError(str(exc)) from exc
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,9 @@ class CompiledRule:
     line: int
     native: cel_native.NativeProgram | None = None
     """The expression on the native runtime, when it qualifies (:mod:`.cel_qualify`)."""
+    read_values: Callable[[dict[str, Any]], dict[str, Any]] = field(
+        default=lambda data: {}, repr=False, compare=False)
+    """:func:`~.explain.values_read` of ``reads``, planned at compile time."""
 
 
 ENGINES = ("reference", "fast", "shadow")
@@ -115,14 +131,43 @@ class CompiledPolicySet:
     limits: Limits = DEFAULT_LIMITS
     engine: str = "reference"
     """One of :data:`ENGINES`; never part of a digest (every engine decides alike)."""
+    native_env: cel_native.NativeEnv | None = field(default=None, repr=False, compare=False)
+    """The native runtime of the fast and shadow engines (None on the reference)."""
+    params_json: bytes = field(default=b"", repr=False, compare=False)
+    """RFC 8785 bytes of ``{policy name: params}``, part of every input digest."""
+    params_sizes: tuple[int, int] = (0, 0)
+    """Sizes (:func:`.cel_native.plain_and_sizes`) of every policy's params."""
 
     def __post_init__(self) -> None:
         if not self.policies:
             raise ValueError("a policy set needs at least one policy")
+        if not self.params_json:
+            params = {p.name: p.params for p in self.policies}
+            object.__setattr__(self, "params_json", canonical.dumps(params))
+            object.__setattr__(self, "params_sizes", cel_native.plain_and_sizes(params)[1])
 
     def rules(self) -> list[CompiledRule]:
         """Every rule of every policy, in order."""
         return [rule for policy in self.policies for rule in policy.rules]
+
+
+_ENGINE: contextvars.ContextVar[str | None] = contextvars.ContextVar("policyengine_engine",
+                                                                    default=None)
+
+
+@contextlib.contextmanager
+def engine_setting(engine: str | None) -> Iterator[None]:
+    """Within the block, :func:`compile_policies` defaults to ``engine`` (None: no change).
+
+    The CLI's ``--engine`` flag reaches compilations inside library calls
+    (the gate) this way; it wins over ``$POLICYENGINE_ENGINE``.
+    """
+    token = _ENGINE.set(engine) if engine else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _ENGINE.reset(token)
 
 
 def parse_set(text: str) -> tuple[str, str, Any]:
@@ -213,50 +258,61 @@ def _schema_kind(name: str) -> Kind:
     return kind_of_schema(schema, schema)
 
 
-def _native(doc: PolicyDocument, i: int, params: dict[str, Any]) -> cel_native.NativeProgram | None:
+def _native(doc: PolicyDocument, i: int, params: dict[str, Any],
+            env: cel_native.NativeEnv | None, index: int) -> cel_native.NativeProgram | None:
     """The rule's expression on the native runtime, when it qualifies."""
-    if not cel_native.AVAILABLE:
+    if env is None:
         return None
     prepared: cel.Prepared = doc.cache[("spec", "rules", i, "expr")]
     roots = {"card": _schema_kind("model-card"), "history": _schema_kind("history"),
              "event": Kind(frozenset({"map"})), "now": Kind(frozenset({"timestamp"})),
              "params": kind_of_value(params)}
-    shape = qualify(prepared.tree or cel.parse(prepared.text), roots)
-    return None if shape is None else cel_native.compile_native(prepared.text, shape)
+    tree = prepared.tree or cel.parse(prepared.text)
+    shape = qualify(tree, roots)
+    if shape is None:
+        return None
+    return env.compile(cel_native.bind_params(tree, prepared.text, index), shape)
 
 
-def _compile_rule(doc: PolicyDocument, i: int, rule: dict[str, Any],
-                  name: str, version: str, native: bool, params: dict[str, Any]) -> CompiledRule:
+def _compile_rule(doc: PolicyDocument, i: int, rule: dict[str, Any], name: str, version: str,
+                  params: dict[str, Any], env: cel_native.NativeEnv | None,
+                  index: int) -> CompiledRule:
     expr, info = _program(doc, ("spec", "rules", i, "expr"))
     message, _ = _program(doc, ("spec", "rules", i, "message"))
     line, _ = doc.position(("spec", "rules", i))
+    reads = _leaves(info.paths)
     return CompiledRule(
         policy=name, policy_version=version, id=rule["id"],
         description=rule.get("description", ""), severity=rule["severity"],
         expr=expr, message=message, remediation=rule.get("remediation", ""),
-        reads=_leaves(info.paths),
+        reads=reads,
         checks=tuple(sorted(dict.fromkeys(info.paths), key=len)),
-        file=doc.file, line=line, native=_native(doc, i, params) if native else None,
+        file=doc.file, line=line, native=_native(doc, i, params, env, index),
+        read_values=compile_reads(reads),
     )
 
 
-def _compile_policy(doc: PolicyDocument, params: dict[str, Any], native: bool) -> CompiledPolicy:
+def _compile_policy(doc: PolicyDocument, params: dict[str, Any],
+                    env: cel_native.NativeEnv | None, index: int) -> CompiledPolicy:
     data = doc.data
     name, version = data["metadata"]["name"], data["metadata"]["version"]
-    canonical = copy.deepcopy(data)
-    canonical["spec"]["params"] = params
-    canonical = normalise(canonical)
+    canonical_form = copy.deepcopy(data)
+    canonical_form["spec"]["params"] = params
+    canonical_form = normalise(canonical_form)
     try:
-        digest = digest_of(canonical)
+        digest = digest_of(canonical_form)
     except (TypeError, ValueError) as exc:  # NaN/Infinity in params
         raise ConfigError(f"{name}: params are not canonical JSON: {exc}") from exc
     applies = data["spec"].get("appliesTo") or {}
+    plain = normalise(params)
+    if env is not None:
+        env.params[cel_native.params_name(index)] = plain
     return CompiledPolicy(
         name=name, version=version, mode=data["spec"].get("mode", "enforce"),
         applies_to={k: tuple(v) for k, v in applies.items()},
-        params=normalise(params), params_cel=to_cel(params),
+        params=plain, params_cel=to_cel(params),
         digest=digest, source=doc.file,
-        rules=tuple(_compile_rule(doc, i, r, name, version, native, normalise(params))
+        rules=tuple(_compile_rule(doc, i, r, name, version, plain, env, index)
                     for i, r in enumerate(data["spec"]["rules"])),
     )
 
@@ -271,7 +327,8 @@ def compile_policies(docs: list[PolicyDocument],
         docs: loaded (and linted) policy documents.
         params: overrides ``{policy-name: {param: value}}``.
         limits: run-time limits for every evaluation of this set.
-        engine: one of :data:`ENGINES`; default ``$POLICYENGINE_ENGINE`` or reference.
+        engine: one of :data:`ENGINES`; default: the :func:`engine_setting` in force,
+            else ``$POLICYENGINE_ENGINE``, else reference.
 
     Returns:
         The compiled set; ``bundle_digest`` covers every policy's canonical form.
@@ -280,7 +337,7 @@ def compile_policies(docs: list[PolicyDocument],
         PolicyLoadError: documents that were never linted and do not lint clean.
         ConfigError: overrides for unknown policies or params, or of the wrong type.
     """
-    engine = engine or os.environ.get("POLICYENGINE_ENGINE") or "reference"
+    engine = engine or _ENGINE.get() or os.environ.get("POLICYENGINE_ENGINE") or "reference"
     if engine not in ENGINES:
         raise ConfigError(f"bad engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if any(("spec", "rules", 0, "expr") not in doc.cache for doc in docs):
@@ -288,11 +345,13 @@ def compile_policies(docs: list[PolicyDocument],
         if problems:
             raise PolicyLoadError(problems)
     effective = _effective_params(docs, merge_overrides(params))
-    native = engine != "reference"
-    policies = tuple(_compile_policy(doc, effective[doc.name or ""], native) for doc in docs)
+    env = (cel_native.NativeEnv(len(docs))
+           if engine != "reference" and cel_native.AVAILABLE else None)
+    policies = tuple(_compile_policy(doc, effective[doc.name or ""], env, index)
+                     for index, doc in enumerate(docs))
     if not policies:
         raise ConfigError("no policies to compile; expected at least one policy document")
     bundle = sorted(({"name": p.name, "version": p.version, "digest": p.digest}
                      for p in policies), key=lambda item: item["name"])
     return CompiledPolicySet(policies=policies, bundle_digest=digest_of(bundle), limits=limits,
-                             engine=engine)
+                             engine=engine, native_env=env)

@@ -28,12 +28,14 @@ from typing import Any
 
 from celpy import celtypes
 
+from audit import canonical
+from audit.errors import CanonicalizationError
 from policyengine import resources
 from policyengine.decision import Decision, PolicyRef, RuleResult
 from policyengine.errors import EvaluationError, PolicyEngineError
 from policyengine.policy import cel, cel_native
-from policyengine.policy.compile import CompiledPolicy, CompiledPolicySet, CompiledRule, digest_of
-from policyengine.policy.explain import missing_field, values_read
+from policyengine.policy.compile import CompiledPolicy, CompiledPolicySet, CompiledRule
+from policyengine.policy.explain import missing_field
 from policyengine.policy.limits import Budget, LimitExceeded, decision_deadline
 from policyengine.policy.numbers import normalise, to_cel
 from policyengine.policy.waivers import select_waiver
@@ -51,18 +53,52 @@ class Context:
     """type, stage, model, version, digest, actor."""
     history: Mapping[str, Any] = field(default_factory=dict)
     """approvals, waivers, decisions, promotions, events (schemas/history.schema.json)."""
+    schema_checked: bool = False
+    """True only when the caller validated these very card and history objects
+    against their schemas (``validate_card``, the history schema) and did not
+    change them since: the fast path then skips checking them again."""
 
 
-@dataclass
 class _Inputs:
-    """Normalised plain data and CEL values shared by every rule of a decision."""
+    """Normalised plain data shared by every rule of a decision; CEL values on demand."""
 
-    plain: dict[str, Any]
-    values: dict[str, Any]
-    model: str
-    version: str
-    sizes: tuple[int, int] | None = None
-    """(longest list, largest step charge) when the native runtime may be used."""
+    __slots__ = ("_values", "model", "now", "plain", "sizes", "version", "waivers")
+
+    def __init__(self, plain: dict[str, Any], subject: dict[str, str], now: _dt.datetime,
+                 sizes: tuple[int, int] | None) -> None:
+        self.plain = plain
+        self.model, self.version = subject["model"], subject["version"]
+        self.now = now
+        self.sizes = sizes
+        """(longest list, largest step charge) when the native runtime may be used."""
+        waivers = plain["history"].get("waivers")
+        self.waivers = waivers if isinstance(waivers, list) and waivers else None
+        self._values: dict[str, Any] | None = None
+
+    def values(self) -> dict[str, Any]:
+        """CEL values of card, event, history and now (built once, when a rule needs them)."""
+        if self._values is None:
+            values = {name: to_cel(value) for name, value in self.plain.items()}
+            values["now"] = celtypes.TimestampType(self.now.astimezone(_dt.UTC))
+            self._values = values
+        return self._values
+
+
+class _Scope:
+    """One policy's view of a decision: its data, and its reference activation on demand."""
+
+    __slots__ = ("_act", "data", "inputs", "policy")
+
+    def __init__(self, inputs: _Inputs, policy: CompiledPolicy) -> None:
+        self.inputs, self.policy = inputs, policy
+        self.data = dict(inputs.plain, params=policy.params)
+        self._act: Any = None
+
+    def act(self) -> Any:
+        """The reference activation (only rules the native runtime did not answer need it)."""
+        if self._act is None:
+            self._act = cel.activation(dict(self.inputs.values(), params=self.policy.params_cel))
+        return self._act
 
 
 def _rfc3339(now: _dt.datetime) -> str:
@@ -94,10 +130,10 @@ def _run(program: cel.Program, act: Any, cps: CompiledPolicySet, deadline: float
     return program.evaluate(act, Budget(cps.limits, deadline))
 
 
-def _render_message(rule: CompiledRule, act: Any, cps: CompiledPolicySet,
+def _render_message(rule: CompiledRule, scope: _Scope, cps: CompiledPolicySet,
                     deadline: float) -> str:
     try:
-        text = _run(rule.message, act, cps, deadline)
+        text = _run(rule.message, scope.act(), cps, deadline)
     except (cel.CelEvalFailure, LimitExceeded) as exc:
         return f"message could not be rendered: {exc}"
     if not isinstance(text, str):
@@ -119,26 +155,25 @@ def _native_value(rule: CompiledRule, native_act: Any, sizes: tuple[int, int] | 
     return rule.native.evaluate(native_act)
 
 
-def _judge(rule: CompiledRule, act: Any, data: dict[str, Any], cps: CompiledPolicySet,
-           deadline: float, native_act: Any = None,
-           sizes: tuple[int, int] | None = None) -> tuple[str, str]:
+def _judge(rule: CompiledRule, scope: _Scope, cps: CompiledPolicySet,
+           deadline: float, native_act: Any = None) -> tuple[str, str]:
     """(outcome, message) of one applicable rule; errors and messages are the reference's."""
-    fast = _native_value(rule, native_act, sizes, cps)
+    fast = _native_value(rule, native_act, scope.inputs.sizes, cps)
     if fast is True:
         return "pass", ""
     if fast is False:
-        return "fail", _render_message(rule, act, cps, deadline)
+        return "fail", _render_message(rule, scope, cps, deadline)
     try:
-        value = _run(rule.expr, act, cps, deadline)
+        value = _run(rule.expr, scope.act(), cps, deadline)
     except LimitExceeded as exc:
         return "error", str(exc)
     except cel.CelEvalFailure as exc:
-        return "error", missing_field(rule.checks, data) or f"cannot evaluate: {exc}"
+        return "error", missing_field(rule.checks, scope.data) or f"cannot evaluate: {exc}"
     if not isinstance(value, celtypes.BoolType | bool):
         return "error", f"expr must yield a bool, got {type(value).__name__}"
     if value:
         return "pass", ""
-    return "fail", _render_message(rule, act, cps, deadline)
+    return "fail", _render_message(rule, scope, cps, deadline)
 
 
 def _rule_result(rule: CompiledRule, policy: CompiledPolicy, outcome: str, message: str,
@@ -152,10 +187,9 @@ def _rule_result(rule: CompiledRule, policy: CompiledPolicy, outcome: str, messa
 
 
 def _apply_waivers(result: RuleResult, inputs: _Inputs, now: _dt.datetime) -> RuleResult:
-    waivers = inputs.plain["history"].get("waivers") or []
-    if not isinstance(waivers, list):
+    if inputs.waivers is None:  # no waivers: nothing to apply or to report as ignored
         return result
-    active, ignored = select_waiver(waivers, result.policy, result.rule,
+    active, ignored = select_waiver(inputs.waivers, result.policy, result.rule,
                                     inputs.model, inputs.version, now)
     if result.outcome in {"fail", "error"} and active is not None:
         return replace(result, outcome="waived", waiver=active,
@@ -166,19 +200,16 @@ def _apply_waivers(result: RuleResult, inputs: _Inputs, now: _dt.datetime) -> Ru
 
 
 def _policy_results(policy: CompiledPolicy, inputs: _Inputs, now: _dt.datetime,
-                    cps: CompiledPolicySet, deadline: float) -> tuple[bool, list[RuleResult]]:
+                    cps: CompiledPolicySet, deadline: float,
+                    native_act: Any) -> tuple[bool, list[RuleResult]]:
     skip = _not_applicable(policy, inputs.plain)
     if skip:
         return False, [_rule_result(r, policy, "skipped", skip, {}) for r in policy.rules]
-    data = dict(inputs.plain, params=policy.params)
-    act = cel.activation(dict(inputs.values, params=policy.params_cel))
-    native_act = None
-    if inputs.sizes is not None and any(r.native is not None for r in policy.rules):
-        native_act = cel_native.activation(data, now)
+    scope = _Scope(inputs, policy)
     results = []
     for rule in policy.rules:
-        outcome, message = _judge(rule, act, data, cps, deadline, native_act, inputs.sizes)
-        result = _rule_result(rule, policy, outcome, message, values_read(rule.reads, data))
+        outcome, message = _judge(rule, scope, cps, deadline, native_act)
+        result = _rule_result(rule, policy, outcome, message, rule.read_values(scope.data))
         results.append(_apply_waivers(result, inputs, now))
     return True, results
 
@@ -196,26 +227,47 @@ HISTORY_KEYS = ("approvals", "waivers", "decisions", "promotions", "events")
 """History lists every rule can rely on: an absent one is empty (no approvals yet)."""
 
 
-def _schema_valid(ctx: Context) -> bool:
-    """Card and history match their schemas, which qualification relied on."""
-    return (resources.validator("model-card").is_valid(ctx.card)
-            and resources.validator("history").is_valid(ctx.history or {}))
-
-
-def _inputs(ctx: Context, now: _dt.datetime, fast: bool = False) -> _Inputs:
+def _history(ctx: Context) -> dict[str, Any]:
     history: dict[str, Any] = {key: [] for key in HISTORY_KEYS}
     history.update(ctx.history or {})
+    return history
+
+
+def _reference_inputs(ctx: Context, now: _dt.datetime, subject: dict[str, str]) -> _Inputs:
     try:
         plain = {"card": normalise(dict(ctx.card)), "event": normalise(dict(ctx.event)),
-                 "history": normalise(history)}
-        values = {name: to_cel(value) for name, value in plain.items()}
+                 "history": normalise(_history(ctx))}
+        inputs = _Inputs(plain, subject, now, None)
+        inputs.values()  # non-JSON data fails here, before any rule runs
     except (TypeError, ValueError) as exc:
         raise EvaluationError(f"inputs are not JSON data: {exc}") from exc
-    values["now"] = celtypes.TimestampType(now.astimezone(_dt.UTC))
-    subject = _subject(ctx.card, ctx.event)
-    sizes = cel_native.input_sizes(plain) if fast and _schema_valid(ctx) else None
-    return _Inputs(plain=plain, values=values, model=subject["model"], version=subject["version"],
-                   sizes=sizes)
+    return inputs
+
+
+def _fast_inputs(ctx: Context, now: _dt.datetime, subject: dict[str, str],
+                 cps: CompiledPolicySet) -> _Inputs:
+    """Inputs with sizes, when card and history are plain JSON data matching their schemas.
+
+    Qualification (:mod:`.cel_qualify`) relied on the schemas, so the native
+    runtime is used only for inputs that match them; anything else is
+    decided by the reference alone.
+    """
+    try:
+        (card, event, history), sizes = cel_native.plain_and_sizes(
+            [ctx.card, ctx.event, _history(ctx)])
+    except TypeError:
+        return _reference_inputs(ctx, now, subject)
+    if not ctx.schema_checked:
+        try:
+            valid = (resources.fast_validator("model-card").is_valid(ctx.card)
+                     and resources.fast_validator("history").is_valid(ctx.history or {}))
+        except (ValueError, OverflowError):
+            valid = False
+        if not valid:
+            return _Inputs({"card": card, "event": event, "history": history}, subject, now, None)
+    longest, weight = cps.params_sizes  # rules read params too
+    sizes = (max(sizes[0], longest), sizes[1] + weight)
+    return _Inputs({"card": card, "event": event, "history": history}, subject, now, sizes)
 
 
 def evaluate(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decision:
@@ -252,30 +304,48 @@ def _shadow(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime) -> Decision
     return reference
 
 
+def _input_digest(plain: dict[str, Any], cps: CompiledPolicySet) -> str:
+    """RFC 8785 digest of ``{card, event, history, params}`` (keys in that, sorted, order).
+
+    The params part is the same for every decision of ``cps``: its bytes are
+    encoded once, at compile time.
+    """
+    digest = hashlib.sha256()
+    try:
+        for key in ("card", "event", "history"):
+            digest.update(b"," if key != "card" else b"{")
+            digest.update(b'"' + key.encode() + b'":' + canonical.dumps(plain[key]))
+    except CanonicalizationError as exc:  # NaN/Infinity have no RFC 8785 form
+        raise EvaluationError(f"inputs are not canonical JSON (NaN or Infinity?): {exc}") from exc
+    digest.update(b',"params":' + cps.params_json + b"}")
+    return "sha256:" + digest.hexdigest()
+
+
 def _decide(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime, *, fast: bool) -> Decision:
-    inputs = _inputs(ctx, now, fast)
+    subject = _subject(ctx.card, ctx.event)
+    use_native = fast and cps.native_env is not None
+    inputs = (_fast_inputs(ctx, now, subject, cps) if use_native
+              else _reference_inputs(ctx, now, subject))
+    native_act = (cps.native_env.activation(inputs.plain, now)
+                  if use_native and inputs.sizes is not None else None)
     deadline = decision_deadline(cps.limits)  # bounds run time only; never in the Decision
     refs, results, any_applied = [], [], False
     for policy in cps.policies:
-        applied, policy_results = _policy_results(policy, inputs, now, cps, deadline)
+        applied, policy_results = _policy_results(policy, inputs, now, cps, deadline, native_act)
         any_applied = any_applied or applied
         results.extend(policy_results)
         refs.append(PolicyRef(policy.name, policy.version, policy.mode, policy.digest,
                               policy.source, applied))
-    try:
-        input_digest = digest_of(dict(inputs.plain,
-                                      params={p.name: p.params for p in cps.policies}))
-    except (TypeError, ValueError) as exc:  # NaN/Infinity have no RFC 8785 form
-        raise EvaluationError(f"inputs are not canonical JSON (NaN or Infinity?): {exc}") from exc
-    reasons = _reasons(results, any_applied, inputs.plain["event"])
+    input_digest = _input_digest(inputs.plain, cps)
+    event = inputs.plain["event"]
+    reasons = _reasons(results, any_applied, event)
     evaluated_at = _rfc3339(now)
     ident = hashlib.sha256(f"{cps.bundle_digest}|{input_digest}|{evaluated_at}".encode())
     return Decision(
         id=f"dec_{ident.hexdigest()[:32]}",
         decision="deny" if reasons else "allow",
-        subject=_subject(ctx.card, ctx.event),
-        event={"type": str(inputs.plain["event"].get("type", "")),
-               "stage": str(inputs.plain["event"].get("stage", ""))},
+        subject=subject,
+        event={"type": str(event.get("type", "")), "stage": str(event.get("stage", ""))},
         bundle_digest=cps.bundle_digest, input_digest=input_digest, evaluated_at=evaluated_at,
         policies=tuple(refs), results=tuple(results), reasons=tuple(reasons),
     )

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["MAX_VALUES", "missing_field", "render_path", "values_read"]
+__all__ = ["MAX_VALUES", "compile_reads", "missing_field", "render_path", "values_read"]
 
 MAX_VALUES = 20
 """Values shown per rule."""
@@ -153,3 +153,61 @@ def values_read(paths: tuple[ReadPath, ...], data: dict[str, Any]) -> dict[str, 
                 return out
             out[render_path(concrete)] = _shown(value)
     return out
+
+
+def _fragment(step: str | int) -> str:
+    """One concrete step as :func:`render_path` writes it."""
+    if isinstance(step, int):
+        return f"[{step}]"
+    return f".{step}" if _IDENT.match(step) else f"[{json.dumps(step)}]"
+
+
+def compile_reads(paths: tuple[ReadPath, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """:func:`values_read` for ``paths``, planned once (at compile time).
+
+    Field steps are rendered once; each path is expanded level by level
+    (which yields its values in the same order as :func:`values_read`'s
+    depth-first walk), so the result is the same dict for the same data.
+    """
+    plan = tuple((p[0], tuple((s, _fragment(s) if isinstance(s, str | int) else None)
+                              for s in p[1:])) for p in paths if p)
+
+    def read(data: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for root, steps in plan:
+            if root not in data:
+                continue
+            level = [(str(root), data[root])]
+            for step, fragment in steps:
+                if type(step) is tuple:
+                    step = _key(step, data)
+                    fragment = None if step is None else _fragment(step)
+                level = _step(level, step, fragment)
+            for text, value in level:
+                if len(out) >= MAX_VALUES:
+                    out["..."] = "more values not shown"
+                    return out
+                kind = type(value)
+                out[text] = (value if kind is float or kind is bool or value is None
+                             or (kind is str and len(value) <= _MAX_TEXT) else _shown(value))
+        return out
+    return read
+
+
+def _step(level: list[tuple[str, Any]], step: Any, fragment: str | None) -> list[tuple[str, Any]]:
+    nxt: list[tuple[str, Any]] = []
+    if step is None:
+        for text, value in level:
+            if isinstance(value, list):
+                nxt.extend((f"{text}[{i}]", item) for i, item in enumerate(value))
+            elif isinstance(value, dict):
+                nxt.extend((text + _fragment(key), item) for key, item in value.items())
+    elif isinstance(step, int):
+        for text, value in level:
+            if isinstance(value, list) and -len(value) <= step < len(value):
+                nxt.append((text + str(fragment), value[step]))
+    else:
+        for text, value in level:
+            if isinstance(value, dict) and step in value:
+                nxt.append((text + str(fragment), value[step]))
+    return nxt
