@@ -77,8 +77,7 @@ def _parse(raw: bytes, max_depth: int) -> GenericEventV1:
     try:
         doc = loads_limited(raw, max_depth)
     except InputError as exc:
-        reason = "json_too_deep" if exc.status == 413 else "malformed_json"
-        raise WebhookRejectedError(exc.status, reason, str(exc)) from exc
+        raise WebhookRejectedError(exc.status, exc.code, str(exc)) from exc
     try:
         return GenericEventV1.model_validate(doc)
     except ValidationError as exc:

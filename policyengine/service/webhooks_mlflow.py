@@ -85,8 +85,7 @@ def _envelope(raw: bytes, max_depth: int) -> dict[str, Any]:
     try:
         doc = loads_limited(raw, max_depth)
     except InputError as exc:
-        reason = "json_too_deep" if exc.status == 413 else "malformed_json"
-        raise WebhookRejectedError(exc.status, reason, str(exc)) from exc
+        raise WebhookRejectedError(exc.status, exc.code, str(exc)) from exc
     ok = (
         isinstance(doc, dict)
         and isinstance(doc.get("entity"), str)
