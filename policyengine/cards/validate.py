@@ -2,8 +2,8 @@
 
 This module owns checking a card or event against
 ``schemas/model-card.schema.json`` and ``schemas/lifecycle-event.schema.json``
-with the prebuilt Draft 2020-12 validators of ``policyengine.resources`` (built once per process, about
-0.7 ms per card). Each problem is reported as a JSON path
+with the prebuilt Draft 2020-12 validators of ``policyengine.resources``
+(built once per process, about 0.7 ms per card). Each problem is reported as a JSON path
 (``$.metrics[0].value``) and a one-line message. Completeness for a technical
 file is not checked here: that is the documentation policy pack's job, so a
 card can be valid and still be denied for a missing field. Reading a card
