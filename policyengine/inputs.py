@@ -12,7 +12,8 @@ the same one-line message. What is refused, and why:
 - a key written twice in one mapping (a card that says two things is
   ambiguous: the first or the last would each be a silent guess);
 - numbers that no double can hold: ``nan``, ``inf``, ``1.0e+400``,
-  ``10**400``; an integer literal longer than :data:`_MAX_NUMBER_CHARS` is
+  ``10**400``, and integers beyond 2**53-1 (the log's RFC 8785 hashing
+  refuses them); an integer literal longer than :data:`_MAX_NUMBER_CHARS` is
   refused before ``int()`` sees it (CPython refuses over 4300 digits with a
   ValueError, and converts long ones in quadratic time);
 - strings holding NUL or lone surrogates (no log store nor UTF-8 encoder
@@ -76,7 +77,10 @@ _MAX_NUMBER_CHARS = 400
 """Longest number literal read: a double's largest value has 309 digits, so a
 longer integer is out of range anyway and is refused without ``int()``."""
 
-_MAX_INT = int(sys.float_info.max)
+_MAX_INT = 2**53 - 1
+"""Largest integer read: I-JSON (RFC 7493 §2.2) and so RFC 8785, which the log hashes
+entries with, allow only integers a double holds exactly; a larger one would pass
+``card validate`` and then fail when ``gate`` logs it."""
 _JsonPath = tuple[str | int, ...]
 
 
@@ -468,9 +472,8 @@ def _value_problem(value: Any) -> tuple[str, str] | None:
     if isinstance(value, int):
         if -_MAX_INT <= value <= _MAX_INT:
             return None
-        return f"number of {len(str(abs(value))) if value.bit_length() < 14000 else 'many'} " \
-               f"digits is out of range; expected at most {sys.float_info.max:.3g} in " \
-               "magnitude", "number"
+        return ("integer is out of range; expected at most 2**53-1 in magnitude (RFC 7493 "
+                "I-JSON), or write it as a string", "number")
     if isinstance(value, float):
         if math.isnan(value):
             return "nan is not a number; expected a finite number", "number"

@@ -135,3 +135,10 @@ def test_normalise_refuses_numbers_no_double_holds(value):
 def test_normalise_keeps_large_finite_numbers():
     """Integers up to a double's range still normalise (with a double's precision)."""
     assert normalise({"n": 10**300})["n"] == 1e300
+
+
+def test_integers_stop_where_the_log_can_hash_them():
+    """2**53-1 loads; 2**53 is refused (RFC 7493 I-JSON), so validate and gate agree."""
+    assert parse_json('{"n": 9007199254740991}', "c.json") == {"n": 2**53 - 1}
+    with pytest.raises(DocumentError, match=r"2\*\*53-1"):
+        parse_json('{"n": -9007199254740992}', "c.json")
