@@ -64,12 +64,38 @@ def test_out_of_range_metric_names_its_path(client):
     assert body["errors"][0]["path"] == "$.card.metrics[0].value"
 
 
-@pytest.mark.parametrize("path", ["/v1/webhooks/generic", "/v1/webhooks/mlflow"])
-@pytest.mark.parametrize("name", ["int-5001-digits", "1e400", "duplicate-key"])
-def test_hostile_webhook_body_is_4xx(client, service_env, path, name):
-    """Webhook bodies go through the same reader: a 4xx, never a 500."""
-    r = _post(client, BODIES[name], path)
-    assert 400 <= r.status_code < 500, r.text
+def _signed(client, body: bytes):
+    """POST ``body`` to the generic webhook with a valid signature."""
+    import time
+    import uuid
+
+    from policyengine.service.webhooks_generic import generic_signature
+    from tests.service.conftest import GENERIC_SECRET
+
+    delivery, ts = str(uuid.uuid4()), str(int(time.time()))
+    headers = {"Content-Type": "application/json", "X-PolicyEngine-Delivery-Id": delivery,
+               "X-PolicyEngine-Timestamp": ts,
+               "X-PolicyEngine-Signature": generic_signature(GENERIC_SECRET, delivery, ts, body)}
+    return client.post("/v1/webhooks/generic", content=body, headers=headers)
+
+
+WEBHOOK = {
+    "int-5001-digits": b'{"type": "registered", "model": "m", "data": {"n": ' + b"1" * 5001
+                       + b"}}",
+    "1e400": b'{"type": "registered", "model": "m", "data": {"n": 1.0e+400}}',
+    "duplicate-key": b'{"type": "registered", "model": "m", "model": "n"}',
+    "deep": b'{"type": "registered", "model": "m", "data": ' + b"[" * 5000 + b"]" * 5000
+            + b"}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEBHOOK))
+def test_hostile_signed_webhook_body_is_422(client, service_env, name):
+    """A signed webhook body goes through the same reader: 422 naming the problem, and the
+    log holds at most the one bounded rejection entry, never the event."""
+    r = _signed(client, WEBHOOK[name])
+    assert r.status_code == 422, r.text
+    assert [e.envelope["type"] for e in service_env.entries()] in ([], ["webhook_rejected"])
 
 
 @settings(max_examples=25, deadline=None,
