@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rfc8785
-import yaml
 
 from policyengine.errors import ConfigError, PolicyLoadError
+from policyengine.inputs import DocumentError, parse_yaml
 from policyengine.policy import cel
 from policyengine.policy.cel_ast import Path as ReadPath
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
@@ -123,9 +123,11 @@ def parse_set(text: str) -> tuple[str, str, Any]:
     policy, dot, param = target.rpartition(".")
     if not sep or not dot or not policy or not param:
         raise ConfigError(f"bad --set {text!r}: expected policy.param=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    try:  # the bounded reader: a 5,001-digit or non-finite value is bad input
+        value = parse_yaml(raw, f"--set {target}") if raw.strip() else ""
+    except DocumentError as exc:
+        if exc.kind != "syntax":
+            raise
         value = raw
     return policy, param, value
 

@@ -211,3 +211,19 @@ def test_card_validate_and_gate_agree_on_mutated_cards(workdir, seed, steps, as_
     if gate.code == 2:
         assert _log_entries(workdir) == before
         assert gate.err.count("\n") == 1 or "$." in gate.err, gate.err
+
+
+@pytest.mark.parametrize("value", ["1" * 5001, ".inf", ".nan", "1.0e+400"])
+def test_hostile_set_override_exits_2(workdir, value):
+    """--set policy.param=VALUE is read by the same reader: exit 2, one line."""
+    run = cli("eval", "card.yaml", "--event", "promote", "--to", "production",
+              "--set", f"fairness-thresholds.min_dp_ratio={value}")
+    assert run.code == 2 and _one_line(run.err) and "--set" in run.err, run.err
+
+
+@pytest.mark.parametrize("fmt", ["mct", "sagemaker", "mlflow"])
+def test_hostile_json_card_import_exits_2(workdir, fmt):
+    """card import of a JSON source holding a 5,001-digit integer exits 2 with one line."""
+    (workdir / "src.json").write_text(_json_card("1" * 5001))
+    run = cli("card", "import", "--from", fmt, "src.json")
+    assert run.code == 2 and _one_line(run.err) and "out of range" in run.err, run.err
