@@ -135,6 +135,10 @@ def decode(raw: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         raise DocumentError(source, f"not UTF-8 text (byte {exc.start}); save the file as "
                             "UTF-8", "encoding") from exc
+    return _no_nul(text, source)
+
+
+def _no_nul(text: str, source: str) -> str:
     nul = text.find("\x00")
     if nul >= 0:
         raise DocumentError(source, f"NUL character at offset {nul}; expected a text document",
@@ -170,11 +174,10 @@ def read_text(path: str | Path, what: str = "file") -> str:
 
 
 class _Bad:
-    """Placeholder the JSON hooks leave for a refused value; reported with its path."""
+    """Placeholder the JSON hooks leave for a refused number; reported with its path."""
 
-    def __init__(self, problem: str, kind: str = "number") -> None:
-        self.problem = problem
-        self.kind = kind
+    def __init__(self, problem: str) -> None:
+        self.problem, self.kind = problem, "number"
 
 
 class _Duplicated(dict[str, Any]):
@@ -251,11 +254,7 @@ def parse_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH) ->
         DocumentError: invalid JSON (kind ``syntax``, with line and column) or
             any refused input, naming its JSON path.
     """
-    if isinstance(text, bytes):
-        text = decode(text, source)
-    elif "\x00" in text:
-        raise DocumentError(source, f"NUL character at offset {text.find(chr(0))}; expected a "
-                            "text document", "encoding")
+    text = decode(text, source) if isinstance(text, bytes) else _no_nul(text, source)
     text = text.removeprefix("\ufeff")
     if _json_too_deep(text, max_depth):
         raise DocumentError(source, f"nesting deeper than {max_depth} levels; flatten the "
@@ -400,10 +399,7 @@ def parse_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH) -> Any:
     Raises:
         DocumentError: invalid YAML or a refused document.
     """
-    if "\x00" in text:
-        raise DocumentError(source, f"NUL character at offset {text.find(chr(0))}; expected a "
-                            "text document", "encoding")
-    loader = Loader(text, source, max_depth)
+    loader = Loader(_no_nul(text, source), source, max_depth)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
