@@ -227,3 +227,41 @@ def test_hostile_json_card_import_exits_2(workdir, fmt):
     (workdir / "src.json").write_text(_json_card("1" * 5001))
     run = cli("card", "import", "--from", fmt, "src.json")
     assert run.code == 2 and _one_line(run.err) and "out of range" in run.err, run.err
+
+
+_EVENT = REPO / "examples" / "events" / "credit-risk-scorer-approved.json"
+_HISTORY = REPO / "examples" / "history" / "credit-risk-scorer-approvals.yaml"
+_PACK = REPO / "policies" / "fairness" / "fairness.yaml"
+
+
+def _loader_run(kind: str, file: str) -> object:
+    """Run the command that reads a ``kind`` file named ``file``."""
+    eval_args = ("eval", "card.yaml", "--event", "promote", "--to", "production")
+    return {
+        "policy": lambda: cli("check", file),
+        "history": lambda: cli(*eval_args, "--history", file),
+        "params": lambda: cli(*eval_args, "--params", file),
+        "event": lambda: cli("event", "incident", "--model", "m", "--version", "1",
+                             "--data", "@" + file),
+    }[kind]()
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["policy", "history", "params", "event"]),
+       seed=st.integers(0, 2**32), steps=st.integers(1, 4))
+def test_mutated_policies_histories_params_and_events_never_crash(workdir, kind, seed, steps):
+    """Random edits of an example policy, history, params or event file give a verdict or
+    exit 2 with no traceback; a refusal writes nothing to the log."""
+    base = {"policy": _PACK.read_text(), "history": _HISTORY.read_text(),
+            "params": "fairness-thresholds:\n  min_dp_ratio: 0.8\n",
+            "event": json.dumps(json.loads(_EVENT.read_text()).get("data") or {"k": 1})}[kind]
+    file = f"in.{'json' if kind == 'event' else 'yaml'}"
+    (workdir / file).write_bytes(_mutate(base, random.Random(seed), steps).encode(
+        "utf-8", "surrogatepass"))
+    before = _log_entries(workdir)
+    run = _loader_run(kind, file)
+    assert run.code in (0, 1, 2), (run.out, run.err)
+    assert "Traceback" not in run.out + run.err
+    if run.code == 2:
+        assert _log_entries(workdir) == before
