@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from policyengine.errors import CardValidationError, InputError
+from policyengine.inputs import DocumentError
 
 __all__ = ["CardImportError", "CardLoadError", "CardValidationError"]
 
-
-class CardLoadError(InputError):
-    """A card or event file cannot be read or parsed (code ``bad_input``)."""
+CardLoadError = DocumentError
+"""A card or event file cannot be read or parsed (code ``bad_input``): the one
+error of the bounded reader, :mod:`policyengine.inputs`."""
 
 
 class CardImportError(InputError):

@@ -22,6 +22,7 @@ import yaml
 
 from policyengine.cards._build import fail, number
 from policyengine.cards.validate import _PlainLoader
+from policyengine.inputs import DocumentError
 
 __all__ = ["convert"]
 
@@ -50,6 +51,9 @@ def _split(text: str, source: str) -> tuple[dict[str, Any], str]:
         where = f"front matter line {mark.line + 2}" if mark else "front matter"
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise fail(source, where, f"invalid YAML: {problem}") from exc
+    except DocumentError as exc:  # a limit or check of the bounded reader
+        where = f"front matter line {exc.line + 1}" if exc.line else "front matter"
+        raise fail(source, where, exc.problem) from exc
     if meta is None:
         return {}, body
     if not isinstance(meta, dict):

@@ -12,26 +12,26 @@ Reference: tensorflow/model-card-toolkit ``schema/v0.0.2/model_card.schema.json`
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from policyengine.cards._build import fail, number, texts
+from policyengine.inputs import DocumentError, parse_json
 
 __all__ = ["convert"]
 
 
 def _load(text: str, source: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text, source)
+    except DocumentError as exc:
+        if exc.kind != "syntax":  # a limit of the bounded reader: its own one line
+            raise
         hint = (
             " (protobuf text format? export the card as JSON)"
             if "{" in text and ":" in text
             else ""
         )
-        raise fail(
-            source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}{hint}"
-        ) from exc
+        raise fail(source, f"line {exc.line} column {exc.col}", f"{exc.problem}{hint}") from exc
     if not isinstance(data, dict):
         raise fail(source, "$", f"expected a JSON object, got {type(data).__name__}")
     if not isinstance(data.get("model_details"), dict):

@@ -16,11 +16,11 @@ SageMaker Clarify bias metrics documentation (DI, DPPL, RD).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from policyengine.cards._build import fail, number
+from policyengine.inputs import DocumentError, parse_json
 
 __all__ = ["convert"]
 
@@ -48,11 +48,11 @@ _FACET = re.compile(r"facet\s+([^=\s]+)\s*=\s*(\S+)")
 
 def _load(text: str, source: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise fail(
-            source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
-        ) from exc
+        data = parse_json(text, source)
+    except DocumentError as exc:
+        if exc.kind != "syntax":  # a limit of the bounded reader: its own one line
+            raise
+        raise fail(source, f"line {exc.line} column {exc.col}", exc.problem) from exc
     if isinstance(data, dict) and isinstance(data.get("ModelCardContent"), str):
         return _load(data["ModelCardContent"], f"{source} ModelCardContent")
     if not isinstance(data, dict) or not any(k in data for k in _SECTIONS):

@@ -1,26 +1,26 @@
 """Schema validation of model cards and lifecycle events, with JSON paths.
 
-This module owns loading a card or event file (JSON or YAML) and checking it
-against ``schemas/model-card.schema.json`` and
-``schemas/lifecycle-event.schema.json`` with the prebuilt Draft 2020-12
-validators of ``policyengine.resources`` (built once per process, about
-0.7 ms per card). Each problem is reported as a JSON path
+This module owns checking a card or event against
+``schemas/model-card.schema.json`` and ``schemas/lifecycle-event.schema.json``
+with the prebuilt Draft 2020-12 validators of ``policyengine.resources``
+(built once per process, about 0.7 ms per card). Each problem is reported as a JSON path
 (``$.metrics[0].value``) and a one-line message. Completeness for a technical
 file is not checked here: that is the documentation policy pack's job, so a
-card can be valid and still be denied for a missing field.
+card can be valid and still be denied for a missing field. Reading a card
+file is :mod:`policyengine.inputs`' job (``load_document``, ``parse_document``
+and ``read_text`` are re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema.exceptions import ValidationError
 
-from policyengine.cards._errors import CardLoadError
-from policyengine.errors import CardValidationError, InputError, SchemaError
+from policyengine.errors import CardValidationError, SchemaError
+from policyengine.inputs import PyLoader as _PlainLoader  # noqa: F401  # the HF importer uses it
+from policyengine.inputs import json_path, load_document, parse_document, read_text
 from policyengine.resources import is_valid, validator
 
 __all__ = [
@@ -42,13 +42,6 @@ CardIssue = SchemaError
 """One schema violation: ``path`` (JSON path) and ``message``."""
 
 
-def _json_path(parts: Any) -> str:
-    out = "$"
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -67,7 +60,7 @@ def _type_name(value: Any) -> str:
 def _issues_of(error: ValidationError) -> list[CardIssue]:
     """One issue per missing required field; otherwise the single issue."""
     if error.validator == "required" and isinstance(error.instance, dict):
-        path = _json_path(error.absolute_path)
+        path = json_path(tuple(error.absolute_path))
         missing = [k for k in error.validator_value if k not in error.instance]
         return [CardIssue(f"{path}.{k}", "required field is missing") for k in missing]
     return [_issue(error)]
@@ -75,7 +68,7 @@ def _issues_of(error: ValidationError) -> list[CardIssue]:
 
 def _issue(error: ValidationError) -> CardIssue:
     """Turn one jsonschema error into a path and an "expected X, got Y" message."""
-    path = _json_path(error.absolute_path)
+    path = json_path(tuple(error.absolute_path))
     kind, expected, value = error.validator, error.validator_value, error.instance
     if kind == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -146,68 +139,3 @@ def validate_event(event: Any, *, source: str = "event") -> None:
     issues = event_issues(event)
     if issues:
         raise CardValidationError(source, issues)
-
-
-class _PlainLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
-    """Safe YAML loader that keeps timestamps as the strings written (JSON-compatible)."""
-
-
-_PlainLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse_document(text: str, *, source: str) -> Any:
-    """Parse JSON or YAML text (JSON is YAML 1.2; try JSON first for exact numbers).
-
-    Raises:
-        CardLoadError: one line naming the source, line and problem.
-    """
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CardLoadError(
-                f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
-            ) from exc
-    from policyengine.policy.load import check_expansion
-
-    loader = _PlainLoader(text)
-    try:
-        node = loader.get_single_node()
-        check_expansion(node)  # billion laughs: bounded before anything walks the data
-        return loader.construct_document(node) if node is not None else None
-    except ValueError as exc:
-        raise CardLoadError(f"{source}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CardLoadError(f"{where}: invalid YAML: {problem}") from exc
-    finally:
-        loader.dispose()
-
-
-def load_document(path: str | Path) -> Any:
-    """Read and parse a JSON or YAML file.
-
-    Raises:
-        CardLoadError: when the file cannot be read or parsed (one line).
-    """
-    return parse_document(read_text(path), source=str(path))
-
-
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 file (a BOM is dropped).
-
-    Raises:
-        CardLoadError: one line naming the file and the reason.
-    """
-    from policyengine.policy.load import read_text as read_bounded
-
-    try:
-        return read_bounded(Path(path), "file")
-    except InputError as exc:
-        raise CardLoadError(str(exc)) from exc

@@ -84,15 +84,17 @@ def _schema_errors(name: str, data: Any) -> list[Any]:
 
 
 def load_card(path: Path) -> dict[str, Any]:
-    """Read a card and validate it against schemas/model-card.schema.json.
+    """Read a card (the bounded reader, as gate and card validate do) and validate it
+    against schemas/model-card.schema.json.
 
     Raises:
-        InputError: unreadable or not an object. CardValidationError: schema errors.
+        InputError: unreadable, refused by the reader, or not an object.
+        CardValidationError: schema errors.
     """
     from policyengine.errors import CardValidationError, InputError
-    from policyengine.policy import load_data
+    from policyengine.inputs import load_document
 
-    card = load_data(path, "card")
+    card = load_document(path, "card")
     if not isinstance(card, dict):
         raise InputError(f"{path}: expected a model card object, got {type(card).__name__}")
     try:
@@ -113,11 +115,11 @@ def load_history(path: Path | None) -> dict[str, Any]:
         InputError: unreadable, or not matching the schema (with JSON paths).
     """
     from policyengine.errors import InputError
-    from policyengine.policy import load_data
+    from policyengine.inputs import load_document
 
     if path is None:
         return {}
-    history = load_data(path, "history") or {}
+    history = load_document(path, "history") or {}
     if not isinstance(history, dict):
         raise InputError(f"{path}: expected a history object, got {type(history).__name__}")
     errors = _schema_errors("history", history)

@@ -38,20 +38,13 @@ def register(subparsers: Any) -> None:
 
 
 def _data(text: str | None) -> dict[str, Any]:
-    import json
-    from pathlib import Path
-
     from policyengine.errors import InputError
+    from policyengine.inputs import parse_json, read_text
 
     if not text:
         return {}
-    raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--data: invalid json at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+    raw = read_text(text[1:], "--data file") if text.startswith("@") else text
+    data = parse_json(raw, "--data")
     if not isinstance(data, dict):
         raise InputError(f"--data: expected a JSON object, got {type(data).__name__}")
     return data

@@ -28,12 +28,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from audit import canonical
 from audit.errors import CanonicalizationError
 from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
+from policyengine.inputs import DocumentError, parse_yaml
 from policyengine.policy import cel, cel_native
 from policyengine.policy.cel_ast import Path as ReadPath
 from policyengine.policy.cel_qualify import Kind, kind_of_schema, kind_of_value, qualify
@@ -180,9 +179,11 @@ def parse_set(text: str) -> tuple[str, str, Any]:
     policy, dot, param = target.rpartition(".")
     if not sep or not dot or not policy or not param:
         raise ConfigError(f"bad --set {text!r}: expected policy.param=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    try:  # the bounded reader: a 5,001-digit or non-finite value is bad input
+        value = parse_yaml(raw, f"--set {target}") if raw.strip() else ""
+    except DocumentError as exc:
+        if exc.kind != "syntax":
+            raise
         value = raw
     return policy, param, value
 

@@ -7,15 +7,15 @@ then name the exact line and column. For CEL text inside YAML scalars,
 back to the file, accounting for block scalars (``>`` folds lines, ``|``
 keeps them) and indentation.
 
-This module owns reading policy files and data files (cards, history,
-params) from disk; it validates shape against ``schemas/policy.schema.json``
-via :mod:`policyengine.policy.lint` and never evaluates anything.
+This module owns turning policy files into documents; the bytes are read,
+bounded and checked by :mod:`policyengine.inputs` (as are data files:
+cards, history, params, through :func:`load_data`). It validates shape
+against ``schemas/policy.schema.json`` via :mod:`policyengine.policy.lint`
+and never evaluates anything.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from policyengine.errors import Diagnostic, InputError, PolicyLoadError
+from policyengine.inputs import DocumentError, check_data, compose_all, load_document, read_text
 
 __all__ = [
     "PolicyDocument",
@@ -39,19 +40,6 @@ __all__ = [
 JsonPath = tuple[str | int, ...]
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe loader that also reads YAML 1.2 / JSON exponent floats (``93e-2``, ``1e0``).
-
-    PyYAML follows YAML 1.1, where a float needs a dot, so ``93e-2`` would be
-    the string "93e-2" in a YAML card and the number 0.93 in a JSON one.
-    """
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 _BOOL = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
@@ -182,12 +170,8 @@ class _Builder:
         self.doc.marks[path] = (node.start_mark.line, node.start_mark.column)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
+            for key_node, value_node in node.value:  # keys checked by inputs.check_node
                 key = str(key_node.value)
-                if key in out:
-                    line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                    self.problems.append(self.doc.diagnostic(
-                        path, f"duplicate key {key!r}", at=(line, col)))
                 self.doc.key_marks[(*path, key)] = (key_node.start_mark.line,
                                                     key_node.start_mark.column)
                 out[key] = self.build(value_node, (*path, key))
@@ -215,69 +199,28 @@ class _Builder:
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
-"""Largest policy, card, history, params or test file read (a card is kilobytes)."""
-
-MAX_YAML_NODES = 1_000_000
-"""Largest YAML document counted with its aliases expanded: ``&a [*b, *b, ...]``
-nine deep ("billion laughs") is tiny on disk and exponential once walked."""
-
-
-def read_text(path: Path, what: str) -> str:
-    """Read a UTF-8 file (a BOM is dropped) of at most :data:`MAX_FILE_BYTES`.
-
-    Raises:
-        InputError: unreadable, not UTF-8, a directory, or too big; one line naming the file.
-    """
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: cannot read {what}: {size} bytes, limit {MAX_FILE_BYTES}")
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{path}: cannot read {what}: {reason}; expected a UTF-8 text "
-                         "file") from exc
-
-
-def check_expansion(node: yaml.Node | None) -> None:
-    """Raise ``ValueError`` when ``node`` has more than :data:`MAX_YAML_NODES` nodes, aliases
-    expanded; the walk stops at the limit, so it costs at most that many steps."""
-    count, stack = 0, [node] if node is not None else []
-    while stack:
-        current = stack.pop()
-        count += 1
-        if count > MAX_YAML_NODES:
-            raise ValueError(f"yaml expands to more than {MAX_YAML_NODES} nodes (aliases "
-                             "repeated inside aliases?); write the data out plainly")
-        if isinstance(current, yaml.MappingNode):
-            stack.extend(v for pair in current.value for v in pair)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-
-
 def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Diagnostic]]:
-    """Compose every YAML document in ``text``; returns documents and problems."""
+    """Compose every YAML document in ``text``; returns documents and problems.
+
+    Limits, duplicate keys and numbers are checked by :mod:`policyengine.inputs`,
+    as for every other input; a refusal becomes a located diagnostic.
+    """
     docs: list[PolicyDocument] = []
-    problems: list[Diagnostic] = []
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
-        for node in nodes:
-            check_expansion(node)
-    except ValueError as exc:
-        problems.append(Diagnostic(file, 1, 1, None, None, str(exc)))
-        return docs, problems
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(Diagnostic(file, line, col, None, None,
-                                   f"invalid yaml: {exc.problem or exc.context}"))
-        return docs, problems
+        nodes = compose_all(text, file)
+    except DocumentError as exc:
+        return docs, [Diagnostic(file, exc.line, exc.col, None, None, exc.problem)]
+    problems: list[Diagnostic] = []
     for index, node in enumerate(nodes):
         if node is None:
             continue
         doc = PolicyDocument(file=file, index=index, data=None, text=text)
         doc.data = _Builder(doc, problems).build(node, ())
+        try:
+            check_data(doc.data, file)
+        except DocumentError as exc:
+            problems.append(doc.diagnostic(exc.path or (), exc.problem))
+            continue
         docs.append(doc)
     return docs, problems
 
@@ -355,36 +298,14 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     return docs
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse duplicate JSON keys: a card saying one thing twice is ambiguous."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def load_data(path: Path, what: str = "input") -> Any:
     """Read a JSON or YAML data file (card, history, params); timestamps stay strings.
 
     Raises:
-        InputError: unreadable file or invalid JSON/YAML, naming the file and line.
+        InputError: unreadable, invalid or refused by a limit of
+            :mod:`policyengine.inputs`, naming the file, line and JSON path.
     """
-    text = read_text(path, what)
-    if path.suffix == ".json":
-        try:
-            return json.loads(text, object_pairs_hook=_no_duplicates)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid json: {exc.msg}") from exc
-        except ValueError as exc:
-            raise InputError(f"{path}: invalid json: {exc}") from exc
-    docs, problems = parse_documents(text, str(path))
-    if problems:
-        raise InputError(str(problems[0]).replace(": -: ", ": "))
-    if len(docs) != 1:
-        raise InputError(f"{path}: expected one yaml document, got {len(docs)}")
-    return docs[0].data
+    return load_document(path, what)
 
 
 def load_overrides(params_file: Path | None, sets: Iterable[str] = ()) -> dict[str, dict[str, Any]]:

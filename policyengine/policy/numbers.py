@@ -8,7 +8,9 @@ different decisions. This module fixes that in two steps:
 1. Every number that comes from data (card, event, history, params) becomes
    a CEL ``double`` (:func:`to_cel`, :func:`normalise`). ``0.93``, ``93e-2``,
    ``1`` and ``1.0`` are then the same value. Ints beyond 2**53 lose
-   precision; no field of a model card needs them.
+   precision; no field of a model card needs them. A number no double can
+   hold (``10**400``, ``nan``, ``inf``: no JSON Schema ``number`` is one) is
+   refused as bad input naming its JSON path, never an OverflowError.
 2. Ints still arise inside expressions: literals (``365``) and ``size()``.
    The CEL seam (:mod:`policyengine.policy.cel`) compares numbers across
    int/uint/double by value (CEL spec "heterogeneous numeric comparison",
@@ -30,31 +32,48 @@ from typing import Any
 
 from celpy import celtypes
 
+from policyengine.errors import InputError
+
 __all__ = ["arith_operands", "as_double", "compare_operands", "normalise", "to_cel"]
 
 _INTS = (celtypes.IntType, celtypes.UintType)
 
 
-def normalise(value: Any) -> Any:
+def _double(value: int | float, path: str) -> float:
+    """``value`` as a finite double, or bad input naming ``path`` (never OverflowError)."""
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if math.isfinite(result):
+        return result
+    shown = "nan" if result != result else ("a number" if isinstance(value, int) else value)
+    raise InputError(f"{path}: {shown} is out of range; expected a finite number of at most "
+                     "1.8e308 in magnitude")
+
+
+def normalise(value: Any, path: str = "$") -> Any:
     """Plain JSON data with every number as a float (bools untouched).
 
     Args:
         value: JSON-like data (dict, list, str, int, float, bool, None).
+        path: JSON path of ``value``, named when a number is refused.
 
     Returns:
         A copy in which ints are floats; the input digest and the values a
         rule read are computed from this form.
+
+    Raises:
+        InputError: a number no double holds (``10**400``, nan, inf).
     """
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, int):
-        return float(value)
-    if isinstance(value, float):
-        return value
+    if isinstance(value, int | float):
+        return _double(value, path)
     if isinstance(value, Mapping):
-        return {str(k): normalise(v) for k, v in value.items()}
+        return {str(k): normalise(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [normalise(v) for v in value]
+        return [normalise(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, _dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, _dt.date):
@@ -74,13 +93,14 @@ def to_cel(value: Any) -> Any:
 
     Raises:
         TypeError: for values JSON cannot hold (sets, objects).
+        InputError: a number no double holds.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     if isinstance(value, int | float):
-        return celtypes.DoubleType(float(value))
+        return celtypes.DoubleType(_double(value, "$"))
     if isinstance(value, str):
         return celtypes.StringType(value)
     if isinstance(value, Mapping):

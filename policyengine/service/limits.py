@@ -1,18 +1,18 @@
 """Input limits and the one error mapping of the HTTP service.
 
 Owns: the request body size limit (an ASGI middleware that refuses an
-oversize body before it is buffered), the JSON nesting depth limit (checked on
-the raw bytes before parsing, so a deeply nested document cannot exhaust the
-parser's recursion), JSON parsing into pydantic models with JSON-path errors
-(422), and the single place where an error ``code`` becomes an HTTP status
-and an ``ErrorV1`` body. No response ever carries a stack trace.
+oversize body before it is buffered), JSON body parsing through the one
+bounded reader (:func:`policyengine.inputs.parse_json`: nesting depth,
+duplicate keys, numbers no double holds, NUL and invalid UTF-8 are all 422
+with the JSON path; only a syntax error is 400) into pydantic models with
+JSON-path errors (422), and the single place where an error ``code`` becomes
+an HTTP status and an ``ErrorV1`` body. No response ever carries a stack trace.
 
 It does not own authentication (``auth``) or webhook signatures.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit.errors import AuditError
+from policyengine.inputs import DocumentError, json_path, parse_json
 from policyengine.service.auth import AuthError
 from policyengine.service.wire import ErrorItem, ErrorV1
 
@@ -34,7 +35,6 @@ __all__ = [
     "InputError",
     "SizeLimitMiddleware",
     "install_error_handlers",
-    "json_depth",
     "parse_body",
     "status_for_code",
 ]
@@ -103,52 +103,25 @@ def status_for_code(code: str, *, audit: bool) -> int:
     return 500 if audit else 400
 
 
-def json_depth(raw: bytes) -> int:
-    """Return the maximum nesting depth of ``[``/``{`` in JSON bytes.
-
-    Scans bytes without parsing, skipping string contents, so it is safe on
-    input that would overflow a recursive parser.
-    """
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest
-
-
-def json_path(loc: Sequence[int | str]) -> str:
-    """Render a pydantic location tuple as a JSON path (``$.a.b[0]``)."""
-    out = "$"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def loads_limited(raw: bytes, max_depth: int) -> Any:
-    """Parse JSON bytes after checking nesting depth.
+    """Parse a JSON body under the bounded reader's limits and ``max_depth``.
 
     Raises:
-        InputError: 400 for malformed JSON, 413 for too deep a document.
+        InputError: 400 ``malformed_json`` for a syntax error; 422 for a body
+            the reader refuses (``json_too_deep`` for nesting, ``bad_input``
+            otherwise), with the JSON path of the refused value.
     """
-    if json_depth(raw) > max_depth:
-        raise InputError(413, "json_too_deep", f"json nesting exceeds depth {max_depth}")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(400, "malformed_json", f"request body is not valid json: {exc}") from exc
+        return parse_json(raw, "request body", max_depth=max_depth)
+    except DocumentError as exc:
+        if exc.kind == "syntax":
+            raise InputError(400, "malformed_json", str(exc)) from exc
+        code = {"depth": "json_too_deep", "duplicate_key": "duplicate_key"}.get(
+            exc.kind, "bad_input"
+        )
+        items = [ErrorItem(path=json_path(exc.path), message=exc.problem)] \
+            if exc.path is not None else []
+        raise InputError(422, code, str(exc), items) from exc
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

@@ -7,16 +7,14 @@ statuses (:func:`responses`). The handlers parse and answer with these same
 models, so ``/openapi.json`` is what the service does. Field patterns bound
 every identifier a statement signs (no control characters, no empty ids).
 
-Also owns one wire rule the models cannot state: an object with a duplicate
-key is refused (:func:`first_duplicate_key`); RFC 8259 s4 leaves its meaning
-to the parser, and a signed body must mean one thing to every reader. It does
-not otherwise parse bytes (``limits``), authenticate (``auth``) or decide
-anything (``operations``).
+It does not parse bytes (``limits``, through the bounded reader, which also
+refuses a key given twice: RFC 8259 s4 leaves its meaning to the parser, and
+a signed body must mean one thing to every reader), authenticate (``auth``)
+or decide anything (``operations``).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -45,7 +43,6 @@ __all__ = [
     "SignatureV1",
     "StatementRecordedV1",
     "WaiverRequestV1",
-    "first_duplicate_key",
     "json_body",
     "request_models",
     "responses",
@@ -369,34 +366,3 @@ def responses(*statuses: int, text: str | None = None) -> dict[int | str, dict[s
     if text:
         out[200] = {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": text}
     return out
-
-
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> None:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise _DuplicateKeyError(key)
-        seen.add(key)
-
-
-def first_duplicate_key(raw: bytes) -> str | None:
-    """The first object key given twice (in any object) in JSON ``raw``, else None.
-
-    Called on bytes the size and depth limits already accepted; numbers are
-    not converted and objects not built, so the second pass is cheap.
-    """
-    try:
-        json.loads(
-            raw, object_pairs_hook=_unique, parse_int=len, parse_float=len, parse_constant=len
-        )
-    except _DuplicateKeyError as exc:
-        return exc.key
-    except ValueError:  # not JSON: the caller's parser reports it
-        return None
-    return None

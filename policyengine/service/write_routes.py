@@ -21,19 +21,17 @@ from starlette.concurrency import run_in_threadpool
 
 from policyengine.service import operations
 from policyengine.service.auth import Principal, require
-from policyengine.service.limits import InputError, parse_body
+from policyengine.service.limits import parse_body
 from policyengine.service.runtime import Service
 from policyengine.service.wire import (
     ApprovalRequestV1,
     DecisionRequestV1,
     DecisionResponseV1,
-    ErrorItem,
     EventRequestV1,
     PromotionRequestV1,
     RecordedV1,
     StatementRecordedV1,
     WaiverRequestV1,
-    first_duplicate_key,
     json_body,
     responses,
 )
@@ -53,16 +51,6 @@ M = TypeVar("M", bound=BaseModel)
 _ERRORS = (400, 401, 403, 413, 422, 503)
 
 
-async def _parse(request: Request, model: type[M]) -> M:
-    """``parse_body`` plus the refusal of duplicate object keys (last-wins is ambiguous)."""
-    body = await parse_body(request, model)
-    duplicate = first_duplicate_key(await request.body())
-    if duplicate is not None:
-        message = f"object key {duplicate!r} given twice; send each key once"
-        raise InputError(422, "duplicate_key", message, [ErrorItem(path="$", message=message)])
-    return body
-
-
 def _answer(model: BaseModel, status: int = 200) -> JSONResponse:
     # JSONResponse directly: the decision and receipt are plain JSON already, and
     # FastAPI's generic encoder would walk them again (a few ms per decision).
@@ -78,7 +66,7 @@ def _answer(model: BaseModel, status: int = 200) -> JSONResponse:
 )
 async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
     """Same semantics as ``policyengine gate CARD --to STAGE --event TYPE``."""
-    body = await _parse(request, DecisionRequestV1)
+    body = await parse_body(request, DecisionRequestV1)
     outcome = await run_in_threadpool(
         operations.serialised(operations.decide),
         _svc(request),
@@ -100,7 +88,7 @@ async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
 async def _record(
     request: Request, model: type[BaseModel], fn: Any, actor: str, answer: type[BaseModel]
 ) -> JSONResponse:
-    body = await _parse(request, model)
+    body = await parse_body(request, model)
     result = await run_in_threadpool(
         operations.serialised(fn), _svc(request), body.model_dump(), actor
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from policyengine.cli import main
-from policyengine.policy import load
+from policyengine import inputs
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = REPO / "examples" / "cards" / "credit-risk-scorer.yaml"
@@ -28,7 +28,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "empty": b"", "binary": bytes(range(256)) * 8,
         "latin-1": "a: \xe9t\xe9\n".encode("latin-1"),
         "bomb": _laughs().encode(),
-        "bomb-in-card": (CARD.read_text() + "extensions:\n"
+        "bomb-in-card": (CARD.read_text() + "x_extensions:\n"
                          + "".join(f"  {line}\n" for line in _laughs().splitlines())).encode(),
     }
     out = {}
@@ -67,7 +67,7 @@ def test_bad_file_is_one_line_exit_2(tmp_path, name, command):
 
 def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
     """A file above the size limit is refused with its size, for every reader."""
-    monkeypatch.setattr(load, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 100)
     big = tmp_path / "big.yaml"
     big.write_text("a: " + "x" * 200 + "\n")
     code, text = _run("eval", str(big), "--event", "promote", "--to", "production")

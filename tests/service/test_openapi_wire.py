@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from policyengine.service.deliveries import DeliveryStore
-from policyengine.service.wire import first_duplicate_key
 from tests.service.conftest import auth
 
 POSTS = {
@@ -111,13 +110,6 @@ def test_delivery_store_keys_on_the_whole_id(tmp_path):
         assert store.claim(base + "a")
     finally:
         store.dispose()
-
-
-def test_first_duplicate_key_finds_nested_duplicates():
-    """Duplicates are found at any depth; distinct keys and non-JSON give None."""
-    assert first_duplicate_key(b'{"a": {"b": 1, "b": 2}}') == "b"
-    assert first_duplicate_key(b'{"a": 1, "b": [{"a": 2}]}') is None
-    assert first_duplicate_key(b"not json") is None
 
 
 def test_event_types_are_the_recordable_ones():

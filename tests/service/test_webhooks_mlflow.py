@@ -144,7 +144,7 @@ def test_deep_json_is_refused(client, service_env):
     """JSON nested beyond the depth limit is refused without parsing it."""
     body = b'{"entity":"a","action":"b","data":' + b"[" * 5000 + b"]" * 5000 + b"}"
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
-    assert r.status_code == 413
+    assert r.status_code == 422
     assert _types(service_env) == ["webhook_rejected"]
 
 

@@ -54,12 +54,12 @@ def test_request_shape_errors_are_422_with_paths(client, service_env):
 
 
 def test_malformed_and_deep_json_are_refused(client):
-    """Malformed JSON is 400, over-deep JSON 413, both as ErrorV1."""
+    """Malformed JSON is 400, over-deep JSON 422, both as ErrorV1."""
     h = {**auth("evaluator"), "Content-Type": "application/json"}
     r = client.post("/v1/decisions", content=b"{not json", headers=h)
     assert r.status_code == 400 and r.json()["code"] == "malformed_json"
     r = client.post("/v1/decisions", content=b"[" * 100 + b"]" * 100, headers=h)
-    assert r.status_code == 413 and r.json()["code"] == "json_too_deep"
+    assert r.status_code == 422 and r.json()["code"] == "json_too_deep"
 
 
 def test_oversize_body_is_413(client):

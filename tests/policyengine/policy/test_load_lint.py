@@ -145,7 +145,7 @@ def test_multiple_documents_per_file(write, h):
 def test_yaml_syntax_error_is_located(write):
     """Invalid YAML is reported with its line, not a traceback."""
     (error,) = _errors(write("apiVersion: policyengine/v1\nkind: [Policy\n"))
-    assert "invalid yaml" in error and (":3:" in error or ":2:" in error)
+    assert "invalid YAML" in error and (":3:" in error or ":2:" in error)
 
 
 def test_test_files_are_not_loaded_as_policies(write, h):
