@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rfc8785
-import yaml
 
 from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
@@ -38,6 +37,7 @@ from policyengine.policy.limits import DEFAULT_LIMITS, Limits
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.load import PolicyDocument
 from policyengine.policy.numbers import normalise, to_cel
+from policyengine.policy.params import merge_overrides, parse_set
 
 __all__ = [
     "ENGINES",
@@ -123,38 +123,6 @@ class CompiledPolicySet:
     def rules(self) -> list[CompiledRule]:
         """Every rule of every policy, in order."""
         return [rule for policy in self.policies for rule in policy.rules]
-
-
-def parse_set(text: str) -> tuple[str, str, Any]:
-    """Parse ``policy.param=value`` (value read as a YAML scalar: 0.9, true, text).
-
-    Raises:
-        ConfigError: when the text is not of that form.
-    """
-    target, sep, raw = text.partition("=")
-    policy, dot, param = target.rpartition(".")
-    if not sep or not dot or not policy or not param:
-        raise ConfigError(f"bad --set {text!r}: expected policy.param=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return policy, param, value
-
-
-def merge_overrides(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """Merge override layers ``{policy: {param: value}}``; later layers win per param."""
-    merged: dict[str, dict[str, Any]] = {}
-    for layer in layers:
-        if not layer:
-            continue
-        if not isinstance(layer, Mapping):
-            raise ConfigError("bad params: expected a mapping {policy-name: {param: value}}")
-        for policy, values in layer.items():
-            if not isinstance(values, Mapping):
-                raise ConfigError(f"bad params for {policy!r}: expected a mapping of param: value")
-            merged.setdefault(str(policy), {}).update(values)
-    return merged
 
 
 def _kind(value: Any) -> str:
