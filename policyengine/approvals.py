@@ -13,6 +13,10 @@ Owns two things (the trust file itself, :class:`TrustStore` and
   holds the role. Unsigned statements count only when the configuration
   explicitly allows them, and are then marked ``signed: false``.
 
+Also owns what every way of recording a statement (CLI, service) checks
+first: who the approver is, whether an unsigned statement is allowed, when it
+expires, and whether it will count; and recording it (:func:`record_statement`).
+
 Not handled here: reading the log (``history.py``) or deciding whether enough
 approvals exist (the approvals policy pack).
 """
@@ -23,12 +27,17 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from policyengine.errors import InputError
+from policyengine.ledger import record
 from policyengine.trust import Approver, TrustStore, load_trust
 
 if TYPE_CHECKING:
     from audit.keys import Signer
+    from policyengine.config import Config
+    from policyengine.engine import Engine
 
 __all__ = [
     "APPROVAL_KIND",
@@ -38,6 +47,9 @@ __all__ = [
     "TrustStore",
     "Verification",
     "approval_statement",
+    "approver_identity",
+    "check_signing",
+    "expiry",
     "load_trust",
     "new_waiver_id",
     "now_text",
@@ -47,6 +59,7 @@ __all__ = [
     "statement_bytes",
     "verify_statement",
     "waiver_statement",
+    "will_count",
 ]
 
 APPROVAL_KIND = "policyengine.approval/v1"
@@ -253,32 +266,26 @@ def _role_problem(approver: Approver | None, roles: frozenset[str] | None) -> st
     return f"approver {approver.id!r} does not hold role {wanted} in the trust file (holds: {held})"
 
 
-def now_text(now: Any = None) -> str:
+def now_text(now: datetime | None = None) -> str:
     """RFC 3339 UTC with microseconds, the time format of statements and entries."""
-    from datetime import UTC, datetime
-
     when = now or datetime.now(UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record_statement(
-    config: Any,
+    engine: Engine,
     entry_type: str,
     subject: Mapping[str, str],
     statement: Mapping[str, Any],
     *,
-    approver_key: str | None,
+    approver_key: str | None = None,
     note: str | None = None,
-    err: Any = None,
     signature: Mapping[str, str] | None = None,
-    log: Any = None,
-    signer: Any = None,
 ) -> tuple[int, int]:
     """Append ``statement``, signed with the approver's key file or a ready ``signature``.
 
     ``signature`` (``{"key_id", "sig"}``) is made by the approver on their own
     machine; ``approver_key`` signs here. With neither, the statement is unsigned.
-    A long-running caller passes its own ``log`` (or ``signer``).
 
     Returns:
         (seq of the entry, size of the signed checkpoint covering it).
@@ -288,8 +295,6 @@ def record_statement(
         LogUnavailableError: the log cannot be written (nothing written).
         RecordedIncompleteError: the entry is in the log but its receipt failed.
     """
-    from policyengine.ledger import open_log, record
-
     if approver_key:
         signature = _sign_with_file(statement, approver_key)
     payload: dict[str, Any] = {
@@ -298,9 +303,79 @@ def record_statement(
     }
     if note:
         payload["note"] = note
-    log = log or open_log(config, signer or config.signer(err))
-    recorded = record(log, config, entry_type, subject, str(statement["approver"]), payload)
+    actor = str(statement["approver"])
+    recorded = record(engine.log, engine.config, entry_type, subject, actor, payload)
     return recorded.seq, recorded.checkpoint_size
+
+
+def check_signing(config: Config, signed: bool, what: str) -> None:
+    """Refuse an unsigned statement unless the configuration allows them.
+
+    Raises:
+        InputError: ``what`` is unsigned and ``allow_unsigned_approvals`` is off.
+    """
+    if not signed and not config.allow_unsigned_approvals:
+        raise InputError(
+            f"unsigned {what}s are not allowed: pass --key FILE "
+            "(or set allow_unsigned_approvals: true for local demos)"
+        )
+
+
+def approver_identity(by: str | None, key: str | None) -> str:
+    """The approver: ``by`` when given, else the name of the key in file ``key``.
+
+    Raises:
+        InputError: neither is given.
+    """
+    if by:
+        return by
+    if key:
+        from audit.keys import load_signer
+
+        return str(load_signer(key).name)
+    raise InputError("approver unknown: pass --by ID (and --key FILE to sign)")
+
+
+def expiry(text: str, now: datetime) -> str:
+    """An absolute expiry (statement time format) from a date, a date-time or a duration.
+
+    Raises:
+        InputError: ``text`` is none of those.
+    """
+    from policyengine.config import parse_duration
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return now_text(now + parse_duration(text, what="--expires"))
+        except Exception as exc:
+            raise InputError(
+                f"--expires: expected a date, date-time or duration, got {text!r}"
+            ) from exc
+    return now_text(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def will_count(
+    engine: Engine,
+    statement: Mapping[str, Any],
+    key: str | None,
+    roles: frozenset[str] | None,
+) -> Verification:
+    """Whether ``statement``, signed with key file ``key`` (or unsigned), will count
+    at the gate: checked now, against the engine's trust store, before it is recorded."""
+    signature = None
+    if key:
+        from audit.keys import load_signer
+
+        signature = sign_statement(statement, load_signer(key))
+    return verify_statement(
+        statement,
+        signature,
+        engine.trust,
+        roles=roles,
+        allow_unsigned=engine.config.allow_unsigned_approvals,
+    )
 
 
 def _sign_with_file(statement: Mapping[str, Any], path: str) -> dict[str, str]:

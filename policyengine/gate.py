@@ -3,7 +3,8 @@
 Owns the gate's sequence, in the order that keeps it fail-closed:
 
 1. validate the card (schemas/model-card.schema.json);
-2. load and compile the configured policies with the environment's params;
+2. compile the configured policies with the environment's params (the
+   :class:`~policyengine.engine.Engine` compiles once per stage);
 3. load the trust file and the checkpoint signing key (no key: nothing is written);
 4. open the log and build this version's history from it (approvals, waivers,
    decisions, promotions, events; signatures verified, see ``history.py``);
@@ -14,24 +15,27 @@ Owns the gate's sequence, in the order that keeps it fail-closed:
 
 Any failure of the log or the key raises :class:`LogUnavailableError` or
 :class:`KeyUnavailableError` (exit 3): no log, no allow. Rendering reports and
-exit codes are the command line's job (``cli/gate.py``).
+exit codes are the command line's job (``cli/gate.py``, ``cli/_common.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from policyengine.ledger import log_errors, open_log, record
+from policyengine.events import event_for
+from policyengine.ledger import log_errors, record
 
 if TYPE_CHECKING:
-    from audit.keys import Signer
+    from collections.abc import Iterable
+
     from audit.log import AuditLog
-    from policyengine.approvals import TrustStore
     from policyengine.config import Config
+    from policyengine.engine import Engine
     from policyengine.history import HistoryResult
     from policyengine.ledger import Recorded
+    from policyengine.trust import TrustStore
 
 __all__ = [
     "GateResult",
@@ -63,20 +67,7 @@ class GateResult:
     """Verifier key (vkey) of the checkpoint signer, to verify the receipt."""
 
 
-def event_for(card: dict[str, Any], event: str, stage: str, actor: str) -> dict[str, Any]:
-    """Context.event for ``event`` of the card's model version to ``stage``."""
-    model = card.get("model") or {}
-    return {
-        "type": event,
-        "stage": stage,
-        "model": model.get("name"),
-        "version": model.get("version"),
-        "digest": model.get("artifact_digest"),
-        "actor": actor,
-    }
-
-
-def rule_locations(docs: list[Any]) -> dict[str, tuple[str, int]]:
+def rule_locations(docs: Iterable[Any]) -> dict[str, tuple[str, int]]:
     """``policy/rule`` -> (file, 1-based line) from loaded policy documents."""
     found: dict[str, tuple[str, int]] = {}
     for doc in docs:
@@ -88,40 +79,21 @@ def rule_locations(docs: list[Any]) -> dict[str, tuple[str, int]]:
     return found
 
 
-def compile_configured(config: Config, stage: str) -> tuple[Any, list[Any]]:
-    """Load and compile the configured policies with the parameters for ``stage``.
-
-    With ``allow_unsigned_approvals`` the approvals pack's own switch is turned on
-    too, so the history's unsigned (marked) approvals are counted consistently.
-    """
-    from policyengine.policy import compile_policies, load_policies
-
-    docs = load_policies(list(config.policies))
-    params = config.params_for(stage)
-    if config.allow_unsigned_approvals and any(doc.name == "approvals" for doc in docs):
-        params.setdefault("approvals", {})["allow_unsigned"] = True
-    return compile_policies(docs, params=params), docs
-
-
 def gate(
+    engine: Engine,
     card: dict[str, Any],
     stage: str,
     event: str,
-    config: Config,
     *,
     card_source: str = "card",
     actor: str | None = None,
     now: datetime | None = None,
-    err: TextIO | None = None,
-    log: AuditLog | None = None,
-    signer: Signer | None = None,
-    compiled: Any = None,
-    trust: TrustStore | None = None,
 ) -> GateResult:
     """Decide ``event`` of the card's model version to ``stage`` and log the decision.
 
-    A long-running caller (the service) passes its own ``log``, ``signer``,
-    ``compiled`` policy set and ``trust`` store; by default they come from ``config``.
+    The engine supplies the compiled policies, the trust store, the signer and
+    the log, each made on first use in the order above (fail closed: a bad card
+    or policy is reported before a missing key, and no key means nothing written).
 
     Raises:
         CardValidationError: the card does not match the schema (exit 2).
@@ -129,24 +101,21 @@ def gate(
         KeyUnavailableError: no usable signing key (exit 3).
         LogUnavailableError: the log cannot be read or written (exit 3).
     """
-    from policyengine.approvals import load_trust
     from policyengine.cards.validate import validate_card
     from policyengine.policy import Context, evaluate
 
-    validate_card(card, source=card_source)
-    docs: list[Any] = []
-    if compiled is None:
-        compiled, docs = compile_configured(config, stage)
-    trust = trust if trust is not None else load_trust(config.trust_file)
-    ev = event_for(card, event, stage, actor or _default_actor(config))
-    if log is None:
-        signer = signer or config.signer(err)
-        log = open_log(config, signer)
-    hist = _history(log, config, trust, ev)
-    context = Context(card=card, event=ev, history=hist.history)
-    decided = evaluate(compiled, context, now or datetime.now(UTC))
-    decision = decided.to_dict()
-    recorded = _record(log, config, card, ev, decision, hist)
+    with engine.observer.evaluation():
+        validate_card(card, source=card_source)
+        policies = engine.policies(stage)
+        trust = engine.trust
+        ev = event_for(card, event, stage, engine.actor(actor))
+        log = engine.log
+        hist = _history(log, engine.config, trust, ev)
+        context = Context(card=card, event=ev, history=hist.history)
+        decided = evaluate(policies.compiled, context, now or datetime.now(UTC))
+        decision = decided.to_dict()
+        recorded = _record(log, engine.config, card, ev, decision, hist)
+    engine.observer.decided(decision, event)
     return GateResult(
         decision=decision,
         allow=decided.allow,
@@ -154,8 +123,8 @@ def gate(
         checkpoint=recorded.checkpoint,
         receipt=recorded.receipt,
         history=hist,
-        rule_locations=rule_locations(docs),
-        verifier_key=signer.vkey if signer else "",
+        rule_locations=rule_locations(policies.documents),
+        verifier_key=engine.signer.vkey,
     )
 
 
@@ -190,17 +159,3 @@ def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any
             trust=trust,
             allow_unsigned=config.allow_unsigned_approvals,
         )
-
-
-def _default_actor(config: Config) -> str:
-    """Who acts: CI identity when known, else the local user."""
-    import getpass
-
-    env = config.env
-    for key in ("POLICYENGINE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
-        if env.get(key):
-            return str(env[key])
-    try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (containers)
-        return "unknown"

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from policyengine.errors import InputError, PolicyEngineError
+from policyengine.history import payload_problem
+from policyengine.ledger import log_errors, record
 
 if TYPE_CHECKING:
-    from policyengine.config import Config
+    from policyengine.engine import Engine
 
 __all__ = [
     "RECORDABLE_EVENTS",
@@ -172,34 +174,28 @@ def _near_misses(items: list[dict[str, Any]], digest: str, stage: str) -> str:
 
 
 def promote(
+    engine: Engine,
     *,
     model: str,
     version: str,
     digest: str,
     stage: str,
-    config: Config,
     actor: str,
     now: datetime | None = None,
-    err: TextIO | None = None,
-    log: Any = None,
-    signer: Any = None,
-    compiled: Any = None,
 ) -> RecordResult:
     """Append a ``promoted`` entry if the log justifies it.
 
-    A long-running caller passes its own ``log`` (or ``signer``) and ``compiled``
-    policy set; by default they come from ``config``.
+    The allow must have been made under the bundle the engine compiles for
+    ``stage`` now.
 
     Raises:
         PromotionRefusedError: no matching fresh allow (exit 1); nothing written.
         KeyUnavailableError, LogUnavailableError: exit 3.
     """
-    from policyengine.gate import compile_configured
-    from policyengine.ledger import log_errors, open_log
-
-    bundle = (compiled or compile_configured(config, stage)[0]).bundle_digest
+    config = engine.config
+    bundle = engine.compiled(stage).bundle_digest
     now = now or datetime.now(UTC)
-    log = log or open_log(config, signer or config.signer(err))
+    log = engine.log
     with log_errors(config):
         entries = list(log.query(name=model, version=version, types=["decision"]))
         latest_cp = log.latest_checkpoint()
@@ -216,13 +212,11 @@ def promote(
     _check_evidence(allow, entries, latest_cp)
     data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
     target = _Target(model, version, digest, stage, actor)
-    return _append_event(log, config, "promoted", target, data, now, decision_seq=allow["seq"])
+    return _append_event(engine, "promoted", target, data, now, decision_seq=allow["seq"])
 
 
 def _check_evidence(allow: dict[str, Any], entries: list[Any], checkpoint: Any) -> None:
     """The allow entry's payload matches its envelope and a signed checkpoint covers it."""
-    from policyengine.history import payload_problem
-
     entry = next(e for e in entries if e.seq == allow["seq"])
     problem = payload_problem(entry)
     if problem:
@@ -235,19 +229,16 @@ def _check_evidence(allow: dict[str, Any], entries: list[Any], checkpoint: Any) 
 
 
 def record_event(
+    engine: Engine,
     event_type: str,
     *,
     model: str,
     version: str | None,
     digest: str | None,
     stage: str | None,
-    config: Config,
     actor: str,
     data: Mapping[str, Any] | None = None,
     now: datetime | None = None,
-    err: TextIO | None = None,
-    log: Any = None,
-    signer: Any = None,
 ) -> RecordResult:
     """Validate and append one lifecycle event (not promotions: see :func:`promote`).
 
@@ -255,8 +246,6 @@ def record_event(
         InputError: unknown type; CardValidationError: event invalid against the schema.
         KeyUnavailableError, LogUnavailableError: exit 3.
     """
-    from policyengine.ledger import open_log
-
     if event_type not in RECORDABLE_EVENTS:
         raise InputError(
             f"event type: expected one of {', '.join(RECORDABLE_EVENTS)}, got {event_type!r}"
@@ -264,8 +253,7 @@ def record_event(
     now = now or datetime.now(UTC)
     target = _Target(model, version, digest, stage, actor)
     _lifecycle_event(event_type, target, dict(data or {}), now)
-    log = log or open_log(config, signer or config.signer(err))
-    return _append_event(log, config, event_type, target, dict(data or {}), now)
+    return _append_event(engine, event_type, target, dict(data or {}), now)
 
 
 def _lifecycle_event(
@@ -289,18 +277,16 @@ def _lifecycle_event(
 
 
 def _append_event(
-    log: Any,
-    config: Config,
+    engine: Engine,
     event_type: str,
     target: _Target,
     data: dict[str, Any],
     now: datetime,
     decision_seq: int | None = None,
 ) -> RecordResult:
-    from policyengine.ledger import record
-
     event = _lifecycle_event(event_type, target, data, now)
-    recorded = record(log, config, event_type, target.subject("name"), target.actor, event)
+    subject = target.subject("name")
+    recorded = record(engine.log, engine.config, event_type, subject, target.actor, event)
     return RecordResult(
         seq=recorded.seq,
         checkpoint_size=recorded.checkpoint_size,

@@ -57,6 +57,8 @@ EXIT_CODES: dict[str, int] = {
     "audit_invalid_proof": EXIT_DENY,
     "audit_invalid_signature": EXIT_DENY,
     "audit_retention_refused": EXIT_DENY,
+    "audit_invalid_input": EXIT_INPUT,
+    "audit_canonicalization_error": EXIT_INPUT,
 }
 """Error code -> exit code; a code not listed exits 2."""
 

@@ -10,9 +10,12 @@ once when it will not count, but still records what was asked.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from policyengine.cli.gate import add_config_options, config_from_args, guarded
+from policyengine.cli._common import add_config_options, engine_from_args, guarded
+
+if TYPE_CHECKING:
+    from policyengine.engine import Engine
 
 
 def register(subparsers: Any) -> None:
@@ -35,64 +38,39 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=guarded(_run), logs=False)
 
 
-def approver_identity(by: str | None, key: str | None) -> str:
-    """``--by``, else the name of the key in ``--key``."""
-    from policyengine.errors import InputError
-
-    if by:
-        return by
-    if key:
-        from audit.keys import load_signer
-
-        return str(load_signer(key).name)
-    raise InputError("approver unknown: pass --by ID (and --key FILE to sign)")
-
-
-def check_signing(config: Any, key: str | None, what: str) -> None:
-    """Refuse an unsigned statement unless the configuration allows them."""
-    from policyengine.errors import InputError
-
-    if not key and not config.allow_unsigned_approvals:
-        raise InputError(
-            f"unsigned {what}s are not allowed: pass --key FILE "
-            "(or set allow_unsigned_approvals: true for local demos)"
-        )
-
-
 def warn_if_not_counted(
-    config: Any,
+    engine: Engine,
     statement: dict[str, Any],
     key: str | None,
     roles: frozenset[str] | None,
     err: TextIO,
 ) -> None:
     """Say now, not at the gate, when the statement will not count."""
-    from policyengine.approvals import load_trust, sign_statement, verify_statement
+    from policyengine.approvals import will_count
 
-    signature = None
-    if key:
-        from audit.keys import load_signer
-
-        signature = sign_statement(statement, load_signer(key))
-    trust = load_trust(config.trust_file)
-    check = verify_statement(
-        statement, signature, trust, roles=roles, allow_unsigned=config.allow_unsigned_approvals
-    )
+    check = will_count(engine, statement, key, roles)
     if not check:
         err.write(f"warning: this will not count at the gate: {check.reason}\n")
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from policyengine.approvals import approval_statement, now_text, record_statement
+    from datetime import UTC, datetime
+
+    from policyengine.approvals import (
+        approval_statement,
+        approver_identity,
+        check_signing,
+        now_text,
+        record_statement,
+    )
     from policyengine.config import parse_duration
     from policyengine.errors import InputError
 
     if not args.digest.startswith("sha256:") or len(args.digest) != 71:
         raise InputError(f"--digest: expected sha256:<64 hex>, got {args.digest!r}")
-    config = config_from_args(args)
-    check_signing(config, args.key, "approval")
+    engine = engine_from_args(args, err)
+    check_signing(engine.config, bool(args.key), "approval")
     approver = approver_identity(args.by, args.key)
-    from datetime import UTC, datetime
 
     now = datetime.now(UTC)
     expires = (
@@ -107,10 +85,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         time=now_text(now),
         expires=expires,
     )
-    warn_if_not_counted(config, statement, args.key, frozenset([args.role]), err)
+    warn_if_not_counted(engine, statement, args.key, frozenset([args.role]), err)
     subject = {"name": args.model, "version": args.version, "digest": args.digest}
     seq, size = record_statement(
-        config, "approval", subject, statement, approver_key=args.key, note=args.note, err=err
+        engine, "approval", subject, statement, approver_key=args.key, note=args.note
     )
     signed = "signed" if args.key else "UNSIGNED"
     out.write(

@@ -128,16 +128,9 @@ def load_history(path: Path | None) -> dict[str, Any]:
     return history
 
 
-def _event(card: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    found = card.get("model")
-    model: dict[str, Any] = found if isinstance(found, dict) else {}
-    return {"type": args.event, "stage": args.stage, "model": model.get("name", ""),
-            "version": str(model.get("version", "")),
-            "digest": model.get("artifact_digest", ""), "actor": args.actor}
-
-
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Evaluate and print; 0 allow, 1 deny (errors raise and map to 2)."""
+    from policyengine.events import event_for
     from policyengine.policy import Context, evaluate
     from policyengine.report import ReportContext, render
 
@@ -145,7 +138,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     card = load_card(args.card)
     history = load_history(args.history)
     cps = load_policy_set(args)
-    decision = evaluate(cps, Context(card=card, event=_event(card, args), history=history), now)
+    event = event_for(card, args.event, args.stage, args.actor)
+    decision = evaluate(cps, Context(card=card, event=event, history=history), now)
     if args.format == "json":
         out.write(json.dumps(decision.to_dict(), indent=2) + "\n")
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from policyengine.cli.gate import add_config_options, config_from_args, guarded
+from policyengine.cli._common import add_config_options, engine_from_args, guarded
 
 
 def register(subparsers: Any) -> None:
@@ -51,20 +51,18 @@ def _data(text: str | None) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from policyengine.gate import _default_actor
     from policyengine.promote import record_event
 
-    config = config_from_args(args)
+    engine = engine_from_args(args, err)
     result = record_event(
+        engine,
         args.type,
         model=args.model,
         version=args.version,
         digest=args.digest,
         stage=args.stage,
-        config=config,
-        actor=args.actor or _default_actor(config),
+        actor=engine.actor(args.actor),
         data=_data(args.data),
-        err=err,
     )
     out.write(
         f"recorded {args.type} for {args.model} {args.version or ''} at seq {result.seq} "

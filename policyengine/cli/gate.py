@@ -1,100 +1,20 @@
 """`policyengine gate CARD --to STAGE`: decide, log, report, exit 0/1/2/3.
 
-Also holds the plumbing the gate's sibling commands (approve, waive, promote,
-event) share: the configuration options every one of them takes, turning
-them into a :class:`~policyengine.config.Config`, and :func:`guarded`, which
-maps errors to the exit-code contract (0 allow, 1 deny or refused, 2 bad input
-or configuration, 3 log or key unavailable). Heavy modules are imported inside
-the command so ``policyengine --help`` and the gate itself start fast.
+Exit 0 allow, 1 deny, 2 bad input or configuration, 3 log or key unavailable
+(errors map through the one table, ``EXIT_CODES``). Heavy modules are
+imported inside the command so ``policyengine --help`` and the gate itself
+start fast.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any, TextIO
 
-from policyengine.cli import EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE, exit_code_for
+from policyengine.cli import EXIT_DENY
 from policyengine.cli import EXIT_OK as EXIT_ALLOW
+from policyengine.cli._common import add_config_options, engine_from_args, guarded, write_json
 from policyengine.cli.eval import add_engine_option
-
-Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
-
-
-def add_config_options(parser: argparse.ArgumentParser, *, policies: bool = True) -> None:
-    """Options that override policyengine.yaml and the environment."""
-    group = parser.add_argument_group(
-        "configuration (flags win over env vars and policyengine.yaml)"
-    )
-    group.add_argument(
-        "--config", metavar="FILE", help="configuration file (default ./policyengine.yaml)"
-    )
-    group.add_argument(
-        "--log", metavar="URL", help="audit log URL or SQLite path (env POLICYENGINE_LOG_URL)"
-    )
-    group.add_argument(
-        "--signing-key",
-        metavar="FILE",
-        help="checkpoint signing key (env POLICYENGINE_SIGNING_KEY)",
-    )
-    group.add_argument("--trust-file", metavar="FILE", help="approvers with roles and public keys")
-    group.add_argument(
-        "--env", metavar="NAME", help="environment whose params apply (env POLICYENGINE_ENV)"
-    )
-    group.add_argument(
-        "--allow-unsigned",
-        action="store_true",
-        default=None,
-        help="let unsigned approvals and waivers count (local demos only)",
-    )
-    if policies:
-        group.add_argument(
-            "--policies",
-            metavar="PATH",
-            nargs="+",
-            action="extend",
-            help="policy files or directories (env POLICYENGINE_POLICIES)",
-        )
-
-
-def config_from_args(args: argparse.Namespace) -> Any:
-    """Resolve the configuration with this command's flags on top."""
-    from policyengine.config import load_config
-
-    keys = ("config", "log", "signing_key", "trust_file", "env", "allow_unsigned", "policies")
-    flags = {k: getattr(args, k, None) for k in keys}
-    flags["freshness"] = getattr(args, "max_age", None)
-    return load_config(flags)
-
-
-def exit_code(exc: BaseException) -> int:
-    """The exit code for ``exc``: the CLI's table, except that for these commands
-    any audit error means the log cannot be used (3): they write to it."""
-    from audit.errors import AuditError
-
-    if isinstance(exc, AuditError):
-        return EXIT_UNAVAILABLE
-    code = getattr(exc, "code", None)
-    return exit_code_for(code) if isinstance(code, str) else EXIT_INPUT
-
-
-def guarded(command: Command) -> Command:
-    """Run ``command``; print a one-line error and map it to an exit code."""
-
-    def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-        from audit.errors import AuditError
-        from policyengine.errors import PolicyEngineError
-
-        try:
-            return command(args, out, err)
-        except (PolicyEngineError, AuditError) as exc:
-            err.write(f"policyengine {args.command}: {exc.diagnostics()}\n")
-            return exit_code(exc)
-        except OSError as exc:
-            err.write(f"policyengine {args.command}: {exc}\n")
-            return EXIT_INPUT
-
-    return run
 
 
 def register(subparsers: Any) -> None:
@@ -129,26 +49,14 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.gate import gate
     from policyengine.policy.compile import engine_setting
 
-    config = config_from_args(args)
+    engine = engine_from_args(args, err)
     card = load_document(args.card)
     with engine_setting(args.engine):
-        result = gate(
-            card, args.stage, args.event, config, card_source=args.card, actor=args.actor, err=err
-        )
+        result = gate(engine, card, args.stage, args.event, card_source=args.card, actor=args.actor)
     if args.receipt:
         write_json(args.receipt, result.receipt)
     _report(args, result, out)
     return EXIT_ALLOW if result.allow else EXIT_DENY
-
-
-def write_json(path: str, data: Any) -> None:
-    """Write ``data`` as indented JSON (receipts, reports)."""
-    import json
-    from pathlib import Path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _card_lines(path: str) -> dict[str, int]:

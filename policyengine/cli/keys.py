@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from policyengine.cli.gate import guarded
+from policyengine.cli._common import guarded
 
 
 def register(subparsers: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from policyengine.cli.gate import add_config_options, config_from_args, guarded, write_json
+from policyengine.cli._common import add_config_options, engine_from_args, guarded, write_json
 
 
 def register(subparsers: Any) -> None:
@@ -33,18 +33,16 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from policyengine.gate import _default_actor
     from policyengine.promote import promote
 
-    config = config_from_args(args)
+    engine = engine_from_args(args, err)
     result = promote(
+        engine,
         model=args.model,
         version=args.version,
         digest=args.digest,
         stage=args.stage,
-        config=config,
-        actor=args.actor or _default_actor(config),
-        err=err,
+        actor=engine.actor(args.actor),
     )
     if args.receipt:
         write_json(args.receipt, result.receipt)

@@ -16,7 +16,8 @@ import json
 import os
 from typing import Any, TextIO
 
-from policyengine.cli.gate import EXIT_ALLOW, add_config_options, guarded
+from policyengine.cli import EXIT_OK
+from policyengine.cli._common import add_config_options, guarded
 
 _FLAG_KEYS = ("config", "log", "signing_key", "trust_file", "env", "allow_unsigned", "policies")
 
@@ -89,7 +90,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     open_service(config, settings, err=err).close()  # fail fast: log, key, tokens usable
     if args.check:
         out.write(f"policyengine serve: configuration ok (log {_masked(config.log_url)})\n")
-        return EXIT_ALLOW
+        return EXIT_OK
     if args.workers > 1 and config.log_url.startswith("sqlite"):
         err.write(
             "policyengine serve: warning: several workers on a SQLite log serialise on one "
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         log_level=args.log_level,
         access_log=False,  # the service logs one structured line per request itself
     )
-    return EXIT_ALLOW
+    return EXIT_OK
 
 
 def _masked(url: str) -> str:

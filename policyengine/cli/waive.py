@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from policyengine.cli.approve import approver_identity, check_signing, warn_if_not_counted
-from policyengine.cli.gate import add_config_options, config_from_args, guarded
+from policyengine.cli._common import add_config_options, engine_from_args, guarded
+from policyengine.cli.approve import warn_if_not_counted
 
 
 def register(subparsers: Any) -> None:
@@ -59,33 +59,21 @@ def register(subparsers: Any) -> None:
     revoke.set_defaults(func=guarded(_revoke), logs=False)
 
 
-def expiry(text: str, now: Any) -> str:
-    """An absolute expiry from a date, a date-time or a duration."""
-    from datetime import UTC, datetime
-
-    from policyengine.approvals import now_text
-    from policyengine.config import parse_duration
-    from policyengine.errors import InputError
-
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return now_text(now + parse_duration(text, what="--expires"))
-        except Exception as exc:
-            raise InputError(
-                f"--expires: expected a date, date-time or duration, got {text!r}"
-            ) from exc
-    return now_text(when if when.tzinfo else when.replace(tzinfo=UTC))
-
-
 def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime
 
-    from policyengine.approvals import new_waiver_id, now_text, record_statement, waiver_statement
+    from policyengine.approvals import (
+        approver_identity,
+        check_signing,
+        expiry,
+        new_waiver_id,
+        now_text,
+        record_statement,
+        waiver_statement,
+    )
 
-    config = config_from_args(args)
-    check_signing(config, args.key, "waiver")
+    engine = engine_from_args(args, err)
+    check_signing(engine.config, bool(args.key), "waiver")
     approver = approver_identity(args.by, args.key)
     now = datetime.now(UTC)
     waiver_id = args.waiver_id or new_waiver_id()
@@ -108,15 +96,9 @@ def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"--expires: {statement['expires']} is not in the future; a waiver that has "
             "already expired would never apply"
         )
-    from policyengine.approvals import load_trust
-
-    warn_if_not_counted(
-        config, statement, args.key, load_trust(config.trust_file).waiver_roles or None, err
-    )
+    warn_if_not_counted(engine, statement, args.key, engine.trust.waiver_roles or None, err)
     subject = {"name": args.model} | ({"version": args.version} if args.version else {})
-    seq, size = record_statement(
-        config, "waiver", subject, statement, approver_key=args.key, err=err
-    )
+    seq, size = record_statement(engine, "waiver", subject, statement, approver_key=args.key)
     out.write(
         f"recorded waiver {waiver_id} of {', '.join(args.rules)} for {args.model} by {approver}, "
         f"expires {statement['expires']}, at seq {seq} (checkpoint size {size})\n"
@@ -127,10 +109,16 @@ def _waive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime
 
-    from policyengine.approvals import now_text, record_statement, revocation_statement
+    from policyengine.approvals import (
+        approver_identity,
+        check_signing,
+        now_text,
+        record_statement,
+        revocation_statement,
+    )
 
-    config = config_from_args(args)
-    check_signing(config, args.key, "revocation")
+    engine = engine_from_args(args, err)
+    check_signing(engine.config, bool(args.key), "revocation")
     approver = approver_identity(args.by, args.key)
     statement = revocation_statement(
         waiver_id=args.waiver_id,
@@ -140,7 +128,7 @@ def _revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         time=now_text(datetime.now(UTC)),
     )
     seq, size = record_statement(
-        config, "waiver_revoked", {"name": args.model}, statement, approver_key=args.key, err=err
+        engine, "waiver_revoked", {"name": args.model}, statement, approver_key=args.key
     )
     out.write(
         f"recorded revocation of waiver {args.waiver_id} by {approver} at seq {seq} "

@@ -32,7 +32,6 @@ from audit import canonical
 from audit.errors import CanonicalizationError
 from policyengine import resources
 from policyengine.errors import ConfigError, PolicyLoadError
-from policyengine.inputs import DocumentError, parse_yaml
 from policyengine.policy import cel, cel_native
 from policyengine.policy.cel_ast import Path as ReadPath
 from policyengine.policy.cel_qualify import Kind, kind_of_schema, kind_of_value, qualify
@@ -41,6 +40,7 @@ from policyengine.policy.limits import DEFAULT_LIMITS, Limits
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.load import PolicyDocument
 from policyengine.policy.numbers import normalise, to_cel
+from policyengine.policy.params import merge_overrides, parse_set
 
 __all__ = [
     "ENGINES",
@@ -167,40 +167,6 @@ def engine_setting(engine: str | None) -> Iterator[None]:
     finally:
         if token is not None:
             _ENGINE.reset(token)
-
-
-def parse_set(text: str) -> tuple[str, str, Any]:
-    """Parse ``policy.param=value`` (value read as a YAML scalar: 0.9, true, text).
-
-    Raises:
-        ConfigError: when the text is not of that form.
-    """
-    target, sep, raw = text.partition("=")
-    policy, dot, param = target.rpartition(".")
-    if not sep or not dot or not policy or not param:
-        raise ConfigError(f"bad --set {text!r}: expected policy.param=value")
-    try:  # the bounded reader: a 5,001-digit or non-finite value is bad input
-        value = parse_yaml(raw, f"--set {target}") if raw.strip() else ""
-    except DocumentError as exc:
-        if exc.kind != "syntax":
-            raise
-        value = raw
-    return policy, param, value
-
-
-def merge_overrides(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """Merge override layers ``{policy: {param: value}}``; later layers win per param."""
-    merged: dict[str, dict[str, Any]] = {}
-    for layer in layers:
-        if not layer:
-            continue
-        if not isinstance(layer, Mapping):
-            raise ConfigError("bad params: expected a mapping {policy-name: {param: value}}")
-        for policy, values in layer.items():
-            if not isinstance(values, Mapping):
-                raise ConfigError(f"bad params for {policy!r}: expected a mapping of param: value")
-            merged.setdefault(str(policy), {}).update(values)
-    return merged
 
 
 def _kind(value: Any) -> str:

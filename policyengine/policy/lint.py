@@ -27,8 +27,8 @@ from jsonschema.exceptions import ValidationError
 from policyengine import resources
 from policyengine.errors import Diagnostic
 from policyengine.policy import cel
+from policyengine.policy.document import JsonPath, PolicyDocument
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
-from policyengine.policy.load import JsonPath, PolicyDocument
 
 __all__ = ["ROOTS", "lint_documents"]
 

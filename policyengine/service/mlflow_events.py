@@ -1,6 +1,9 @@
-"""What an MLflow registry event means for the log (deliveries already verified).
+"""MLflow registry events, translated into the registry flow (deliveries already verified).
 
-Owns what each registry event does:
+Owns turning each MLflow event into ``policyengine.registry`` calls (the
+flow every registry adapter shares) and what only MLflow needs: fetching the
+card through the REST API, the alias history, and moving an alias back.
+What each event does:
 
 - ``model_version.created``: fetch the version (and a card from a tag or the
   run's artifacts) through the MLflow REST API, record ``registered`` (as
@@ -31,6 +34,8 @@ from typing import Any
 
 import structlog
 
+from policyengine import registry
+from policyengine.errors import CardValidationError, InputError
 from policyengine.service import operations
 from policyengine.service.runtime import Service
 
@@ -58,19 +63,6 @@ def _received(
 ) -> int:
     payload = {"source": "mlflow", "event": event, "delivery_id": delivery_id, **extra}
     return svc.append("webhook_received", _subject(data), _ACTOR, payload).seq
-
-
-def _violation(
-    svc: Service,
-    data: dict[str, Any],
-    digest: str | None,
-    delivery_id: str,
-    kind: str,
-    **fields: Any,
-) -> int:
-    """Append a ``violation`` entry; returns its seq."""
-    payload = {"source": "mlflow", "delivery_id": delivery_id, "kind": kind, **fields}
-    return svc.append("violation", _subject(data, digest), _ACTOR, payload).seq
 
 
 def handle_event(svc: Service, envelope: dict[str, Any], delivery_id: str) -> dict[str, Any]:
@@ -104,13 +96,6 @@ def _tag_set(svc: Service, event: str, data: dict[str, Any], delivery_id: str) -
     return {"result": "recorded", "seqs": [seq]}
 
 
-def _unevaluable(exc: Exception) -> bool:
-    """A registration problem to record as a violation (not one to retry)."""
-    from policyengine.errors import CardValidationError, InputError
-
-    return isinstance(exc, InputError | CardValidationError)
-
-
 def _version_created(
     svc: Service, event: str, data: dict[str, Any], delivery_id: str
 ) -> dict[str, Any]:
@@ -119,45 +104,28 @@ def _version_created(
     digest, origin, problem = None, "none", None
     try:
         card, origin = operations.card_for_mlflow_version(svc, name, version, data)
-        digest = operations.card_digest(card)
-    except Exception as exc:
-        if not _unevaluable(exc):
-            raise  # MLflow or the log unavailable: 5xx, MLflow retries the delivery
-        problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
-    registered = operations.record_registration(
-        svc,
-        name,
-        version,
-        digest,
-        _ACTOR,
-        {
-            "source": "mlflow",
-            "delivery_id": delivery_id,
-            "mlflow": {k: data.get(k) for k in ("source", "run_id") if data.get(k) is not None},
-            "card_source": origin,
-        },
+        digest = registry.card_digest(card)
+    except (InputError, CardValidationError) as exc:
+        # Not readable as a card: the flow records it as a violation (fail closed).
+        # Anything else (MLflow or the log unavailable) is a 5xx: MLflow retries.
+        problem = exc.diagnostics()
+    details = {"source": "mlflow", "delivery_id": delivery_id}
+    registration = {
+        **details,
+        "mlflow": {k: data.get(k) for k in ("source", "run_id") if data.get(k) is not None},
+        "card_source": origin,
+    }
+    outcome = registry.registered(
+        svc.engine,
+        registry.Version(name, version, digest, _ACTOR),
+        card,
+        data=registration,
+        problem=problem,
+        details=details,
     )
-    if problem is None and card is not None:
-        event_ = {"type": "register", "model": name, "version": version, "digest": digest}
-        try:
-            outcome = operations.decide(svc, card, event_, _ACTOR)
-        except Exception as exc:
-            if not _unevaluable(exc):
-                raise
-            problem = exc.diagnostics() if hasattr(exc, "diagnostics") else str(exc)
-        else:
-            decision = "allow" if outcome.allow else "deny"
-            return {
-                "result": "evaluated",
-                "decision": decision,
-                "seqs": [registered, outcome.seq],
-            }
-    # Fail closed: a version whose card cannot be read or validated is a recorded violation.
-    reason = (problem or "no card")[:2000]
-    violation = _violation(
-        svc, data, digest, delivery_id, "registration_not_evaluable", reason=reason
-    )
-    return {"result": "violation", "seqs": [registered, violation]}
+    if outcome.decision is None:
+        return {"result": "violation", "seqs": outcome.seqs}
+    return {"result": "evaluated", "decision": outcome.decision, "seqs": outcome.seqs}
 
 
 def _alias_state(entry: Any, alias: str) -> tuple[bool, str | None]:
@@ -214,20 +182,18 @@ def _alias_created(
     if stage is None or echo:
         return {"result": "recorded", "seqs": [seq]}
     digest = operations.version_digest(svc, name, version)
-    check = operations.promote_or_refuse(svc, name, version, digest, stage, _ACTOR)
+    target = registry.Version(name, version, digest, _ACTOR)
+    details = {
+        "source": "mlflow",
+        "delivery_id": delivery_id,
+        "alias": alias,
+        "stage": stage,
+        "version": version,
+    }
+    check = registry.moved(svc.engine, target, stage, kind="alias_without_allow", details=details)
     if check.allowed:
-        return {"result": "kept", "stage": stage, "seqs": [seq, check.seq]}
-    violation = _violation(
-        svc,
-        data,
-        digest,
-        delivery_id,
-        "alias_without_allow",
-        alias=alias,
-        stage=stage,
-        version=version,
-        reason=check.reason,
-    )
+        return {"result": "kept", "stage": stage, "seqs": [seq, *check.seqs]}
+    violation = check.seqs[0]  # not allowed: the flow recorded the violation
     seqs = [seq, violation]
     try:
         reverted = _revert(svc, name, alias, version, digest, seq, violation)

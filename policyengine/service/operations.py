@@ -2,14 +2,15 @@
 
 Owns only the adaptation from HTTP inputs to ``policyengine.gate.gate``,
 ``policyengine.promote.promote`` / ``record_event`` and
-``policyengine.approvals`` (statement building, verification, recording), so
-that ``POST /v1/decisions`` means exactly ``policyengine gate``, ``POST
-/v1/promotions`` exactly ``policyengine promote``, and so on. Nothing here
-decides anything itself. The library functions get the service's open log,
-signer, trust store and compiled policy set (one of each per process) instead
-of opening their own per call as the CLI does; the outcome is the same. Every
-write reaches the log through ``policyengine.ledger.record`` inside those
-functions (entry and signed checkpoint in one transaction, then the receipt).
+``policyengine.approvals`` (statement building, checks, verification,
+recording), so that ``POST /v1/decisions`` means exactly ``policyengine
+gate``, ``POST /v1/promotions`` exactly ``policyengine promote``, and so on.
+Nothing here decides anything itself. Every call runs on the process's one
+:class:`~policyengine.engine.Engine` (``svc.engine``: log, signer, trust
+store, compiled policies) where the CLI builds one per command; the outcome
+is the same. Every write reaches the log through ``policyengine.ledger.record``
+inside those functions (entry and signed checkpoint in one transaction, then
+the receipt). Registry events go through ``policyengine.registry``.
 
 Also owns how an MLflow model version becomes a card (a card tag, a run
 artifact, or the MLflow card importer over the version's metadata) and its
@@ -23,29 +24,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from policyengine.approvals import (
+    approval_statement,
+    check_signing,
+    expiry,
+    new_waiver_id,
+    now_text,
+    record_statement,
+    verify_statement,
+    waiver_statement,
+)
 from policyengine.errors import InputError, PolicyEngineError
+from policyengine.gate import gate
+from policyengine.promote import RecordResult, record_event
+from policyengine.promote import promote as library_promote
+from policyengine.registry import REGISTRY_STAGE, card_digest
 from policyengine.service.runtime import Service
 
 __all__ = [
-    "AliasCheck",
     "Outcome",
     "approve",
-    "card_digest",
     "card_for_mlflow_version",
     "decide",
     "lifecycle_event",
     "promote",
-    "promote_or_refuse",
     "promotion",
-    "record_registration",
     "serialised",
     "version_digest",
     "waive",
 ]
 
 T = TypeVar("T")
-REGISTRY_STAGE = "registry"
-"""Stage recorded for registration decisions (a registration targets no stage)."""
 
 
 @dataclass(frozen=True)
@@ -59,16 +68,6 @@ class Outcome:
     checkpoint_size: int | None
 
 
-@dataclass(frozen=True)
-class AliasCheck:
-    """Whether the log justifies a model version at a stage, and why not."""
-
-    allowed: bool
-    reason: str = ""
-    seq: int | None = None
-    """The ``promoted`` entry when allowed."""
-
-
 def serialised(fn: Callable[..., T]) -> Callable[..., T]:
     """Wrap a write so it runs within the service's bound on concurrent writers."""
 
@@ -79,82 +78,26 @@ def serialised(fn: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-def card_digest(card: Mapping[str, Any]) -> str:
-    """The artifact digest a card names (``model.artifact_digest``).
-
-    Raises:
-        InputError: the card names none (it cannot be bound to an artifact).
-    """
-    digest = (card.get("model") or {}).get("artifact_digest") if isinstance(card, Mapping) else None
-    if not isinstance(digest, str) or not digest.startswith("sha256:"):
-        raise InputError("card: expected model.artifact_digest as sha256:<64 hex>")
-    return digest
-
-
 def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: str) -> Outcome:
-    """Run the gate (``policyengine gate``) and count the decision in the metrics."""
-    from policyengine.gate import gate
-
+    """Run the gate (``policyengine gate``); the engine's observer counts it in the metrics."""
     stage = str(event.get("stage") or REGISTRY_STAGE)
     kind = str(event.get("type") or "promote")
-    with svc.metrics.evaluation_seconds.time():
-        result = gate(
-            card,
-            stage,
-            kind,
-            svc.config,
-            actor=actor,
-            card_source="request",
-            log=svc.log,
-            signer=svc.signer,
-            compiled=svc.compiled(stage),
-            trust=svc.trust(),
-        )
-    svc.metrics.record_decision(result.decision, kind)
+    result = gate(svc.engine, card, stage, kind, actor=actor, card_source="request")
     size = getattr(result.checkpoint, "size", None)
     return Outcome(result.allow, result.seq, result.decision, result.receipt, size)
 
 
-def promote(svc: Service, model: str, version: str, digest: str, stage: str, actor: str) -> Any:
+def promote(
+    svc: Service, model: str, version: str, digest: str, stage: str, actor: str
+) -> RecordResult:
     """Run ``policyengine promote``; returns its RecordResult (``.seq`` of ``promoted``).
 
     Raises:
         PromotionRefusedError: no matching fresh allow in the log (nothing written).
     """
-    from policyengine.promote import promote as library_promote
-
     return library_promote(
-        model=model,
-        version=version,
-        digest=digest,
-        stage=stage,
-        config=svc.config,
-        actor=actor,
-        log=svc.log,
-        signer=svc.signer,
-        compiled=svc.compiled(stage),
+        svc.engine, model=model, version=version, digest=digest, stage=stage, actor=actor
     )
-
-
-def promote_or_refuse(
-    svc: Service, model: str, version: str, digest: str | None, stage: str, actor: str
-) -> AliasCheck:
-    """Run ``promote``; a refusal (no matching allow) is returned, not raised.
-
-    With an allow the ``promoted`` entry is written; without one nothing is,
-    and the reason says what the log lacks.
-    """
-    from policyengine.promote import PromotionRefusedError
-
-    if not digest:
-        return AliasCheck(
-            False, f"no artifact digest known for {model} {version}; register it first"
-        )
-    try:
-        result = promote(svc, model, version, digest, stage, actor)
-    except PromotionRefusedError as exc:
-        return AliasCheck(False, exc.diagnostics())
-    return AliasCheck(True, seq=int(result.seq))
 
 
 def _tags(version: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, str]:
@@ -263,18 +206,13 @@ def _record(
     signature: Mapping[str, str] | None,
     note: str | None = None,
 ) -> tuple[int, int]:
-    from policyengine.approvals import record_statement
-
     seq, size = record_statement(
-        svc.config,
+        svc.engine,
         entry_type,
         subject,
         statement,
-        approver_key=None,
         note=note,
         signature=dict(signature) if signature is not None else None,
-        log=svc.log,
-        signer=svc.signer,
     )
     return int(seq), int(size)
 
@@ -301,12 +239,10 @@ def _require_counting(
     no request can put statements in the log that the gate would ignore
     (the caller fixes the trust file or the signature and sends it again).
     """
-    from policyengine.approvals import verify_statement
-
     check = verify_statement(
         statement,
         signature,
-        svc.trust(),
+        svc.engine.trust,
         roles=roles,
         allow_unsigned=svc.config.allow_unsigned_approvals,
     )
@@ -326,8 +262,6 @@ def _statement_times(body: Mapping[str, Any], *, required_expiry: bool) -> tuple
     """
     from datetime import UTC, datetime
 
-    from policyengine.approvals import now_text
-    from policyengine.cli.waive import expiry
     from policyengine.policy.waivers import parse_time
 
     signed = body.get("signature") is not None
@@ -359,15 +293,11 @@ def _statement_times(body: Mapping[str, Any], *, required_expiry: bool) -> tuple
 
 
 def _check_signing(svc: Service, body: Mapping[str, Any], what: str) -> None:
-    from policyengine.cli.approve import check_signing
-
-    check_signing(svc.config, "signature" if body.get("signature") else None, what)
+    check_signing(svc.config, body.get("signature") is not None, what)
 
 
 def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any]:
     """``policyengine approve`` with the caller as approver; returns seq and whether it counts."""
-    from policyengine.approvals import approval_statement
-
     _check_signing(svc, body, "approval")
     when, expires = _statement_times(body, required_expiry=False)
     statement = approval_statement(
@@ -388,8 +318,6 @@ def approve(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, A
 
 def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any]:
     """``policyengine waive`` with the caller as approver."""
-    from policyengine.approvals import new_waiver_id, waiver_statement
-
     if body.get("version") and body.get("versions"):
         raise InputError("$.versions: give version or versions, not both")
     _check_signing(svc, body, "waiver")
@@ -407,7 +335,7 @@ def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any
         expires=str(expires),
     )
     signature = body.get("signature")
-    roles = svc.trust().waiver_roles or None
+    roles = svc.engine.trust.waiver_roles or None
     verdict = _require_counting(svc, statement, signature, roles)
     subject = {"name": body["model"]} | (
         {"version": body["version"]} if body.get("version") else {}
@@ -416,7 +344,7 @@ def waive(svc: Service, body: Mapping[str, Any], approver: str) -> dict[str, Any
     return {"seq": seq, "checkpoint_size": size, "statement": statement, **verdict}
 
 
-def _record_view(result: Any) -> dict[str, Any]:
+def _record_view(result: RecordResult) -> dict[str, Any]:
     return {
         "seq": result.seq,
         "checkpoint_size": result.checkpoint_size,
@@ -431,34 +359,16 @@ def promotion(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, An
     return _record_view(result)
 
 
-def record_registration(
-    svc: Service, model: str, version: str, digest: str | None, actor: str, data: dict[str, Any]
-) -> int:
-    """``policyengine event registered`` for a version a registry reported; returns its seq."""
-    body = {
-        "type": "registered",
-        "model": model,
-        "version": version,
-        "digest": digest,
-        "data": data,
-    }
-    return int(lifecycle_event(svc, body, actor)["seq"])
-
-
 def lifecycle_event(svc: Service, body: Mapping[str, Any], actor: str) -> dict[str, Any]:
     """``policyengine event TYPE``: validated against the lifecycle-event schema."""
-    from policyengine.promote import record_event
-
     result = record_event(
+        svc.engine,
         body["type"],
         model=body["model"],
         version=body.get("version"),
         digest=body.get("digest"),
         stage=body.get("stage"),
-        config=svc.config,
         actor=actor,
         data=body.get("data") or {},
-        log=svc.log,
-        signer=svc.signer,
     )
     return _record_view(result)

@@ -1,20 +1,23 @@
-"""The state one service process holds: log, keys, policies, tokens, metrics.
+"""The state one service process holds: its Engine, tokens, metrics, deliveries.
 
-Owns opening everything the handlers share, timing appends for the metrics,
-and the readiness check (the log answers and the signing key signs). It does
+Owns opening everything the handlers share (one :class:`~policyengine.engine.Engine`
+per process: log, signer, trust, compiled policies), timing appends and
+decisions for the metrics, and the readiness check (the log answers and the
+signing key signs). It does
 not own any HTTP detail; handlers reach it as ``request.app.state.svc``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+from policyengine.engine import Engine
 from policyengine.service.auth import TokenStore, load_tokens
 from policyengine.service.deliveries import DeliveryStore
 from policyengine.service.metrics import ServiceMetrics
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["Service", "TimedLog", "open_service"]
 
 _log = structlog.get_logger("policyengine.service")
-_MAX_STAGES = 32
 # Writes (decide, promote, record) are CPU-bound under one GIL and each holds
 # database connections; more than a few at once only adds latency, and many
 # at once can exhaust the store's connection pool. Others wait their turn.
@@ -39,66 +41,54 @@ _MAX_WRITERS = 4
 
 @dataclass
 class Service:
-    """Shared handles of one service process."""
+    """Shared handles of one service process: its Engine and the HTTP side's state."""
 
-    config: Config
+    engine: Engine
+    """The process's one Engine (log wrapped in :class:`TimedLog`, signer, trust,
+    compiled policies); every operation runs on it."""
     settings: ServiceSettings
-    log: Any
-    """The AuditLog, wrapped in :class:`TimedLog`."""
-    signer: Signer | None
     tokens: TokenStore
     metrics: ServiceMetrics
     deliveries: DeliveryStore
     mlflow: MlflowRestClient | None = None
-    _compiled: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
-    _trust: Any = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     writers: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(_MAX_WRITERS), repr=False
     )
     """Bounds concurrent writes in this process (see ``_MAX_WRITERS``)."""
 
-    def compiled(self, stage: str) -> Any:
-        """The configured policies compiled with ``stage``'s parameters, once per stage.
+    @property
+    def config(self) -> Config:
+        """The resolved configuration."""
+        return self.engine.config
 
-        Policies are read at first use; change them by restarting the service
-        (every decision records the bundle digest it was made under).
-        """
-        from policyengine.gate import compile_configured
+    @property
+    def log(self) -> Any:
+        """The AuditLog, wrapped in :class:`TimedLog`."""
+        return self.engine.log
 
-        # One compilation at a time: concurrent first requests wait for it
-        # instead of each compiling the same policies (they share one GIL).
-        with self._lock:
-            if stage in self._compiled:
-                self._compiled.move_to_end(stage)
-                return self._compiled[stage]
-            compiled = compile_configured(self.config, stage)[0]
-            self._compiled[stage] = compiled
-            while len(self._compiled) > _MAX_STAGES:  # stages come from requests: bound the cache
-                self._compiled.popitem(last=False)
-            return compiled
+    @log.setter
+    def log(self, value: Any) -> None:
+        self.engine.log = value
 
-    def trust(self) -> Any:
-        """The approvers' trust store, read once."""
-        from policyengine.approvals import load_trust
+    @property
+    def signer(self) -> Signer | None:
+        """The checkpoint signer (None once it has been taken away)."""
+        return self.engine.signer if self.engine.has_signer else None
 
-        if self._trust is None:
-            self._trust = load_trust(self.config.trust_file)
-        return self._trust
+    @signer.setter
+    def signer(self, value: Signer | None) -> None:
+        self.engine.signer = value
 
     def append(
         self, type: str, subject: Mapping[str, str], actor: str, payload: Any
     ) -> Recorded:
-        """Record one entry through the ledger: entry, signed checkpoint, receipt.
+        """Record one entry through the engine's ledger: entry, signed checkpoint, receipt.
 
         Raises:
             LogUnavailableError: nothing was written.
             RecordedIncompleteError: the entry is in the log, its receipt failed.
         """
-        from policyengine.ledger import record
-
-        clean = {k: str(v) for k, v in subject.items() if v not in (None, "")}
-        return record(self.log, self.config, type, clean, actor, payload)
+        return self.engine.record(type, subject, actor, payload)
 
     def ready(self) -> tuple[bool, str]:
         """Return (ready, reason): the log answers and the signing key signs."""
@@ -119,7 +109,22 @@ class Service:
         self.deliveries.dispose()
         if self.mlflow is not None:
             self.mlflow.close()
-        self.log.close()
+        self.engine.close()
+
+
+class _MetricsObserver:
+    """The engine's observer: every gate run timed and counted in the metrics."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+
+    def evaluation(self) -> AbstractContextManager[Any]:
+        """Time one whole decision (history, evaluation, append, checkpoint)."""
+        return self._metrics.evaluation_seconds.time()  # type: ignore[no-any-return]
+
+    def decided(self, decision: Mapping[str, Any], kind: str) -> None:
+        """Count the decision and each policy that applied."""
+        self._metrics.record_decision(decision, kind)
 
 
 class TimedLog:
@@ -172,14 +177,13 @@ def open_service(
     real = open_log(config, signer)
     metrics = ServiceMetrics(log_size=real.size)
     log = TimedLog(real, metrics)
+    engine = Engine(config, err=err, log=log, signer=signer, observer=_MetricsObserver(metrics))
     mlflow = None
     if settings.mlflow.tracking_uri:
         mlflow = MlflowRestClient(settings.mlflow.tracking_uri, token=settings.mlflow.token)
     return Service(
-        config=config,
+        engine=engine,
         settings=settings,
-        log=log,
-        signer=signer,
         tokens=tokens,
         metrics=metrics,
         deliveries=DeliveryStore(config.log_url),

@@ -20,7 +20,8 @@ Body (``GenericEventV1``)::
 register``. ``stage_changed`` is checked like ``policyengine promote``: with an
 allow it is recorded as ``promoted``; without one a ``violation`` is recorded
 and the response says ``"action": "revert"`` so the registry can undo it
-(this endpoint cannot reach the registry). Anything else is recorded as
+(this endpoint cannot reach the registry). Both go through the registry flow
+(``policyengine.registry``) the MLflow webhook uses. Anything else is recorded as
 ``webhook_received``. Refusals behave as for MLflow (``webhooks_common``).
 """
 
@@ -35,7 +36,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from audit.canonical import dumps
-from policyengine.service import operations
+from policyengine import registry
+from policyengine.cards.validate import validate_card
 from policyengine.service.runtime import Service
 from policyengine.service.webhooks_common import (
     WebhookRejectedError,
@@ -84,12 +86,12 @@ def _verified(svc: Service, request: Request, raw: bytes) -> tuple[str, GenericE
     return delivery_id, event
 
 
-def _subject(ev: GenericEventV1, digest: str | None = None) -> dict[str, str]:
+def _subject(ev: GenericEventV1) -> dict[str, str]:
     subject = {"name": ev.model}
     if ev.version:
         subject["version"] = ev.version
-    if digest or ev.digest:
-        subject["digest"] = str(digest or ev.digest)
+    if ev.digest:
+        subject["digest"] = ev.digest
     return subject
 
 
@@ -109,23 +111,22 @@ def handle_generic(svc: Service, ev: GenericEventV1, delivery_id: str) -> dict[s
     actor = f"webhook:{_SOURCE}"
     payload = _base_payload(ev, delivery_id)
     if ev.type == "registered" and ev.card is not None and ev.version:
-        from policyengine.cards.validate import validate_card
-
         # Refuse an invalid card (422 with JSON paths) before anything is written.
         validate_card(ev.card, source="$.card")
-        digest = operations.card_digest(ev.card)
-        reg = operations.record_registration(svc, ev.model, ev.version, digest, actor, payload)
-        event = {"type": "register", "model": ev.model, "version": ev.version, "digest": digest}
-        outcome = operations.decide(svc, ev.card, event, actor)
-        decision = "allow" if outcome.allow else "deny"
-        return {"result": "evaluated", "decision": decision, "seqs": [reg, outcome.seq]}
+        target = registry.Version(ev.model, ev.version, registry.card_digest(ev.card), actor)
+        outcome = registry.registered(svc.engine, target, ev.card, data=payload, details=payload)
+        if outcome.decision is None:
+            return {"result": "violation", "seqs": outcome.seqs}
+        return {"result": "evaluated", "decision": outcome.decision, "seqs": outcome.seqs}
     if ev.type == "stage_changed" and ev.stage and ev.version and ev.digest:
-        check = operations.promote_or_refuse(svc, ev.model, ev.version, ev.digest, ev.stage, actor)
+        target = registry.Version(ev.model, ev.version, ev.digest, actor)
+        check = registry.moved(
+            svc.engine, target, ev.stage, kind="stage_without_allow", details=payload
+        )
         if check.allowed:
-            return {"result": "kept", "allowed": True, "seqs": [check.seq]}
-        payload |= {"kind": "stage_without_allow", "reason": check.reason}
-        seq = svc.append("violation", _subject(ev), actor, payload).seq
-        return {"result": "violation", "allowed": False, "action": "revert", "seqs": [seq]}
+            return {"result": "kept", "allowed": True, "seqs": check.seqs}
+        # This endpoint cannot reach the registry: the response says what to undo.
+        return {"result": "violation", "allowed": False, "action": "revert", "seqs": check.seqs}
     seq = svc.append("webhook_received", _subject(ev), actor, payload | {"evaluated": False}).seq
     return {"result": "recorded", "seqs": [seq]}
 

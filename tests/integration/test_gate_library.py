@@ -9,70 +9,54 @@ from typing import Any
 import pytest
 
 from audit.log import AuditLog
-from policyengine.approvals import load_trust, new_waiver_id
+from policyengine.approvals import new_waiver_id
 from policyengine.cards.validate import load_document
 from policyengine.config import load_config
-from policyengine.gate import compile_configured, gate
+from policyengine.engine import Engine
+from policyengine.gate import gate
 from policyengine.promote import PromotionRefusedError, _check_evidence, promote, record_event
 from tests.integration.gatecli import CARD, DIGEST, MODEL, VERSION
 
 
 @pytest.fixture
 def held(workdir):
-    """One config, signer, open log, compiled policy set and trust store, reused across calls."""
+    """One engine over a config, signer and an open log, reused across calls."""
     config = load_config(env={}, cwd=workdir)
     signer = config.signer(io.StringIO())
     (workdir / ".policyengine").mkdir(exist_ok=True)
     log = AuditLog.open(config.log_url, origin=config.origin, signer=signer)
-    compiled, _ = compile_configured(config, "staging")
-    return config, signer, log, compiled, load_trust(None)
+    return Engine(config, log=log, signer=signer), signer, log
 
 
 def test_gate_with_held_resources(held):
-    """gate() uses the given log, compiled set and trust; two calls append two decisions."""
-    config, signer, log, compiled, trust = held
+    """gate() uses the engine's log and compiles the policies once; two calls, two decisions."""
+    engine, signer, log = held
     card = load_document(CARD)
     for expected_seq in (0, 1):
-        result = gate(
-            card,
-            "staging",
-            "promote",
-            config,
-            log=log,
-            signer=signer,
-            compiled=compiled,
-            trust=trust,
-        )
+        result = gate(engine, card, "staging", "promote")
         assert result.allow and result.seq == expected_seq
         assert result.verifier_key == signer.vkey
     assert log.size() == 2
+    assert engine.compiled("staging") is engine.compiled("staging")
 
 
 def test_promote_and_event_with_held_log(held):
-    """promote() and record_event() append to the given log."""
-    config, _signer, log, compiled, trust = held
-    gate(load_document(CARD), "staging", "promote", config, log=log, compiled=compiled, trust=trust)
+    """promote() and record_event() append to the engine's log."""
+    engine, _signer, log = held
+    gate(engine, load_document(CARD), "staging", "promote")
     promoted = promote(
-        model=MODEL,
-        version=VERSION,
-        digest=DIGEST,
-        stage="staging",
-        config=config,
-        actor="svc",
-        log=log,
-        compiled=compiled,
+        engine, model=MODEL, version=VERSION, digest=DIGEST, stage="staging", actor="svc"
     )
     assert promoted.decision_seq == 0 and promoted.seq == 1
     event = record_event(
+        engine,
         "incident",
         model=MODEL,
         version=VERSION,
         digest=None,
         stage=None,
-        config=config,
         actor="svc",
         data={"ticket": "INC-1"},
-        log=log,
     )
     assert event.seq == 2 and log.get(2).envelope["type"] == "incident"
 
