@@ -37,7 +37,7 @@ from audit.errors import (
 from audit.keys import NoteVerifier, Signer, generate_key, load_signer, load_verifiers
 from audit.note import Checkpoint, open_note, parse_checkpoint, sign_note
 from audit.receipt import build_receipt, dumps_receipt, loads_receipt, verify_receipt
-from audit.records import StoredCheckpoint, StoredEntry
+from audit.records import LeafHashHex, Seq, StoredCheckpoint, StoredEntry
 from audit.verify import FaultClass, VerificationReport, Verifier
 
 _LAZY = {
@@ -77,10 +77,12 @@ __all__ = [
     "InvalidProofError",
     "InvalidSignatureError",
     "KeyLoadError",
+    "LeafHashHex",
     "LogUnavailableError",
     "NewEntry",
     "NoteVerifier",
     "RetentionError",
+    "Seq",
     "SignedCheckpoint",
     "Signer",
     "StorageError",

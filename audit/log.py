@@ -27,7 +27,7 @@ from audit.canonical import dumps, dumps_envelope
 from audit.errors import InputError, IntegrityError, StorageError
 from audit.keys import Signer
 from audit.note import Checkpoint, parse_checkpoint, sign_note
-from audit.records import AppendResult
+from audit.records import AppendResult, LeafHashHex, Seq
 from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import ENTRIES, Head, NewRow, Store, open_store
 
@@ -299,7 +299,7 @@ class AuditLog:
             note = sign_note(Checkpoint(self.origin, new.size, root).body(), [signer])
             self.store.insert_checkpoint(conn, new.size, root, note, [signer.vkey])
         r = rows[0]
-        appended = AppendResult(r.seq, r.leaf_hash.hex(), r.envelope, r.time)
+        appended = AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
         return SignedAppend(appended, SignedCheckpoint(new.size, root, note))
 
     def _append(
@@ -317,7 +317,7 @@ class AuditLog:
                 rows = self._build_rows(head, prepared)
                 cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 self.store.insert_entries(cur, head, rows)
-        return [AppendResult(r.seq, r.leaf_hash.hex(), r.envelope, r.time) for r in rows]
+        return [AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time) for r in rows]
 
     def _build_rows(self, head: Head, prepared: list[_Prepared]) -> list[NewRow]:
         rows: list[NewRow] = []

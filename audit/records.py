@@ -13,9 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 
-__all__ = ["AppendResult", "EntryStream", "EntryTuple", "StoredCheckpoint", "StoredEntry"]
+__all__ = [
+    "AppendResult",
+    "EntryStream",
+    "EntryTuple",
+    "LeafHashHex",
+    "Seq",
+    "StoredCheckpoint",
+    "StoredEntry",
+]
+
+Seq = NewType("Seq", int)
+"""A position in the log: the entry's sequence number and Merkle leaf index.
+
+Distinct from a tree size (a count of entries) so the two are not mixed up:
+the entry at ``Seq(n)`` is covered by checkpoints of size ``n + 1`` and up."""
+
+LeafHashHex = NewType("LeafHashHex", str)
+"""Hex of a leaf hash, SHA-256(0x00 || canonical envelope) (RFC 9162 s2.1.1)."""
 
 EntryTuple = tuple[int, bytes, bytes, "bytes | None", Any]
 """A stored entry as a plain tuple: (seq, envelope, leaf_hash, payload, redacted).
@@ -28,9 +45,9 @@ the payload was redacted (SQLite hands back 0/1)."""
 class AppendResult:
     """What an acknowledged (durable) append returns."""
 
-    seq: int
+    seq: Seq
     """Position in the log and Merkle leaf index."""
-    leaf_hash: str
+    leaf_hash: LeafHashHex
     """Hex SHA-256(0x00 || envelope)."""
     envelope: bytes
     """The canonical envelope bytes exactly as stored."""

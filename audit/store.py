@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -423,7 +423,7 @@ class Store:
             finally:
                 raw.close()
         if sqlite:  # CAST(... AS BLOB) already made every value bytes
-            return rows
+            return cast(list[tuple[int, bytes, bytes, bytes | None, Any]], rows)
         return [(s, _blob(e), _blob(h), None if c is None else _blob(c), r)
                 for s, e, h, c, r in rows]
 

@@ -65,6 +65,7 @@ import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 from audit._envelope import (
     ENVELOPE_RE,
@@ -221,7 +222,7 @@ class _Run:
                 hasher.update(env)
                 h = hasher.digest()
                 m = match(env)
-                fields = m.groups() if m is not None else read_fields(env)
+                fields = cast(Fields, m.groups()) if m is not None else read_fields(env)
                 if fields is None:
                     raise Fault(FaultClass.MODIFIED, p,
                                  f"entry {p}: stored envelope is not a canonical envelope")
@@ -383,7 +384,7 @@ class _Run:
         if trusted is not None and trusted.size == p and trusted.root != self._root():
             raise Fault(FaultClass.INCONSISTENT_CHECKPOINTS, self._lo(p),
                          f"log is inconsistent with the trusted checkpoint at size {p}: "
-                         f"expected root {self.trusted.root.hex()}, got "
+                         f"expected root {trusted.root.hex()}, got "
                          f"{self._root().hex()} (history rewritten or rolled back)", p)
         sizes = [c.size for c in (self.next_cp, self.trusted) if c is not None and c.size > p]
         self.due = min(sizes, default=1 << 62)

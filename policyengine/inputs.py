@@ -436,7 +436,8 @@ def check_node(node: Any, source: str, *, max_depth: int = MAX_DEPTH) -> None:
     Raises:
         DocumentError: naming the line, column and JSON path.
     """
-    count, stack = 0, [(node, (), 0)]
+    count = 0
+    stack: list[tuple[Any, _JsonPath, int]] = [(node, (), 0)]
     while stack:
         current, path, depth = stack.pop()
         count += 1

@@ -34,7 +34,7 @@ from policyengine.errors import (
 if TYPE_CHECKING:
     from audit.keys import Signer
     from audit.log import AuditLog, SignedCheckpoint
-    from audit.records import AppendResult
+    from audit.records import AppendResult, Seq
     from policyengine.config import Config
 
 __all__ = ["Recorded", "log_errors", "open_log", "receipt_for", "record"]
@@ -44,7 +44,7 @@ __all__ = ["Recorded", "log_errors", "open_log", "receipt_for", "record"]
 class Recorded:
     """An entry in the log, the signed checkpoint covering it, and its receipt."""
 
-    seq: int
+    seq: Seq
     """Sequence number of the entry (its Merkle leaf index)."""
     checkpoint: SignedCheckpoint
     """The checkpoint signed in the same transaction (``.size``, ``.note``)."""

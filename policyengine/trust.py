@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import Field
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["API_VERSION", "Approver", "TrustFile", "TrustStore", "load_trust"]
 
-API_VERSION = "policyengine/v1"
+API_VERSION: Final = "policyengine/v1"
 
 
 class _ApproverEntry(StrictModel):

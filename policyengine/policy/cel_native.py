@@ -56,7 +56,8 @@ def bind_params(tree: Tree[Token], text: str, index: int) -> str:
     starts = sorted(
         (node.children[0].start_pos for node in tree.iter_subtrees()
          if node.data == "ident" and isinstance(node.children[0], Token)
-         and str(node.children[0]) == "params"), reverse=True)
+         and str(node.children[0]) == "params"
+         and node.children[0].start_pos is not None), reverse=True)
     out = text
     for start in starts:
         out = out[:start] + params_name(index) + out[start + len("params"):]

@@ -323,11 +323,11 @@ def _input_digest(plain: dict[str, Any], cps: CompiledPolicySet) -> str:
 
 def _decide(cps: CompiledPolicySet, ctx: Context, now: _dt.datetime, *, fast: bool) -> Decision:
     subject = _subject(ctx.card, ctx.event)
-    use_native = fast and cps.native_env is not None
-    inputs = (_fast_inputs(ctx, now, subject, cps) if use_native
+    native_env = cps.native_env if fast else None
+    inputs = (_fast_inputs(ctx, now, subject, cps) if native_env is not None
               else _reference_inputs(ctx, now, subject))
-    native_act = (cps.native_env.activation(inputs.plain, now)
-                  if use_native and inputs.sizes is not None else None)
+    native_act = (native_env.activation(inputs.plain, now)
+                  if native_env is not None and inputs.sizes is not None else None)
     deadline = decision_deadline(cps.limits)  # bounds run time only; never in the Decision
     refs, results, any_applied = [], [], False
     for policy in cps.policies:

@@ -321,7 +321,7 @@ def _bundle_tar(svc: Service, filters: dict[str, Any]) -> Path:
     return tmp / "bundle.tar.gz"
 
 
-_BUNDLE = {
+_BUNDLE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
         "description": "The evidence bundle as a .tar.gz",

@@ -169,7 +169,7 @@ def load_tokens(
     inline = list(records)
     store = TokenStore(inline, source=source)
     if tokens_file is not None:
-        store = TokenStore(inline + load_token_records(tokens_file), source=str(tokens_file))
+        store = TokenStore([*inline, *load_token_records(tokens_file)], source=str(tokens_file))
     if not len(store):
         raise ConfigError(
             f"{source}: no bearer tokens configured: the service refuses to start without one; "
