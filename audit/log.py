@@ -317,7 +317,10 @@ class AuditLog:
                 rows = self._build_rows(head, prepared)
                 cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 self.store.insert_entries(cur, head, rows)
-        return [AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time) for r in rows]
+        return [
+            AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
+            for r in rows
+        ]
 
     def _build_rows(self, head: Head, prepared: list[_Prepared]) -> list[NewRow]:
         rows: list[NewRow] = []

@@ -14,8 +14,9 @@ configuration once, then call the operations with it::
 - configuration and the engine: :func:`load_config`, :class:`Config`, :class:`Engine`;
 - operations: ``policyengine.gate.gate`` (:class:`GateResult`) and
   ``policyengine.promote.promote`` (named by their modules: a package attribute
-  cannot be both the function and the submodule), :func:`record_event`, :func:`record_statement`, :func:`approval_statement`,
-  :func:`waiver_statement`, :func:`verify_statement`, :func:`load_trust`;
+  cannot be both the function and the submodule), :func:`record_event`,
+  :func:`record_statement`, :func:`approval_statement`, :func:`waiver_statement`,
+  :func:`verify_statement`, :func:`load_trust`;
 - registry flow: :func:`registered`, :func:`moved`;
 - the engine core: :func:`load_policies`, :func:`compile_policies`,
   :func:`evaluate`, :class:`Context`, :class:`Decision`, :class:`RuleResult`;
@@ -68,7 +69,38 @@ _LAZY: dict[str, str] = {
 }
 """Public name -> the module that defines it."""
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CardValidationError",
+    "Config",
+    "ConfigError",
+    "Context",
+    "Decision",
+    "Engine",
+    "EvaluationError",
+    "GateResult",
+    "InputError",
+    "KeyUnavailableError",
+    "LogUnavailableError",
+    "PolicyEngineError",
+    "PolicyLoadError",
+    "PromotionRefusedError",
+    "RuleResult",
+    "TrustStore",
+    "approval_statement",
+    "compile_policies",
+    "evaluate",
+    "load_config",
+    "load_document",
+    "load_policies",
+    "load_trust",
+    "moved",
+    "record_event",
+    "record_statement",
+    "registered",
+    "validate_card",
+    "verify_statement",
+    "waiver_statement",
+]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
     from policyengine.approvals import (
