@@ -18,7 +18,7 @@ from audit.export import export_bundle
 from audit.keys import Signer, generate_key
 from audit.log import AuditLog
 from audit.publish import Publisher, WitnessEndpoint, WitnessError
-from audit.witness import CosignatureVerifier, encode_add_checkpoint
+from audit.witness import CosignatureVerifier, encode_add_checkpoint, witness_vkey
 from tests.audit.tsa import Tsa, running_tsa
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,3 +171,32 @@ def test_witness_serve_refuses_bad_flags(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=60)
     assert run.returncode == 3 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_readme_witnessing_section_loads_and_attaches_a_publisher(tmp_path: Path) -> None:
+    """The README's witnessing: example loads, and the opened log asks those witnesses."""
+    import re
+
+    from policyengine.config import load_config
+    from policyengine.ledger import open_log
+
+    readme = (REPO / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"^```yaml\n(.*?)^```", readme, re.M | re.S)
+                if b.startswith("witnessing:")]
+    skey, _ = generate_key("witness1.example")
+    vkey = witness_vkey(Signer.from_skey(skey))
+    (tmp_path / "policyengine.yaml").write_text(block.replace("<witness vkey>", vkey))
+    config = load_config(env={}, cwd=tmp_path)
+    log = open_log(config)
+    (publisher,) = log.publishers
+    assert isinstance(publisher, Publisher) and publisher.witnesses[0].key.vkey == vkey
+
+
+def test_misspelled_witnessing_key_is_refused(tmp_path: Path) -> None:
+    """A misspelled key under witnessing: is a configuration error, never ignored."""
+    from policyengine.config import load_config
+    from policyengine.errors import ConfigError
+
+    (tmp_path / "policyengine.yaml").write_text("witnessing:\n  min_witness: 1\n")
+    with pytest.raises(ConfigError, match="min_witness"):
+        load_config(env={}, cwd=tmp_path)
