@@ -26,6 +26,8 @@ class FaultClass(StrEnum):
     UNKNOWN_KEY = "unknown_key"
     PAYLOAD_MISMATCH = "payload_mismatch"
     REDACTION_ABUSE = "redaction_abuse"
+    MISSING_WITNESS = "missing_witness"
+    BAD_TIMESTAMP = "bad_timestamp"
 
 
 @dataclass(frozen=True)

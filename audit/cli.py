@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--bundle", help="an evidence bundle directory instead of --log")
     v.add_argument("--key", action="append", default=[], help="verifier key (vkey text or file)")
     v.add_argument("--trusted-checkpoint", help="a signed checkpoint note kept earlier")
+    v.add_argument("--witness", action="append", default=[],
+                   help="witness cosignature key (vkey text or file), repeatable")
+    v.add_argument("--min-witnesses", type=int, default=None,
+                   help="valid witness cosignatures every checkpoint needs (default: all given)")
+    v.add_argument("--tsa-cert", help="TSA certificate (PEM or DER): every checkpoint needs "
+                   "a valid RFC 3161 timestamp")
     v.set_defaults(func=_verify)
     s = sub.add_parser("show", parents=[log], help="print one entry as JSON")
     s.add_argument("seq", type=int)
@@ -170,12 +176,60 @@ def _verifiers(keys: list[str]) -> list[Any]:
 
 
 def _verify(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from audit.export import open_bundle
-
     if args.bundle and args.log:
         err.write("error: give --log or --bundle, not both\n")
         return 2
     trusted = Path(args.trusted_checkpoint).read_text() if args.trusted_checkpoint else None
+    evidence = _evidence_options(args)
+    code = _verify_log(args, trusted, out, err)
+    if code != 0 or evidence is None:
+        return code
+    from audit.evidence import iter_checkpoint_evidence
+    from audit.export import open_bundle
+
+    items = (open_bundle(args.bundle).iter_checkpoint_evidence() if args.bundle
+             else iter_checkpoint_evidence(_open(args).store))
+    return _check_evidence(items, *evidence, out)
+
+
+def _evidence_options(args: argparse.Namespace) -> tuple[list[Any], int, Any] | None:
+    """Witness keys, the N of N-of-M and the TSA certificate; None when none is asked."""
+    if not args.witness and args.min_witnesses is None and not args.tsa_cert:
+        return None
+    from audit.errors import InputError
+    from audit.witness import load_witness_keys
+
+    witnesses = load_witness_keys(args.witness)
+    n = len(witnesses) if args.min_witnesses is None else args.min_witnesses
+    if not 0 <= n <= len(witnesses):
+        raise InputError(f"--min-witnesses: expected 0..{len(witnesses)} (the number of "
+                         f"--witness keys), got {n}")
+    cert = None
+    if args.tsa_cert:
+        from audit.timestamp import load_tsa_cert
+
+        cert = load_tsa_cert(Path(args.tsa_cert).read_bytes())
+    return witnesses, n, cert
+
+
+def _check_evidence(items: Any, witnesses: list[Any], n: int, cert: Any, out: IO[str]) -> int:
+    from audit.evidence import verify_evidence
+
+    report = verify_evidence(items, witnesses, n, cert)
+    if not report:
+        fault = getattr(report.fault, "value", report.fault)
+        out.write(f"TAMPERED: {fault} at checkpoint {report.checkpoint_size}: "
+                  f"{report.message}\n")
+        return 1
+    out.write(report.summary(n) + "\n")
+    return 0
+
+
+def _verify_log(args: argparse.Namespace, trusted: str | None, out: IO[str],
+                err: IO[str]) -> int:
+    """Entries, chain, tree and checkpoint signatures, of a log or a bundle."""
+    from audit.export import open_bundle
+
     if args.bundle:
         bundle = open_bundle(args.bundle)
         keys = _verifiers(args.key) if args.key else bundle.verifiers

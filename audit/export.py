@@ -5,7 +5,9 @@ A bundle is a directory an auditor verifies offline with ``audit`` alone:
 - ``entries.jsonl``: ``{"seq", "envelope_b64", "leaf_hash"}`` per entry;
 - ``payloads.jsonl``: ``{"seq", "digest", "payload_b64"}`` or
   ``{"seq", "digest", "redacted": true}`` per entry, same order;
-- ``checkpoints.jsonl``: ``{"size", "note"}`` (C2SP signed notes);
+- ``checkpoints.jsonl``: ``{"size", "note"}`` (C2SP signed notes), plus
+  ``"cosignatures": [line]`` (witness cosignatures) and ``"timestamp"``
+  (base64 RFC 3161 token) when the log holds them (:mod:`audit.evidence`);
 - ``proofs.jsonl`` (filtered bundles only): ``{"seq", "size", "proof": [hex]}``,
   RFC 9162 inclusion proofs against the signed checkpoint of that size;
 - ``keys/*.vkey``: signed-note verifier keys of the log's signer;
@@ -29,6 +31,7 @@ from typing import Any, ClassVar
 
 from audit import merkle
 from audit.errors import IntegrityError, StorageError
+from audit.evidence import CheckpointEvidence, evidence_line, iter_checkpoint_evidence
 from audit.keys import NoteVerifier, load_verifiers
 from audit.log import AuditLog, entry_filters, format_time
 from audit.note import open_note, parse_checkpoint
@@ -131,8 +134,8 @@ def export_bundle(
     where = entry_filters(name=name, version=version, since=since, until=until)
     rows = log.store.iter_rows(where)
     redacted = _write_entries(log, rows, writers, checkpoint_size, progress)
-    for cp in log.store.iter_checkpoints():
-        writers["checkpoints.jsonl"].line({"size": cp.size, "note": cp.note})
+    for item in iter_checkpoint_evidence(log.store):
+        writers["checkpoints.jsonl"].line(evidence_line(item))
     files = {f: w.close() for f, w in writers.items()}
     counts = {f.split(".")[0]: w.count for f, w in writers.items()}
     counts["redacted"] = redacted
@@ -237,6 +240,14 @@ class Bundle:
         """Stream the checkpoints in file order."""
         for line in self._lines("checkpoints.jsonl"):
             yield StoredCheckpoint(int(line["size"]), str(line["note"]))
+
+    def iter_checkpoint_evidence(self) -> Iterator[CheckpointEvidence]:
+        """Stream the checkpoints with their cosignatures and timestamp tokens."""
+        for line in self._lines("checkpoints.jsonl"):
+            token = line.get("timestamp")
+            yield CheckpointEvidence(int(line["size"]), str(line["note"]),
+                                     tuple(map(str, line.get("cosignatures", ()))),
+                                     None if token is None else base64.b64decode(token))
 
     def iter_proofs(self) -> Iterator[tuple[int, int, list[bytes]]]:
         """Stream ``(seq, size, proof)`` of a filtered bundle."""

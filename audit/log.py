@@ -196,6 +196,9 @@ class AuditLog:
         self.origin = origin
         self.signer = signer
         self.retention_days = retention_days
+        self.publishers: list[Callable[[AuditLog, SignedCheckpoint], None]] = []
+        """Called with each newly signed checkpoint after it is committed (e.g.
+        :class:`audit.publish.Publisher`: witness cosignatures, timestamps)."""
 
     @classmethod
     def open(
@@ -300,7 +303,7 @@ class AuditLog:
             self.store.insert_checkpoint(conn, new.size, root, note, [signer.vkey])
         r = rows[0]
         appended = AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
-        return SignedAppend(appended, SignedCheckpoint(new.size, root, note))
+        return SignedAppend(appended, self._published(SignedCheckpoint(new.size, root, note)))
 
     def _append(
         self, prepared: list[_Prepared], inside: Callable[[Connection, Head], None] | None = None
@@ -389,7 +392,13 @@ class AuditLog:
             body = Checkpoint(self.origin, head.size, root).body()
             note = sign_note(body, [signer])
             self.store.insert_checkpoint(conn, head.size, root, note, [signer.vkey])
-        return SignedCheckpoint(head.size, root, note)
+        return self._published(SignedCheckpoint(head.size, root, note))
+
+    def _published(self, cp: SignedCheckpoint) -> SignedCheckpoint:
+        """Run the publishers on a committed checkpoint (outside the transaction)."""
+        for publish in self.publishers:
+            publish(self, cp)
+        return cp
 
     def _signer(self) -> Signer:
         if self.signer is None:

@@ -69,6 +69,26 @@ class _Promotion(StrictModel):
     """Oldest ``allow`` decision ``promote`` accepts (``24h``, ``7d`` or seconds)."""
 
 
+class _WitnessRef(StrictModel):
+    """One witness under ``witnessing.witnesses``."""
+
+    url: str
+    """Submission prefix: checkpoints go to ``<url>/add-checkpoint`` (c2sp.org/tlog-witness)."""
+    vkey: str
+    """The witness's cosignature/v1 verifier key (signature type 0x04)."""
+
+
+class Witnessing(StrictModel):
+    """The ``witnessing:`` section: who vouches for each checkpoint the log signs."""
+
+    witnesses: list[_WitnessRef] = Field(default_factory=list)
+    min_witnesses: int = 0
+    """Cosignatures each checkpoint needs; fewer fails the write (after it is recorded)."""
+    timestamp_url: str | None = None
+    """An RFC 3161 timestamp authority URL; each checkpoint's note digest is timestamped."""
+    timeout_seconds: float = 10.0
+
+
 class ConfigFile(StrictModel):
     """The shape of ``policyengine.yaml``; any other key, at any depth, is refused."""
 
@@ -83,6 +103,7 @@ class ConfigFile(StrictModel):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     environments: dict[str, _Environment] = Field(default_factory=dict)
     promotion: _Promotion = _Promotion()
+    witnessing: Witnessing | None = None
     service: dict[str, Any] | None = None
     """Read and checked by the service (``policyengine.service.settings``), not by the gate."""
 
@@ -144,6 +165,8 @@ class Config:
     """True when running under CI (``CI=true``): the development key is refused."""
     config_file: Path | None = None
     """The file that was read, if any."""
+    witnessing: Witnessing | None = None
+    """Witnesses and timestamp authority asked to vouch for each new checkpoint."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment variables the config was resolved from."""
 
@@ -266,6 +289,7 @@ def load_config(
         freshness=_freshness(flags, data),
         ci=env.get("CI", "").lower() in ("true", "1", "yes"),
         config_file=path,
+        witnessing=data.witnessing,
         env=env,
     )
 

@@ -106,8 +106,33 @@ def open_log(config: Config, signer: Signer | None = None) -> AuditLog:
             path = Path(config.log_url[len("sqlite:///") :])
             if not path.parent.is_dir():
                 raise FileNotFoundError(f"directory {path.parent} does not exist")
-        return AuditLog.open(config.log_url, origin=config.origin, signer=signer)
+        log = AuditLog.open(config.log_url, origin=config.origin, signer=signer)
+        if config.witnessing is not None:
+            log.publishers.append(_publisher(config))
+        return log
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _publisher(config: Config) -> Any:
+    """The checkpoint publisher of ``witnessing:`` (witness cosignatures, timestamps).
+
+    Raises:
+        ConfigError: a witness key is malformed or ``min_witnesses`` is out of range.
+    """
+    from audit.errors import AuditError
+    from audit.publish import Publisher, WitnessEndpoint
+    from audit.witness import CosignatureVerifier
+    from policyengine.errors import ConfigError
+
+    w = config.witnessing
+    assert w is not None
+    try:
+        endpoints = [WitnessEndpoint(x.url, CosignatureVerifier.from_vkey(x.vkey))
+                     for x in w.witnesses]
+        return Publisher(endpoints, min_witnesses=w.min_witnesses, tsa_url=w.timestamp_url,
+                         timeout=w.timeout_seconds)
+    except AuditError as exc:
+        raise ConfigError(f"witnessing: {exc}") from exc
 
 
 def record(
