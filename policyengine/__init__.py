@@ -33,7 +33,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from policyengine._version import __version__ as __version__
 
 _LAZY: dict[str, str] = {
     "Config": "policyengine.config",

@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     witness = Witness(load_signer(args.key), parse_log_keys(args.log_key),
                       WitnessState(args.state))
     server = ThreadingHTTPServer(address, _handler(witness))
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     err.write(f"witness {witness.vkey}\n")
     out.write(f"listening on http://{host}:{port}\n")
     out.flush()

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from policyengine import __version__
+from policyengine._version import __version__
 from policyengine.decision import Decision, RuleResult
 from policyengine.report import ReportContext, card_line, label, level
 

@@ -105,7 +105,9 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-_METRICS: dict[int | str, dict[str, Any]] = {200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}}
+_METRICS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+}
 
 
 def _add_health(app: FastAPI) -> None:
