@@ -8,7 +8,8 @@ Owns two things (the trust file itself, :class:`TrustStore` and
   binds its rule ids, model, version (or range), reason, ticket, approver and
   expiry; a revocation binds the waiver id; an approval revocation binds the
   seq of the approval entry it withdraws, the model version and a reason.
-  Statements are RFC 8785 canonical JSON, so the signed bytes are reproducible from the logged payload;
+  Statements are RFC 8785 canonical JSON, so the signed bytes are
+  reproducible from the logged payload;
 - verification: a statement counts only when its signature verifies against a
   key the trust file lists for that approver, and (for approvals) the approver
   holds the role. Unsigned statements count only when the configuration

@@ -51,6 +51,17 @@ def _approval(log: Any, seq: int) -> Any:
     return entry
 
 
+def _warn_if_not_allowed(config: Any, by: str, approval: Any, err: TextIO) -> None:
+    """Say now when ``by`` is neither the approval's approver nor an admin."""
+    from policyengine.approvals import load_trust
+
+    payload = approval.payload if isinstance(approval.payload, dict) else {}
+    owner = (payload.get("statement") or {}).get("approver")
+    if by != owner and not load_trust(config.trust_file).is_admin(by):
+        err.write(f"warning: this will not count at the gate: only {owner!r} or a holder of "
+                  "an admin role (admin_roles in the trust file) may revoke this approval\n")
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime
 
@@ -69,7 +80,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     check_signing(config, args.key, "revocation")
     by = approver_identity(args.by, args.key)
     log = open_log(config, config.signer(err))
-    subject = dict(_approval(log, args.approval_seq).envelope["subject"])
+    approval = _approval(log, args.approval_seq)
+    subject = dict(approval.envelope["subject"])
     statement = approval_revocation_statement(
         approval_seq=args.approval_seq,
         model=subject["name"],
@@ -79,6 +91,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         time=now_text(datetime.now(UTC)),
     )
     warn_if_not_counted(config, statement, args.key, None, err)
+    _warn_if_not_allowed(config, by, approval, err)
     seq, size = record_statement(
         config, "approval_revoked", subject, statement, approver_key=args.key, err=err, log=log
     )
