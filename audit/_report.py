@@ -22,6 +22,7 @@ class FaultClass(StrEnum):
     REORDERED = "reordered"
     TRUNCATED = "truncated"
     FORGED_CHECKPOINT = "forged_checkpoint"
+    FORGED_TRANSITION = "forged_transition"
     INCONSISTENT_CHECKPOINTS = "inconsistent_checkpoints"
     UNKNOWN_KEY = "unknown_key"
     PAYLOAD_MISMATCH = "payload_mismatch"

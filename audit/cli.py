@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from audit.errors import AuditError, IntegrityError, KeyLoadError, LogUnavailableError
 
-__all__ = ["DEFAULT_LOG_URL", "main"]
+__all__ = ["DEFAULT_LOG_URL", "log_url", "main"]
 
 DEFAULT_LOG_URL = "sqlite:///.policyengine/audit.db"
 ENV_LOG_URL = "POLICYENGINE_LOG_URL"
@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="valid witness cosignatures every checkpoint needs (default: all given)")
     v.add_argument("--tsa-cert", help="TSA certificate (PEM or DER): every checkpoint needs "
                    "a valid RFC 3161 timestamp")
+    v.add_argument("--trust-bundle-keys", action="store_true",
+                   help="UNSAFE: trust the keys shipped inside the bundle (anyone who rewrites "
+                        "the bundle can re-sign it)")
     v.set_defaults(func=_verify)
     s = sub.add_parser("show", parents=[log], help="print one entry as JSON")
     s.add_argument("seq", type=int)
@@ -126,8 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def log_url(value: str) -> str:
+    """A log URL; a plain path (no ``scheme://``) means the SQLite file ``sqlite:///path``."""
+    return value if "://" in value else f"sqlite:///{value}"
+
+
 def _url(args: argparse.Namespace) -> str:
-    return args.log or os.environ.get(ENV_LOG_URL) or DEFAULT_LOG_URL
+    return log_url(args.log or os.environ.get(ENV_LOG_URL) or DEFAULT_LOG_URL)
 
 
 def _open(args: argparse.Namespace, *, signed: bool = False, create: bool = False) -> Any:
@@ -161,7 +169,7 @@ def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None,
         return func(args, out, err)
     except AuditError as e:
         err.write(f"error: {e.diagnostics()}\n")
-        if args.command == "verify":
+        if args.command == "verify" and not isinstance(e, LogUnavailableError):
             return 2
         return next(code for cls, code in _EXIT if isinstance(e, cls))
     except OSError as e:
@@ -180,6 +188,12 @@ def _verify(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         err.write("error: give --log or --bundle, not both\n")
         return 2
     trusted = Path(args.trusted_checkpoint).read_text() if args.trusted_checkpoint else None
+    if not args.key and not (args.bundle and args.trust_bundle_keys):
+        err.write("error: no trust anchor: pass --key with the log's public key (its first key "
+                  "or a later one of its key chain; a vkey or a file holding it)"
+                  + (", or --trust-bundle-keys to trust the keys inside the bundle (unsafe)"
+                     if args.bundle else "") + "\n")
+        return 2
     evidence = _evidence_options(args)
     code = _verify_log(args, trusted, out, err)
     if code != 0 or evidence is None:
@@ -237,30 +251,34 @@ def _verify_log(args: argparse.Namespace, trusted: str | None, out: IO[str],
             err.write("error: the bundle ships no verifier keys: pass --key VKEY\n")
             return 2
         if not args.key:
-            err.write("warning: no --key given; trusting the keys shipped in the bundle\n")
+            err.write("warning: --trust-bundle-keys: trusting the keys shipped in the bundle; "
+                      "anyone who rewrote the bundle could have re-signed it\n")
         if bundle.filtered:
             return _verify_filtered(bundle, keys, out)
         source: Any = bundle
         origin, total = bundle.origin, bundle.manifest.get("counts", {}).get("entries")
+        hint: Any = bundle.iter_transitions()
     else:
-        if not args.key:
-            err.write("error: no verifier key: pass --key VKEY (or a file holding it)\n")
-            return 2
         keys = _verifiers(args.key)
         log = _open(args)
         source, origin, total = log.store, log.origin, log.size()
+        hint = (e.payload for e in log.query(types=["key_transition"]))
     return _run_verifier(source, keys, origin, trusted, total, out, err,
-                         bundle=bundle if args.bundle else None)
+                         bundle=bundle if args.bundle else None, transitions=hint)
 
 
 def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None,
-                  total: int | None, out: IO[str], err: IO[str], *, bundle: Any = None) -> int:
+                  total: int | None, out: IO[str], err: IO[str], *, bundle: Any = None,
+                  transitions: Any = ()) -> int:
+    from audit.transition import first_key
     from audit.verify import Verifier
 
+    transitions = list(transitions)
     progress = _Progress(err, "verify", total)
     verifier = Verifier(keys, origin, trusted, progress=progress)
     try:
-        report = verifier.verify(source.iter_entries(), source.iter_checkpoints())
+        report = verifier.verify(source.iter_entries(), source.iter_checkpoints(),
+                                 transitions=transitions)
     finally:
         progress.close()
     if not report.ok:
@@ -273,10 +291,27 @@ def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None
     redacted = len(report.redacted_seqs)
     out.write(f"ok: {report.entries_checked} entries, {report.checkpoints_checked} checkpoints "
               f"verified; {redacted} redacted payload(s)\n")
+    _print_transitions(transitions, first_key(transitions), out)
     if report.unsigned_entries:
         out.write(f"note: {report.unsigned_entries} entries after the last checkpoint are "
                   "not yet covered by a signature\n")
     return 0
+
+
+def _print_transitions(transitions: list[Any], first: Any, out: IO[str]) -> None:
+    """One line per key transition, so an auditor sees the log's key history."""
+    from audit.errors import InvalidSignatureError
+    from audit.transition import transition_from_payload
+
+    if first is not None:
+        out.write(f"key chain: first key {first.name}+{first.key_id.hex()}\n")
+    for payload in transitions:
+        try:
+            t = transition_from_payload(payload)
+        except InvalidSignatureError:
+            continue
+        out.write(f"key transition at size {t.size}: {t.old.name}+{t.old.key_id.hex()} -> "
+                  f"{t.new.name}+{t.new.key_id.hex()}\n")
 
 
 def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:

@@ -10,7 +10,13 @@ A bundle is a directory an auditor verifies offline with ``audit`` alone:
   (base64 RFC 3161 token) when the log holds them (:mod:`audit.evidence`);
 - ``proofs.jsonl`` (filtered bundles only): ``{"seq", "size", "proof": [hex]}``,
   RFC 9162 inclusion proofs against the signed checkpoint of that size;
-- ``keys/*.vkey``: signed-note verifier keys of the log's signer;
+- ``transitions.jsonl``: ``{"seq", "transition"}`` per ``key_transition``
+  entry (the signed note; see :mod:`audit.transition`), so a verifier that
+  holds the log's first key (or any later key of its chain) follows the
+  rotations; the entries themselves are in ``entries.jsonl`` too (in a
+  filtered bundle, whatever the filters), which is what is verified;
+- ``keys/*.vkey``: signed-note verifier keys of the log's signer(s); a
+  verifier never trusts them unless told to (``--trust-bundle-keys``);
 - ``manifest.json``: format, origin, filters, counts and the SHA-256 of every file.
 
 A full bundle is verified as a chain by :class:`audit.verify.Verifier` over
@@ -29,13 +35,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import sqlalchemy as sa
+
 from audit import merkle
-from audit.errors import IntegrityError, StorageError
+from audit.errors import IntegrityError, InvalidSignatureError, StorageError
 from audit.evidence import CheckpointEvidence, evidence_line, iter_checkpoint_evidence
 from audit.keys import NoteVerifier, load_verifiers
 from audit.log import AuditLog, entry_filters, format_time
 from audit.note import open_note, parse_checkpoint
 from audit.records import StoredCheckpoint, StoredEntry
+from audit.store import ENTRIES
+from audit.transition import TRANSITION_TYPE, KeyChain, first_key, transition_from_payload
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -47,7 +57,8 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "policyengine-audit-bundle/v1"
-_FILES = ("entries.jsonl", "payloads.jsonl", "checkpoints.jsonl", "proofs.jsonl")
+_FILES = ("entries.jsonl", "payloads.jsonl", "checkpoints.jsonl", "transitions.jsonl",
+          "proofs.jsonl")
 
 Progress = Callable[[int], None]
 """Called with the number of entries written so far."""
@@ -130,10 +141,15 @@ def export_bundle(
             raise StorageError("filtered export needs a signed checkpoint: run `checkpoint` first")
         checkpoint_size = latest.size
     _prepare_dir(out)
-    writers = {f: _HashingWriter(out / f) for f in _FILES[: 4 if filters else 3]}
+    writers = {f: _HashingWriter(out / f) for f in _FILES[: 5 if filters else 4]}
     where = entry_filters(name=name, version=version, since=since, until=until)
+    if where:  # the key chain travels with any slice, so its checkpoints verify
+        where = [sa.or_(sa.and_(*where), ENTRIES.c.type == TRANSITION_TYPE)]
     rows = log.store.iter_rows(where)
     redacted = _write_entries(log, rows, writers, checkpoint_size, progress)
+    for entry in log.query(types=[TRANSITION_TYPE]):
+        writers["transitions.jsonl"].line(
+            {"seq": entry.seq, "transition": (entry.payload or {}).get("transition")})
     for item in iter_checkpoint_evidence(log.store):
         writers["checkpoints.jsonl"].line(evidence_line(item))
     files = {f: w.close() for f, w in writers.items()}
@@ -249,6 +265,11 @@ class Bundle:
                                      tuple(map(str, line.get("cosignatures", ()))),
                                      None if token is None else base64.b64decode(token))
 
+    def iter_transitions(self) -> Iterator[dict[str, Any]]:
+        """Stream the key transitions listed in ``transitions.jsonl`` (unverified hints)."""
+        for line in self._lines("transitions.jsonl"):
+            yield {"transition": line.get("transition")}
+
     def iter_proofs(self) -> Iterator[tuple[int, int, list[bytes]]]:
         """Stream ``(seq, size, proof)`` of a filtered bundle."""
         for line in self._lines("proofs.jsonl"):
@@ -291,29 +312,64 @@ def open_bundle(path: str | Path) -> Bundle:
     return Bundle(root, manifest, verifiers)
 
 
+def _chain(
+    bundle: Bundle, verifiers: list[NoteVerifier]
+) -> list[tuple[int, NoteVerifier | None, bool]]:
+    """The key in force after each transition in the bundle's entries, followed in order.
+
+    Returns ``[(size from which it signs, key in force, anchored)]``; the entries
+    themselves are proven by inclusion like any other (see :func:`_check_entry`).
+    """
+    chain = KeyChain(verifiers, first_key(bundle.iter_transitions()))
+    steps = [(0, chain.in_force, chain.anchored)]
+    for entry in bundle.iter_entries():
+        if b'"type":"key_transition"' not in entry.envelope:
+            continue
+        try:
+            problem = chain.follow(entry.seq, transition_from_payload(entry.payload or b""),
+                                   bundle.origin)
+        except InvalidSignatureError as e:
+            problem = str(e)
+        if problem is not None:
+            raise BundleIntegrityError(f"forged_transition: key transition at seq {entry.seq} "
+                                       f"{problem}", entry.seq)
+        steps.append((entry.seq + 1, chain.in_force, chain.anchored))
+    return steps
+
+
 def _signed_roots(bundle: Bundle, verifiers: list[NoteVerifier]) -> dict[int, bytes]:
+    steps = _chain(bundle, verifiers)
     roots: dict[int, bytes] = {}
+    anchored = True
     for cp in bundle.iter_checkpoints():
-        body, _names = open_note(cp.note, verifiers)
+        _size, in_force, anchored = max((s for s in steps if s[0] <= cp.size),
+                                        key=lambda s: s[0])
+        body, _names = open_note(cp.note, verifiers if in_force is None else [in_force])
         parsed = parse_checkpoint(body)
         if parsed.origin != bundle.origin or parsed.size != cp.size:
             raise BundleIntegrityError(
                 f"checkpoint {cp.size}: expected origin {bundle.origin} size {cp.size}, "
                 f"got {parsed.origin} size {parsed.size}")
         roots[cp.size] = parsed.root
+    if not anchored:  # the proofs are against the latest checkpoint: a trusted key must sign it
+        raise BundleIntegrityError(
+            "unknown_key: the latest checkpoint is signed by a key of the log's chain that none "
+            "of the given keys vouches for")
     return roots
 
 
 def verify_filtered_bundle(bundle: Bundle, verifiers: list[NoteVerifier] | None = None) -> None:
     """Verify each entry of a filtered bundle by its inclusion proof (RFC 9162 §2.1.3.2).
 
-    Checks: every checkpoint's signature (known keys only), every leaf hash,
-    each entry's proof against a signed root, and each unredacted payload's
-    digest against the envelope.
+    Checks: the key transitions the bundle carries (each signed by the key in
+    force), every checkpoint's signature by the key in force at its size, every
+    leaf hash, each entry's proof against a signed root, and each unredacted
+    payload's digest against the envelope.
 
     Raises:
-        InvalidSignatureError: a checkpoint has no valid signature by a known key.
-        BundleIntegrityError: an entry, payload or proof fails (``.seq`` names it).
+        InvalidSignatureError: a checkpoint has no valid signature by the key in force.
+        BundleIntegrityError: a transition, entry, payload or proof fails (``.seq``
+            names it), or no given key vouches for the latest checkpoint.
     """
     roots = _signed_roots(bundle, verifiers if verifiers is not None else bundle.verifiers)
     proofs = bundle.iter_proofs()

@@ -30,6 +30,7 @@ from audit.note import Checkpoint, parse_checkpoint, sign_note
 from audit.records import AppendResult, LeafHashHex, Seq
 from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import ENTRIES, Head, NewRow, Store, open_store
+from audit.transition import TRANSITION_TYPE, key_in_force, sign_transition
 
 __all__ = [
     "DEFAULT_ORIGIN",
@@ -289,18 +290,50 @@ class AuditLog:
             StorageError: no signer, or the database refused the write (nothing written).
             IntegrityError: the stored tree disagrees with the last checkpoint.
         """
-        signer = self._signer()
         prepared = _prepare(NewEntry(type, subject, actor, payload, time))
+        return self._append_signed(lambda _head: prepared, [self._signer()])
+
+    def rotate_key(self, new: Signer, actor: str) -> SignedAppend:
+        """Hand signing over to ``new``: append a ``key_transition`` signed by the key in force.
+
+        The transition (see :mod:`audit.transition`) takes effect at the size
+        the entry makes the log; the checkpoint over it is signed by both keys,
+        later ones by ``new`` alone. Afterwards this log signs with ``new``.
+
+        Raises:
+            StorageError: no signer, or the signer is not the key in force.
+            InputError: ``new`` is the key in force already.
+        """
+        old = self._signer()
+        if new.vkey == old.vkey:
+            raise InputError("new key: expected a key other than the one in force")
+
+        def prepare(head: Head) -> _Prepared:
+            note = sign_transition(self.origin, head.size + 1, old, new)
+            entry = NewEntry(TRANSITION_TYPE, {"name": self.origin}, actor, {"transition": note})
+            return _prepare(entry, internal=True)
+
+        signed = self._append_signed(prepare, [new, old])
+        self.signer = new
+        return signed
+
+    def _append_signed(self, prepare: Callable[[Head], _Prepared],
+                       signers: list[Signer]) -> SignedAppend:
+        """Append one entry and a checkpoint over it signed by ``signers``; one transaction.
+
+        ``signers[-1]`` must be the key in force (the last transition's new key).
+        """
         with self.store.locked() as (conn, head):
+            _check_in_force(conn, signers[-1])
             self._check_last(conn, head)
-            rows = self._build_rows(head, [prepared])
+            rows = self._build_rows(head, [prepare(head)])
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             new = self.store.insert_entries(cur, head, rows)
             # The new root from the new compact range: the nodes just written
             # are not visible to the tree reader before this transaction commits.
             root = merkle.CompactRange(new.size, new.frontier).root()
-            note = sign_note(Checkpoint(self.origin, new.size, root).body(), [signer])
-            self.store.insert_checkpoint(conn, new.size, root, note, [signer.vkey])
+            note = sign_note(Checkpoint(self.origin, new.size, root).body(), signers)
+            self.store.insert_checkpoint(conn, new.size, root, note, [s.vkey for s in signers])
         r = rows[0]
         appended = AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
         return SignedAppend(appended, self._published(SignedCheckpoint(new.size, root, note)))
@@ -389,6 +422,7 @@ class AuditLog:
             root, last = self._check_last(conn, head)
             if last is not None and last.size == head.size:
                 return SignedCheckpoint(last.size, bytes(last.root), last.note)
+            _check_in_force(conn, signer)
             body = Checkpoint(self.origin, head.size, root).body()
             note = sign_note(body, [signer])
             self.store.insert_checkpoint(conn, head.size, root, note, [signer.vkey])
@@ -538,6 +572,15 @@ def _check_previous(log: AuditLog, last: Any, size: int, root: bytes) -> None:
     merkle.verify_consistency(last.size, size, proof, signed.root, root)
     if old_root != signed.root:
         raise IntegrityError(f"tree root at size {last.size} differs from its signed checkpoint")
+
+
+def _check_in_force(conn: Connection, signer: Signer) -> None:
+    """Only the key in force signs (c2sp key transitions, see :mod:`audit.transition`)."""
+    vkey = key_in_force(conn)
+    if vkey is not None and vkey != signer.vkey:
+        raise StorageError(
+            f"signing key {signer.name}+{signer.key_id.hex()} is not in force: the log's key "
+            f"was rotated to {vkey.rsplit('+', 1)[0]}; configure the current signing key")
 
 
 def _entry(row: Any) -> Entry:

@@ -30,7 +30,7 @@ from audit.store import HOLDS, PAYLOADS, Head, Store
 
 __all__ = ["AUDIT_TYPES", "active_holds", "hold", "redact", "release"]
 
-AUDIT_TYPES = frozenset({"redaction", "legal_hold", "legal_hold_release"})
+AUDIT_TYPES = frozenset({"redaction", "legal_hold", "legal_hold_release", "key_transition"})
 """Entry types only the audit package itself writes."""
 
 

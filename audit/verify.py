@@ -42,7 +42,14 @@ leaf hash) and the ``prev`` links (each entry commits to its predecessor):
   more entries than the log holds.
 - forged_checkpoint: a checkpoint that is malformed, carries a bad signature
   by a known key, names another origin, or signs a size other than stored.
-- unknown_key: a checkpoint signed only by keys the auditor did not supply.
+- unknown_key: a checkpoint signed only by keys the auditor did not supply,
+  or, once the log has key transitions (:mod:`audit.transition`), by a key
+  other than the one in force at its size; or checkpoints signed by keys of
+  the log's chain that no key the auditor gave vouches for (the chain never
+  reaches a trusted key).
+- forged_transition: a ``key_transition`` entry that is malformed, not
+  signed by the key in force (or by its new key), names another origin, or
+  takes effect at a size other than its own seq + 1.
 - inconsistent_checkpoints: a validly signed checkpoint whose root differs
   from the log's while the next checkpoint matches the log (so the two
   signed trees cannot be consistent), two different roots signed for one
@@ -85,6 +92,7 @@ from audit.keys import NoteVerifier
 from audit.merkle import CompactRange
 from audit.note import Checkpoint, check_note, parse_checkpoint
 from audit.records import EntryStream, EntryTuple, StoredCheckpoint, StoredEntry
+from audit.transition import KeyChain, first_key, transition_from_payload
 
 __all__ = ["FaultClass", "VerificationReport", "Verifier"]
 
@@ -142,19 +150,23 @@ class Verifier:
                 )
 
     def verify(
-        self, entries: Iterable[StoredEntry], checkpoints: Iterable[StoredCheckpoint]
+        self, entries: Iterable[StoredEntry], checkpoints: Iterable[StoredCheckpoint],
+        *, transitions: Iterable[bytes | str] = (),
     ) -> VerificationReport:
         """Verify every entry and checkpoint; never raises on a failed check.
 
         Args:
             entries: every entry of the log, in seq order (streamed).
             checkpoints: every stored checkpoint, in size order (streamed).
+            transitions: payloads of the log's ``key_transition`` entries, read
+                ahead (an unverified hint: the first one names the log's first
+                key, so a key later in the chain can anchor it).
 
         Returns:
             A report naming the first fault and its seq, or ok.
         """
-        run = _Run(self._verifiers, self._origin, self._trusted, iter(checkpoints),
-                   self._progress)
+        chain = KeyChain(self._verifiers, first_key(transitions))
+        run = _Run(chain, self._origin, self._trusted, iter(checkpoints), self._progress)
         rows = entries.rows() if isinstance(entries, EntryStream) else map(_AS_ROW, entries)
         try:
             run.consume(iter(rows))
@@ -167,10 +179,12 @@ class Verifier:
 class _Run:
     """State of one verification pass; O(log n) memory plus pending redactions."""
 
-    def __init__(self, verifiers: list[NoteVerifier], origin: str | None,
+    def __init__(self, chain: KeyChain, origin: str | None,
                  trusted: Checkpoint | None, checkpoints: Iterator[StoredCheckpoint],
                  progress: Callable[[int], None] | None) -> None:
-        self.verifiers, self.origin, self.trusted = verifiers, origin, trusted
+        self.chain, self.origin, self.trusted = chain, origin, trusted
+        self.unanchored: int | None = None
+        """First seq covered only by checkpoints of keys no trusted key vouches for yet."""
         self.checkpoints, self.progress = checkpoints, progress
         self.next_cp = next(checkpoints, None)
         self.p = 0
@@ -237,7 +251,8 @@ class _Run:
                 if log != origin:
                     self.p = p
                     origin = self._check_origin(fields)
-                if redacted or payload is None or type_ == b"redaction":
+                if redacted or payload is None or type_ == b"redaction" or (
+                        type_ == b"key_transition"):
                     self.p = p
                     self._payload(payload, bool(redacted), fields)
                 elif hexlify(sha(payload).digest()) != digest:
@@ -296,6 +311,20 @@ class _Run:
                              f"got sha256:{got}")
         if f.type == "redaction" and not redacted:
             self._tombstone(bytes(payload or b""))
+        elif f.type == "key_transition":
+            self._transition(None if redacted else payload)
+
+    def _transition(self, payload: bytes | None) -> None:
+        """A ``key_transition`` entry: signed by the key in force (see audit.transition)."""
+        p = self.p
+        try:
+            if payload is None:
+                raise InvalidSignatureError("its payload is missing")
+            problem = self.chain.follow(p, transition_from_payload(payload), self.origin)
+        except InvalidSignatureError as exc:
+            problem = str(exc)
+        if problem is not None:
+            raise Fault(FaultClass.FORGED_TRANSITION, p, f"key transition at seq {p} {problem}")
 
     def _tombstone(self, payload: bytes) -> None:
         """A ``redaction`` entry: its payload names the redacted seq and its digest."""
@@ -399,13 +428,17 @@ class _Run:
             return Fault(kind, lo, f"checkpoint at size {cp.size}: {why}", cp.size)
 
         try:
-            check = check_note(cp.note, self.verifiers)
+            check = check_note(cp.note, self.chain.checkpoint_keys())
             if check.failed:
                 raise fault(FaultClass.FORGED_CHECKPOINT,
                             f"invalid signature for known key {check.failed[0]}")
             if not check.verified:
+                in_force = self.chain.in_force
+                why = "" if in_force is None else f" (the key in force is {in_force.name}+" \
+                    f"{in_force.key_id.hex()})"
                 raise fault(FaultClass.UNKNOWN_KEY,
-                            f"signed only by unknown keys {', '.join(check.unknown) or 'none'}")
+                            f"signed only by unknown keys {', '.join(check.unknown) or 'none'}"
+                            + why)
             signed = parse_checkpoint(check.body)
         except InvalidSignatureError as exc:
             raise fault(FaultClass.FORGED_CHECKPOINT, str(exc)) from exc
@@ -443,6 +476,10 @@ class _Run:
                          f"{self.held.message.split(': ', 1)[1]}; it is inconsistent with the "
                          f"checkpoint at size {cp.size}, which matches the log",
                          self.held.checkpoint_size)
+        if not self.chain.anchored and self.unanchored is None:
+            self.unanchored = self._lo(cp.size)
+        elif self.chain.anchored:
+            self.unanchored = None  # a trusted key's root vouches for every earlier entry
         if cp.size != self.verified_size:
             self.below_verified = self.verified_size
         self.verified_size = cp.size
@@ -465,6 +502,13 @@ class _Run:
             raise Fault(FaultClass.TRUNCATED, p,
                          f"log truncated: the trusted checkpoint covers {self.trusted.size} "
                          f"entries, the log holds {p}", self.trusted.size)
+        if self.unanchored is not None or not self.chain.anchored:
+            seq = self.unanchored if self.unanchored is not None else 0
+            keys = ", ".join(f"{v.name}+{v.key_id.hex()}" for v in self.chain.trusted)
+            raise Fault(FaultClass.UNKNOWN_KEY, seq,
+                         f"checkpoints from seq {seq} on are signed by keys of the log's "
+                         f"key chain that none of the given keys ({keys}) vouches for: "
+                         "pass the log's first key or a later key of its chain")
         if self.pending:
             seq = min(self.pending)
             raise Fault(FaultClass.REDACTION_ABUSE, seq,

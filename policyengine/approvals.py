@@ -6,8 +6,10 @@ Owns two things (the trust file itself, :class:`TrustStore` and
 - the canonical statements an approver signs: an approval binds model,
   version, artifact digest, role, approver, expiry and signing time; a waiver
   binds its rule ids, model, version (or range), reason, ticket, approver and
-  expiry; a revocation binds the waiver id. Statements are RFC 8785 canonical
-  JSON, so the signed bytes are reproducible from the logged payload;
+  expiry; a revocation binds the waiver id; an approval revocation binds the
+  seq of the approval entry it withdraws, the model version and a reason.
+  Statements are RFC 8785 canonical JSON, so the signed bytes are
+  reproducible from the logged payload;
 - verification: a statement counts only when its signature verifies against a
   key the trust file lists for that approver, and (for approvals) the approver
   holds the role. Unsigned statements count only when the configuration
@@ -41,11 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPROVAL_KIND",
+    "APPROVAL_REVOCATION_KIND",
     "REVOCATION_KIND",
     "WAIVER_KIND",
     "Approver",
     "TrustStore",
     "Verification",
+    "approval_revocation_statement",
     "approval_statement",
     "approver_identity",
     "check_signing",
@@ -65,6 +69,7 @@ __all__ = [
 APPROVAL_KIND = "policyengine.approval/v1"
 WAIVER_KIND = "policyengine.waiver/v1"
 REVOCATION_KIND = "policyengine.waiver-revocation/v1"
+APPROVAL_REVOCATION_KIND = "policyengine.approval-revocation/v1"
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,25 @@ def revocation_statement(
         "kind": REVOCATION_KIND,
         "waiver_id": waiver_id,
         "model": model,
+        "reason": reason,
+        "approver": approver,
+        "time": time,
+    }
+
+
+def approval_revocation_statement(
+    *, approval_seq: int, model: str, version: str, reason: str, approver: str, time: str
+) -> dict[str, Any]:
+    """The statement that withdraws the approval logged at ``approval_seq``.
+
+    ``approver`` is who revokes: the approval's own approver, or an approver
+    holding one of the trust file's ``admin_roles``.
+    """
+    return {
+        "kind": APPROVAL_REVOCATION_KIND,
+        "approval_seq": approval_seq,
+        "model": model,
+        "version": version,
         "reason": reason,
         "approver": approver,
         "time": time,

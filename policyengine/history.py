@@ -3,7 +3,10 @@
 Owns turning log entries into the ``Context.history`` dict the engine reads
 (see the shared contract): ``approvals`` (verified against the trust file),
 ``waivers`` (verified, minus those revoked by a verified revocation),
-``decisions``, ``promotions`` and ``events``. Approvals of another artifact
+``decisions``, ``promotions`` and ``events``. An approval withdrawn by a
+verified ``approval_revoked`` entry (signed by its approver or by a holder of
+an admin role) never counts again: it moves to the rejected approvals with
+the reason "revoked by X at T: reason". Approvals of another artifact
 digest, expired or stale ones stay in ``approvals`` (they are genuine): the
 approvals pack decides whether they count and says why. The payload of every
 approval, waiver and revocation is checked against the digest in its envelope,
@@ -28,6 +31,7 @@ from typing import Any, Protocol
 
 from policyengine.approvals import (
     APPROVAL_KIND,
+    APPROVAL_REVOCATION_KIND,
     REVOCATION_KIND,
     WAIVER_KIND,
     TrustStore,
@@ -52,9 +56,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "violation",
     "alias_reverted",
 )
-_SIGNED = ("approval", "waiver", "waiver_revoked")
+_SIGNED = ("approval", "waiver", "waiver_revoked", "approval_revoked")
 _MODEL_TYPES = ("waiver", "waiver_revoked")
-_VERSION_TYPES = ("approval", "decision", "promoted", *EVENT_TYPES)
+_VERSION_TYPES = ("approval", "approval_revoked", "decision", "promoted", *EVENT_TYPES)
 
 
 class _Entry(Protocol):
@@ -183,6 +187,10 @@ class _Builder:
         self.model, self.version = model, version
         self.trust, self.allow_unsigned = trust, allow_unsigned
         self.approvals: list[dict[str, Any]] = []
+        self.approval_seqs: dict[int, int] = {}
+        """seq of a counted approval entry -> its index in ``approvals``."""
+        self.withdrawn: dict[int, Rejection] = {}
+        """index in ``approvals`` -> the rejection a verified revocation turned it into."""
         self.waivers: dict[str, dict[str, Any]] = {}
         self.revoked: set[str] = set()
         self.decisions: list[dict[str, Any]] = []
@@ -247,6 +255,7 @@ class _Builder:
         )
         if not check:
             return self.reject(entry, str(check.reason), role)
+        self.approval_seqs[entry.seq] = len(self.approvals)
         self.approvals.append(
             {
                 "approver": st.get("approver"),
@@ -307,6 +316,38 @@ class _Builder:
         if found:
             self.revoked.add(str(found[0].get("waiver_id")))
 
+    def _add_approval_revoked(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        """A revocation withdraws an approval for good, if its approver or an admin signed it."""
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        st = payload.get("statement") or {}
+        if st.get("kind") != APPROVAL_REVOCATION_KIND or (st.get("model"), st.get("version")) != (
+            subject.get("name"),
+            subject.get("version"),
+        ):
+            return self.reject(entry, "payload is not an approval revocation for this version")
+        target = st.get("approval_seq")
+        index = self.approval_seqs.get(target) if type(target) is int else None
+        if index is None or not isinstance(target, int):
+            return self.reject(entry, f"names seq {target!r}, which is no counted approval here")
+        check = verify_statement(
+            st, payload.get("signature"), self.trust, allow_unsigned=self.allow_unsigned
+        )
+        if not check:
+            return self.reject(entry, str(check.reason))
+        approval, by = self.approvals[index], str(st.get("approver"))
+        if by != approval.get("approver") and not self.trust.is_admin(by):
+            return self.reject(
+                entry,
+                f"{by!r} may not revoke an approval by {approval.get('approver')!r}: only its "
+                "approver or a holder of an admin role in the trust file may",
+            )
+        reason = f"revoked by {by} at {st.get('time')}: {st.get('reason')}"
+        self.withdrawn.setdefault(
+            index, Rejection(target, "approval", str(approval.get("approver")), reason,
+                             approval.get("role"))
+        )
+        return None
+
     def _add_decision(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
         payload = entry.payload if isinstance(entry.payload, dict) else {}
         decision = payload.get("decision") or {}
@@ -338,12 +379,14 @@ class _Builder:
 
     def result(self) -> HistoryResult:
         waivers = [w for wid, w in self.waivers.items() if wid not in self.revoked]
+        approvals = [a for i, a in enumerate(self.approvals) if i not in self.withdrawn]
+        rejected = [*self.rejected, *self.withdrawn.values()]
         history = {
-            "approvals": self.approvals,
+            "approvals": approvals,
             "waivers": waivers,
             "decisions": self.decisions,
             "promotions": self.promotions,
             "events": self.events,
-            "rejected_approvals": [r.to_dict() for r in self.rejected if r.type == "approval"],
+            "rejected_approvals": [r.to_dict() for r in rejected if r.type == "approval"],
         }
-        return HistoryResult(history=history, rejected=self.rejected)
+        return HistoryResult(history=history, rejected=rejected)

@@ -84,9 +84,10 @@ def log_errors(config: Config) -> Iterator[None]:
             # The log's own message already names the (redacted) URL and how to fix it.
             message = str(exc).replace(config.log_url, _redact_url(config.log_url))
             raise LogUnavailableError(message) from exc
+        # The same one line as audit's own (audit.store): one error for an unreachable log.
         raise LogUnavailableError(
-            f"audit log {_redact_url(config.log_url)} unavailable: {exc}; "
-            "check --log / POLICYENGINE_LOG_URL and that the file or server is reachable"
+            f"audit log unavailable at {_redact_url(config.log_url)}: {exc}; "
+            "check --log or POLICYENGINE_LOG_URL"
         ) from exc
 
 

@@ -13,6 +13,8 @@ the waiver roles empty and let any approver grant waivers) and the loaded
         keys: ["bob@bank.example+1a2b3c4d+AbC..."]   # C2SP signed-note verifier keys
     waiver_roles: [model-risk]         # roles that may grant and revoke waivers;
                                        # left out or empty: any trusted approver
+    admin_roles: [governance-admin]    # roles that may revoke anyone's approval
+                                       # (an approver may always revoke their own)
 
 Not handled here: signing or verifying statements (``approvals.py``).
 """
@@ -52,6 +54,7 @@ class TrustFile(StrictModel):
     kind: Literal["Approvers"] = "Approvers"
     approvers: list[_ApproverEntry]
     waiver_roles: list[str] = Field(default_factory=list)
+    admin_roles: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,13 @@ class TrustStore:
     """Where the approvers were read from, for messages."""
     waiver_roles: frozenset[str] = frozenset()
     """Roles allowed to grant or revoke waivers; empty means any trusted approver."""
+    admin_roles: frozenset[str] = frozenset()
+    """Roles allowed to revoke any approver's approval; empty means nobody but its approver."""
+
+    def is_admin(self, approver: str) -> bool:
+        """True when ``approver`` holds one of the admin roles."""
+        entry = self.approvers.get(approver)
+        return entry is not None and bool(entry.roles & self.admin_roles)
 
     def verifiers(self, approver: str) -> list[NoteVerifier]:
         """Parsed verifier keys of ``approver`` (empty when unknown)."""
@@ -108,7 +118,8 @@ def load_trust(path: str | Path | None) -> TrustStore:
             raise ConfigError(f"{src}: approver {item.id!r} listed twice; merge the entries")
         approvers[item.id] = _approver(item, f"{src}: approvers[{index}]")
     return TrustStore(
-        approvers=approvers, source=src, waiver_roles=frozenset(parsed.waiver_roles)
+        approvers=approvers, source=src, waiver_roles=frozenset(parsed.waiver_roles),
+        admin_roles=frozenset(parsed.admin_roles),
     )
 
 

@@ -26,6 +26,7 @@ _COMMANDS: tuple[str, ...] = (
     "test",
     "gate",
     "approve",
+    "revoke_approval",
     "waive",
     "promote",
     "event",

@@ -1,4 +1,4 @@
-"""audit.canonical.dumps is byte-equal to the rfc8785 package on every JSON value, floats included."""
+"""audit.canonical.dumps is byte-equal to the rfc8785 package on every JSON value (floats too)."""
 
 from __future__ import annotations
 

@@ -68,10 +68,22 @@ def test_verify_without_key_is_an_error(filled: AuditLog) -> None:
     assert code == 2 and "--key" in err
 
 
-def test_verify_unreachable_log_exits_2(tmp_path: Path, signer: Signer) -> None:
-    """verify maps an unavailable log to exit 2."""
+def test_verify_unreachable_log_exits_3(tmp_path: Path, signer: Signer) -> None:
+    """verify maps an unavailable log to exit 3, as export and the gate do."""
     code, _, err = run("verify", "--log", "mysql://x/y", "--key", signer.vkey)
-    assert code == 2 and "unavailable" in err
+    assert code == 3 and "audit log unavailable at" in err
+    code, _, err = run("export", "--out", str(tmp_path / "b"), "--log", "mysql://x/y")
+    assert code == 3 and "audit log unavailable at" in err
+
+
+def test_verify_accepts_a_plain_sqlite_path(filled: AuditLog, signer: Signer,
+                                            tmp_path: Path) -> None:
+    """--log given as a plain file path means sqlite:///path."""
+    path = _url(filled).removeprefix("sqlite:///")
+    code, out, _ = run("verify", "--log", path, "--key", signer.vkey)
+    assert code == 0 and out.startswith("ok:"), out
+    code, _, err = run("verify", "--log", str(tmp_path / "missing.db"), "--key", signer.vkey)
+    assert code == 3 and "no log file" in err
 
 
 def test_verify_trusted_checkpoint_catches_truncation(filled: AuditLog, signer: Signer,
@@ -133,8 +145,17 @@ def test_export_then_verify_bundle(filled: AuditLog, signer: Signer, tmp_path: P
     code, _, _ = run("export", "--out", str(tmp_path / "part"), "--name", "model",
                      "--version", "2", "--since", "2026-01-01T00:00:00Z", "--log", _url(filled))
     assert code == 0
-    code, out, err = run("verify", "--bundle", str(tmp_path / "part"))
-    assert code == 0 and "inclusion proofs" in out and "trusting the keys" in err
+    code, out, _ = run("verify", "--bundle", str(tmp_path / "part"), "--key", signer.vkey)
+    assert code == 0 and "inclusion proofs" in out, out
+
+
+def test_bundle_without_anchor_is_refused(filled: AuditLog, tmp_path: Path) -> None:
+    """verify --bundle without --key exits 2 and names what to pass; the unsafe flag warns."""
+    run("export", "--out", str(tmp_path / "b"), "--log", _url(filled))
+    code, out, err = run("verify", "--bundle", str(tmp_path / "b"))
+    assert code == 2 and "--key" in err and "--trust-bundle-keys" in err and not out
+    code, out, err = run("verify", "--bundle", str(tmp_path / "b"), "--trust-bundle-keys")
+    assert code == 0 and "trusting the keys shipped in the bundle" in err
 
 
 def test_tampered_bundle_file_fails(filled: AuditLog, signer: Signer, tmp_path: Path) -> None:
@@ -209,9 +230,9 @@ def test_progress_draws_on_a_terminal_unless_ci(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_read_commands_do_not_create_a_log(tmp_path: Path, signer: Signer) -> None:
-    """verify/show of a missing log fail (exit 2 / 3) and create no file."""
+    """verify/show of a missing log fail (exit 3) and create no file."""
     url = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"
     code, _, err = run("verify", "--log", url, "--key", signer.vkey)
-    assert code == 2 and "no log file" in err
+    assert code == 3 and "no log file" in err
     assert run("show", "0", "--log", url)[0] == 3
     assert not (tmp_path / "missing").exists()

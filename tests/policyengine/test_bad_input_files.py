@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from policyengine.cli import main
 from policyengine import inputs
+from policyengine.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = REPO / "examples" / "cards" / "credit-risk-scorer.yaml"
