@@ -105,8 +105,20 @@ class DocumentError(InputError):
 
 
 def json_path(path: _JsonPath) -> str:
-    """``("metrics", 0, "value")`` as ``$.metrics[0].value``."""
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    """``("metrics", 0, "value")`` as ``$.metrics[0].value``.
+
+    A key's unprintable characters (controls, lone surrogates) are written as
+    ``\\uXXXX``: the path goes into one-line messages and JSON error bodies,
+    and a lone surrogate cannot be encoded as UTF-8 at all.
+    """
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{_printable(p)}" for p in path)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF
+                   else f"\\u{ord(c):04x}" for c in text)
 
 
 def _refuse(source: str, problem: str, path: _JsonPath, kind: str,

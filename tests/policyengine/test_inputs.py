@@ -142,3 +142,12 @@ def test_integers_stop_where_the_log_can_hash_them():
     assert parse_json('{"n": 9007199254740991}', "c.json") == {"n": 2**53 - 1}
     with pytest.raises(DocumentError, match=r"2\*\*53-1"):
         parse_json('{"n": -9007199254740992}', "c.json")
+
+
+def test_json_path_escapes_unprintable_key_characters():
+    """Control characters and lone surrogates in keys print as \\uXXXX, one line, encodable."""
+    from policyengine.inputs import json_path
+
+    shown = json_path(("card", "can_\ud800x", 0, "a\nb", "é"))
+    assert shown == "$.card.can_\\ud800x[0].a\\u000ab.é"
+    shown.encode("utf-8")  # a lone surrogate would raise here
