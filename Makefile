@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,service,postgres,integration]'
+	$(BIN)/pip install --quiet -e '.[test,service,postgres,integration,evidence]'
 	# Compile the project's bytecode once: where PYTHONDONTWRITEBYTECODE is set
 	# every command would otherwise recompile every module it imports.
 	$(BIN)/python -m compileall -q policyengine audit

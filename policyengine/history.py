@@ -3,7 +3,11 @@
 Owns turning log entries into the ``Context.history`` dict the engine reads
 (see the shared contract): ``approvals`` (verified against the trust file),
 ``waivers`` (verified, minus those revoked by a verified revocation),
-``decisions``, ``promotions`` and ``events``. Approvals of another artifact
+``decisions``, ``promotions``, ``events`` and ``evidence`` (reports recorded
+with ``policyengine evidence import``: drift, fairness, metrics; each item
+the entry's payload plus its ``time`` and ``seq``; newest first; absent when
+there is none).
+Approvals of another artifact
 digest, expired or stale ones stay in ``approvals`` (they are genuine): the
 approvals pack decides whether they count and says why. The payload of every
 approval, waiver and revocation is checked against the digest in its envelope,
@@ -54,7 +58,7 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 _SIGNED = ("approval", "waiver", "waiver_revoked")
 _MODEL_TYPES = ("waiver", "waiver_revoked")
-_VERSION_TYPES = ("approval", "decision", "promoted", *EVENT_TYPES)
+_VERSION_TYPES = ("approval", "decision", "promoted", "evidence", *EVENT_TYPES)
 
 
 class _Entry(Protocol):
@@ -188,6 +192,7 @@ class _Builder:
         self.decisions: list[dict[str, Any]] = []
         self.promotions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.evidence: list[dict[str, Any]] = []
         self.rejected: list[Rejection] = []
 
     def reject(self, entry: _Entry, reason: str, role: str | None = None) -> None:
@@ -215,7 +220,7 @@ class _Builder:
         if problem is None and (entry.redacted or entry.payload is None):
             problem = "payload redacted"
         if problem:
-            if kind in (*_SIGNED, "decision", "promoted"):
+            if kind in (*_SIGNED, "decision", "promoted", "evidence"):
                 self.reject(entry, problem)
             return
         handler = getattr(self, f"_add_{kind}", None)
@@ -336,6 +341,13 @@ class _Builder:
             }
         )
 
+    def _add_evidence(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        """Recorded evidence (collected oldest first; the history lists it newest first)."""
+        if isinstance(entry.payload, dict):
+            self.evidence.append(
+                {**entry.payload, "time": entry.envelope.get("time"), "seq": entry.seq}
+            )
+
     def result(self) -> HistoryResult:
         waivers = [w for wid, w in self.waivers.items() if wid not in self.revoked]
         history = {
@@ -346,4 +358,9 @@ class _Builder:
             "events": self.events,
             "rejected_approvals": [r.to_dict() for r in self.rejected if r.type == "approval"],
         }
+        if self.evidence:
+            # Only when there is some: a history without evidence keeps the shape (and the
+            # input digest) it had before evidence existed, so earlier decisions replay.
+            # Newest first: `history.evidence.filter(e, e.kind == "drift")[0]` is the latest.
+            history["evidence"] = self.evidence[::-1]
         return HistoryResult(history=history, rejected=self.rejected)

@@ -3,13 +3,14 @@
 Internal to ``policyengine.cards``. An importer converts what its source has
 into a partial canonical card; this module applies the user's overrides
 (name, version, digest, risk tier, author), fills ``schema_version``, records
-the provenance under ``extensions["policyengine.import"]`` and lists the
+the provenance in the card's ``source`` block and lists the
 canonical fields still missing, so the user knows what to add before the
 card can pass the schema and the built-in packs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,9 @@ class ImportResult:
     """Canonical field paths with no value, required ones first."""
     warnings: list[str] = field(default_factory=list)
     """Source values that were dropped or changed, one line each."""
+    report: dict[str, Any] = field(default_factory=dict)
+    """The import report: mapped fields with their source paths, what is missing for
+    the schema and for the built-in packs, what could not be parsed."""
 
     @property
     def valid(self) -> bool:
@@ -68,6 +72,16 @@ class ImportResult:
 def fail(source: str, where: str, what: str) -> CardImportError:
     """Build the one-line error for a malformed source: ``file: where: what``."""
     return CardImportError(f"{source}: {where}: {what}")
+
+
+def load_json(text: str, source: str) -> Any:
+    """Parse JSON text; a syntax error is one line naming the file, line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(
+            source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
+        ) from exc
 
 
 def slug(name: str) -> str:
@@ -110,7 +124,8 @@ def prune(value: Any) -> Any:
     return value
 
 
-def _has(card: dict[str, Any], dotted: str) -> bool:
+def has_field(card: dict[str, Any], dotted: str) -> bool:
+    """True when the dotted path holds a value (not None, empty string, list or object)."""
     node: Any = card
     for part in dotted.split("."):
         if not isinstance(node, dict) or node.get(part) in (None, "", [], {}):
@@ -121,12 +136,14 @@ def _has(card: dict[str, Any], dotted: str) -> bool:
 
 def finish(
     card: dict[str, Any],
-    fmt: str,
-    source: str,
+    origin: dict[str, str],
     overrides: dict[str, str | None],
     warnings: list[str],
+    sources: dict[str, str],
 ) -> ImportResult:
-    """Apply overrides, record provenance, and report missing fields."""
+    """Apply overrides, record the source block, report missing fields and the mapping."""
+    from policyengine.cards.report import build_report
+
     model = card.setdefault("model", {})
     for key in ("name", "version"):
         if overrides.get(key):
@@ -139,7 +156,15 @@ def finish(
     if isinstance(model.get("name"), str) and slug(model["name"]) != model["name"]:
         warnings.append(f"model.name {model['name']!r} changed to {slug(model['name'])!r}")
         model["name"] = slug(model["name"])
-    out = {"schema_version": SCHEMA_VERSION, **prune(card)}
-    out.setdefault("extensions", {})["policyengine.import"] = {"format": fmt, "source": source}
-    missing = [path for path in _WANTED if not _has(out, path)]
-    return ImportResult(card=out, source_format=fmt, missing=missing, warnings=warnings)
+    out = {"schema_version": SCHEMA_VERSION, **prune(card), "source": dict(origin)}
+    missing = [path for path in _WANTED if not has_field(out, path)]
+    issues = [f"{i.path}: {i.message}" for i in card_issues(out)]
+    given = [k for k, v in overrides.items() if v]
+    report = build_report(
+        out, source=origin, sources=sources, overrides=given, warnings=warnings,
+        schema_issues=issues,
+    )
+    return ImportResult(
+        card=out, source_format=origin["format"], missing=missing, warnings=warnings,
+        report=report,
+    )

@@ -33,6 +33,7 @@ _COMMANDS: tuple[str, ...] = (
     "keys",
     "serve",
     "card",
+    "evidence",
 )
 
 EXIT_OK, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
