@@ -77,6 +77,9 @@ def _json_format(data: Any, source: str) -> str:
         return "mlflow"
     if isinstance(data.get("name"), str) and _MLFLOW_KEYS & set(data):
         return "mlflow"
+    if "explanations" in data:
+        raise fail(source, "$", "a SageMaker Clarify explainability report, not a card; "
+                   "policies read no explainability evidence: nothing to import")
     evidence = _evidence_kind(data)
     if evidence:
         raise fail(

@@ -36,8 +36,6 @@ class RecordedEvidence:
     """Size of the signed checkpoint covering it."""
     receipt: dict[str, Any]
     """Offline-verifiable receipt of the entry."""
-    payload_digest: str
-    """The entry's payload digest (sha256 over the RFC 8785 payload)."""
 
 
 def _append(
@@ -87,5 +85,4 @@ def record_evidence(
         seq=appended.seq,
         checkpoint_size=checkpoint.size,
         receipt=receipt,
-        payload_digest=str(appended.envelope.get("payload_digest", "")),
     )
