@@ -214,9 +214,10 @@ class _Builder:
             return
         if kind not in ("waiver", "waiver_revoked") and subject.get("version") != self.version:
             return
-        # Statements grant something: re-hash them. Decision payloads (with whole cards)
-        # only inform here; promote re-hashes the one decision it relies on.
-        problem = payload_problem(entry) if kind in _SIGNED else None
+        # Statements grant something and evidence is judged: re-hash them (evidence
+        # payloads are small). Decision payloads (with whole cards) only inform here;
+        # promote re-hashes the one decision it relies on.
+        problem = payload_problem(entry) if kind in (*_SIGNED, "evidence") else None
         if problem is None and (entry.redacted or entry.payload is None):
             problem = "payload redacted"
         if problem:
