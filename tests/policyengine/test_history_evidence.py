@@ -50,4 +50,4 @@ def test_evidence_whose_payload_does_not_match_its_digest_is_rejected() -> None:
     result = history_from_entries(log.entries, model=MODEL, version=VERSION,
                                   trust=TrustStore({}), allow_unsigned=False)
     assert "evidence" not in result.history
-    assert [r.reason for r in result.rejected][0].startswith("payload digest mismatch")
+    assert next(r.reason for r in result.rejected).startswith("payload digest mismatch")
