@@ -31,6 +31,8 @@ from policyengine.cards.sagemaker import SECTIONS
 __all__ = ["detect_format", "is_pbtxt"]
 
 _SAGEMAKER_KEYS = frozenset({*SECTIONS, "ModelCardContent", "metric_groups"})
+# JSON Schema documents (and CloudFormation resource schemas, which add typeName).
+_SCHEMA_KEYS = frozenset({"$schema", "$id", "$defs", "definitions", "typeName"})
 _MLFLOW_KEYS = frozenset({"version", "current_stage", "run_id", "source", "creation_timestamp"})
 _PBTXT = re.compile(r"^\s*(#.*\n\s*)*model_details\s*:?\s*\{", re.M)
 _MARKDOWN = re.compile(r"^(#{1,6}\s|---\s*$)", re.M)
@@ -67,7 +69,7 @@ def _evidence_kind(data: dict[str, Any]) -> str | None:
 def _json_format(data: Any, source: str) -> str:
     if not isinstance(data, dict):
         raise fail(source, "$", f"expected a JSON object holding a card, got {type(data).__name__}")
-    if "$schema" in data and "properties" in data:
+    if "properties" in data and _SCHEMA_KEYS & set(data):
         raise fail(source, "$", "a JSON Schema, not a card: nothing to import")
     if isinstance(data.get("model_details"), dict):
         return "mct"
@@ -111,7 +113,10 @@ def detect_format(text: str, source: str) -> str:
     if is_pbtxt(text):
         return "mct"
     stripped = text.lstrip("\ufeff")
-    if stripped.startswith("---") or _MARKDOWN.search(stripped) or source.endswith(".md"):
+    yaml_file = source.endswith((".yaml", ".yml"))
+    if not yaml_file and (
+        stripped.startswith("---") or _MARKDOWN.search(stripped) or source.endswith(".md")
+    ):
         return "huggingface"
     from policyengine.cards.validate import parse_document
     from policyengine.errors import InputError
@@ -122,6 +127,9 @@ def detect_format(text: str, source: str) -> str:
         parsed = None
     if isinstance(parsed, dict):
         return _json_format(parsed, source)
+    if isinstance(parsed, list):
+        raise fail(source, "$", "a YAML list, not a card (a Hugging Face eval_results file?): "
+                   "nothing to import")
     raise fail(
         source,
         "$",
