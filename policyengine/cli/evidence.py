@@ -16,11 +16,13 @@ from typing import Any, TextIO
 
 from policyengine.cli.gate import add_config_options, config_from_args, guarded
 
+# policyengine.evidence.FORMAT_NAMES, spelled out so `--help` imports no parser
+# (tests/integration/test_evidence_cli.py checks the two agree).
+FORMATS = ("evidently", "fairlearn", "clarify", "model-monitor")
+
 
 def register(subparsers: Any) -> None:
     """Add the ``evidence`` command with its ``import`` subcommand."""
-    from policyengine.evidence import FORMAT_NAMES
-
     parser = subparsers.add_parser(
         "evidence",
         help="record drift, fairness and quality reports as evidence in the audit log",
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> None:
         description="Parse a report and append it as an evidence entry for a model version.",
     )
     imp.add_argument("file", metavar="FILE", help="report file (JSON)")
-    imp.add_argument("--format", dest="fmt", default="auto", choices=("auto", *FORMAT_NAMES),
+    imp.add_argument("--format", dest="fmt", default="auto", choices=("auto", *FORMATS),
                      help="report format (default: detected from the content)")
     imp.add_argument("--model", help="model name the evidence is about")
     imp.add_argument("--version", help="model version the evidence is about")

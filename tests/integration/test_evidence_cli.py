@@ -28,8 +28,9 @@ def _drift_gate():
 
 def test_drifted_report_makes_the_drift_pack_deny_naming_the_column(workdir: Path) -> None:
     """An Evidently report with age shifted, recorded as evidence, denies the gate naming age."""
-    run = _record(workdir / "drift.json", evidently_report(drift=True))
+    run = _record(workdir / "drift.json", evidently_report(drift=True), "--receipt", "r.json")
     assert run.code == 0, run.err
+    assert json.loads((workdir / "r.json").read_text())["envelope"]["type"] == "evidence"
     assert "drift.json: read as evidently (metric_v2) drift evidence" in run.err
     assert "recorded drift evidence for credit-risk-scorer 2.3.0 at seq 0" in run.out
     decided = _drift_gate()
@@ -106,3 +107,11 @@ def test_model_and_version_are_required(workdir: Path) -> None:
     (workdir / "mf.json").write_text(json.dumps(metricframe_export(disparity=False)))
     run = cli("evidence", "import", "mf.json")
     assert run.code == 2 and "--model and --version are required" in run.err
+
+
+def test_the_command_offers_every_evidence_format() -> None:
+    """--format lists exactly the formats the evidence package reads."""
+    from policyengine.cli.evidence import FORMATS
+    from policyengine.evidence import FORMAT_NAMES
+
+    assert FORMATS == FORMAT_NAMES
