@@ -50,6 +50,8 @@ class RuleResult:
     """What the rule evaluated to before the waiver (fail or error)."""
     expired_waivers: tuple[dict[str, Any], ...] = ()
     """Waivers naming this rule that did not apply (expired, not yet valid)."""
+    references: tuple[str, ...] = ()
+    """The policy's metadata.references, on fail and error results (empty otherwise)."""
 
     @property
     def key(self) -> str:
@@ -86,6 +88,8 @@ class RuleResult:
             out["waived_outcome"] = self.waived_outcome
         if self.expired_waivers:
             out["expired_waivers"] = [dict(w) for w in self.expired_waivers]
+        if self.references:
+            out["references"] = list(self.references)
         return out
 
     @classmethod
@@ -112,6 +116,7 @@ class RuleResult:
             waiver=dict(waiver) if isinstance(waiver, Mapping) else None,
             waived_outcome=data.get("waived_outcome") if waiver is not None else None,
             expired_waivers=tuple(dict(w) for w in data.get("expired_waivers") or ()),
+            references=tuple(str(r) for r in data.get("references") or ()),
         )
 
 

@@ -3,7 +3,10 @@
 Owns turning log entries into the ``Context.history`` dict the engine reads
 (see the shared contract): ``approvals`` (verified against the trust file),
 ``waivers`` (verified, minus those revoked by a verified revocation),
-``decisions``, ``promotions`` and ``events``. An approval withdrawn by a
+``decisions``, ``promotions``, ``events`` and ``evidence`` (reports recorded
+with ``policyengine evidence import``: drift, fairness, metrics; each item
+the entry's payload plus its ``time`` and ``seq``; newest first; absent when
+there is none). An approval withdrawn by a
 verified ``approval_revoked`` entry (signed by its approver or by a holder of
 an admin role) never counts again: it moves to the rejected approvals with
 the reason "revoked by X at T: reason". Approvals of another artifact
@@ -58,7 +61,9 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 _SIGNED = ("approval", "waiver", "waiver_revoked", "approval_revoked")
 _MODEL_TYPES = ("waiver", "waiver_revoked")
-_VERSION_TYPES = ("approval", "approval_revoked", "decision", "promoted", *EVENT_TYPES)
+_VERSION_TYPES = (
+    "approval", "approval_revoked", "decision", "promoted", "evidence", *EVENT_TYPES
+)
 
 
 class _Entry(Protocol):
@@ -196,6 +201,7 @@ class _Builder:
         self.decisions: list[dict[str, Any]] = []
         self.promotions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.evidence: list[dict[str, Any]] = []
         self.rejected: list[Rejection] = []
 
     def reject(self, entry: _Entry, reason: str, role: str | None = None) -> None:
@@ -217,13 +223,14 @@ class _Builder:
             return
         if kind not in ("waiver", "waiver_revoked") and subject.get("version") != self.version:
             return
-        # Statements grant something: re-hash them. Decision payloads (with whole cards)
-        # only inform here; promote re-hashes the one decision it relies on.
-        problem = payload_problem(entry) if kind in _SIGNED else None
+        # Statements grant something and evidence is judged: re-hash them (evidence
+        # payloads are small). Decision payloads (with whole cards) only inform here;
+        # promote re-hashes the one decision it relies on.
+        problem = payload_problem(entry) if kind in (*_SIGNED, "evidence") else None
         if problem is None and (entry.redacted or entry.payload is None):
             problem = "payload redacted"
         if problem:
-            if kind in (*_SIGNED, "decision", "promoted"):
+            if kind in (*_SIGNED, "decision", "promoted", "evidence"):
                 self.reject(entry, problem)
             return
         handler = getattr(self, f"_add_{kind}", None)
@@ -377,6 +384,13 @@ class _Builder:
             }
         )
 
+    def _add_evidence(self, entry: _Entry, subject: Mapping[str, Any]) -> None:
+        """Recorded evidence (collected oldest first; the history lists it newest first)."""
+        if isinstance(entry.payload, dict):
+            self.evidence.append(
+                {**entry.payload, "time": entry.envelope.get("time"), "seq": entry.seq}
+            )
+
     def result(self) -> HistoryResult:
         waivers = [w for wid, w in self.waivers.items() if wid not in self.revoked]
         approvals = [a for i, a in enumerate(self.approvals) if i not in self.withdrawn]
@@ -389,4 +403,9 @@ class _Builder:
             "events": self.events,
             "rejected_approvals": [r.to_dict() for r in rejected if r.type == "approval"],
         }
+        if self.evidence:
+            # Only when there is some: a history without evidence keeps the shape (and the
+            # input digest) it had before evidence existed, so earlier decisions replay.
+            # Newest first: `history.evidence.filter(e, e.kind == "drift")[0]` is the latest.
+            history["evidence"] = self.evidence[::-1]
         return HistoryResult(history=history, rejected=rejected)

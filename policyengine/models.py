@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "CardSource",
     "ChangeLogEntry",
     "Dataset",
     "Documentation",
@@ -295,6 +296,14 @@ class HumanOversight(_Strict):
     escalation: str | None = None
 
 
+class CardSource(_Strict):
+    """Where an imported card came from: format, file name, SHA-256 of the file's bytes."""
+
+    format: Literal["huggingface", "mct", "sagemaker", "mlflow"]
+    file: Text | None = None
+    digest: Digest
+
+
 class ModelCard(_Strict):
     """The canonical model card (schemas/model-card.schema.json)."""
 
@@ -315,6 +324,7 @@ class ModelCard(_Strict):
     retention: Retention | None = None
     documentation: Documentation | None = None
     human_oversight: HumanOversight | None = None
+    source: CardSource | None = None
     extensions: dict[str, Any] | None = None
 
 

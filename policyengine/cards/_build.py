@@ -3,7 +3,7 @@
 Internal to ``policyengine.cards``. An importer converts what its source has
 into a partial canonical card; this module applies the user's overrides
 (name, version, digest, risk tier, author), fills ``schema_version``, records
-the provenance under ``extensions["policyengine.import"]`` and lists the
+the provenance in the card's ``source`` block and lists the
 canonical fields still missing, so the user knows what to add before the
 card can pass the schema and the built-in packs.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from policyengine.cards._errors import CardImportError
 from policyengine.cards.validate import card_issues
+from policyengine.inputs import DocumentError, parse_json
 
 SCHEMA_VERSION = "1.0"
 
@@ -58,6 +59,9 @@ class ImportResult:
     """Canonical field paths with no value, required ones first."""
     warnings: list[str] = field(default_factory=list)
     """Source values that were dropped or changed, one line each."""
+    report: dict[str, Any] = field(default_factory=dict)
+    """The import report: mapped fields with their source paths, what is missing for
+    the schema and for the built-in packs, what could not be parsed."""
 
     @property
     def valid(self) -> bool:
@@ -68,6 +72,20 @@ class ImportResult:
 def fail(source: str, where: str, what: str) -> CardImportError:
     """Build the one-line error for a malformed source: ``file: where: what``."""
     return CardImportError(f"{source}: {where}: {what}")
+
+
+def load_json(text: str, source: str) -> Any:
+    """Parse JSON text with the bounded reader (depth, numbers, duplicate keys).
+
+    A syntax error is one line naming the file, line and column; the reader's
+    other refusals (a limit) keep their own one line.
+    """
+    try:
+        return parse_json(text, source)
+    except DocumentError as exc:
+        if exc.kind != "syntax":
+            raise
+        raise fail(source, f"line {exc.line} column {exc.col}", exc.problem) from exc
 
 
 def slug(name: str) -> str:
@@ -110,23 +128,16 @@ def prune(value: Any) -> Any:
     return value
 
 
-def _has(card: dict[str, Any], dotted: str) -> bool:
-    node: Any = card
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or node.get(part) in (None, "", [], {}):
-            return False
-        node = node[part]
-    return True
-
-
 def finish(
     card: dict[str, Any],
-    fmt: str,
-    source: str,
+    origin: dict[str, str],
     overrides: dict[str, str | None],
     warnings: list[str],
+    sources: dict[str, str],
 ) -> ImportResult:
-    """Apply overrides, record provenance, and report missing fields."""
+    """Apply overrides, record the source block, report missing fields and the mapping."""
+    from policyengine.cards.report import build_report, has_field
+
     model = card.setdefault("model", {})
     for key in ("name", "version"):
         if overrides.get(key):
@@ -139,7 +150,15 @@ def finish(
     if isinstance(model.get("name"), str) and slug(model["name"]) != model["name"]:
         warnings.append(f"model.name {model['name']!r} changed to {slug(model['name'])!r}")
         model["name"] = slug(model["name"])
-    out = {"schema_version": SCHEMA_VERSION, **prune(card)}
-    out.setdefault("extensions", {})["policyengine.import"] = {"format": fmt, "source": source}
-    missing = [path for path in _WANTED if not _has(out, path)]
-    return ImportResult(card=out, source_format=fmt, missing=missing, warnings=warnings)
+    out = {"schema_version": SCHEMA_VERSION, **prune(card), "source": dict(origin)}
+    missing = [path for path in _WANTED if not has_field(out, path)]
+    issues = [f"{i.path}: {i.message}" for i in card_issues(out)]
+    given = [k for k, v in overrides.items() if v]
+    report = build_report(
+        out, source=origin, sources=sources, overrides=given, warnings=warnings,
+        schema_issues=issues,
+    )
+    return ImportResult(
+        card=out, source_format=origin["format"], missing=missing, warnings=warnings,
+        report=report,
+    )

@@ -24,7 +24,23 @@ from policyengine.cards._build import fail, number
 from policyengine.cards.validate import _PlainLoader
 from policyengine.inputs import DocumentError
 
-__all__ = ["convert"]
+__all__ = ["SOURCE_PATHS", "convert"]
+
+SOURCE_PATHS: dict[str, str] = {
+    "model.name": "model-index[].name",
+    "model.task": "pipeline_tag (else model-index[].results[].task.type)",
+    "model.framework": "library_name",
+    "model.license": "license",
+    "model.base_model": "base_model",
+    "training_data": "datasets",
+    "evaluation_data": "model-index[].results[].dataset",
+    "metrics": "model-index[].results[].metrics",
+    "intended_use.purpose": "markdown section 'Intended uses' / 'Direct use' / 'Uses'",
+    "intended_use.out_of_scope": "markdown section 'Out-of-scope use'",
+    "limitations": "markdown section 'Limitations' / 'Bias, risks'",
+    "extensions.huggingface": "front matter (other keys)",
+}
+"""Canonical field -> where in the source it is read (for the import report)."""
 
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")

@@ -5,7 +5,8 @@ Maps ``model_details`` (name, overview, version, owners, license/licenses),
 v0.0.1 or a list in v0.0.2), ``quantitative_analysis.performance_metrics``
 (numbers, or numeric strings as v0.0.2 writes them) and ``considerations``
 (users, use cases, limitations, ethical considerations). Graphics are not
-carried over. The protobuf text format (``.pbtxt``) is not read: export JSON.
+carried over. The protobuf text format (``.pbtxt``) is read through protobuf's
+``text_format`` with MCT's own message types (``_mct_proto.py``).
 
 Reference: tensorflow/model-card-toolkit ``schema/v0.0.2/model_card.schema.json``.
 """
@@ -14,24 +15,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from policyengine.cards._build import fail, number, texts
-from policyengine.inputs import DocumentError, parse_json
+from policyengine.cards._build import fail, load_json, number, texts
 
-__all__ = ["convert"]
+__all__ = ["SOURCE_PATHS", "convert"]
+
+SOURCE_PATHS: dict[str, str] = {
+    "model.name": "model_details.name",
+    "model.version": "model_details.version.name",
+    "model.description": "model_details.overview",
+    "model.license": "model_details.license / licenses[].identifier",
+    "model.artifact_uri": "model_details.path",
+    "owner.team": "model_details.owners[0].name",
+    "owner.contact": "model_details.owners[0].contact",
+    "intended_use.purpose": "considerations.use_cases",
+    "intended_use.primary_uses": "considerations.use_cases",
+    "intended_use.users": "considerations.users",
+    "limitations": "considerations.limitations",
+    "training_data": "model_parameters.data (train)",
+    "evaluation_data": "model_parameters.data (eval, validation, test)",
+    "metrics": "quantitative_analysis.performance_metrics",
+    "documentation.architecture": "model_parameters.model_architecture",
+    "extensions.mct": "schema_version, considerations.ethical_considerations, tradeoffs",
+}
+"""Canonical field -> where in the source it is read (for the import report)."""
 
 
 def _load(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = parse_json(text, source)
-    except DocumentError as exc:
-        if exc.kind != "syntax":  # a limit of the bounded reader: its own one line
-            raise
-        hint = (
-            " (protobuf text format? export the card as JSON)"
-            if "{" in text and ":" in text
-            else ""
-        )
-        raise fail(source, f"line {exc.line} column {exc.col}", f"{exc.problem}{hint}") from exc
+    from policyengine.cards.detect import is_pbtxt
+
+    if is_pbtxt(text):
+        from policyengine.cards._mct_proto import pbtxt_to_dict
+
+        data: Any = pbtxt_to_dict(text, source)
+    else:
+        data = load_json(text, source)
     if not isinstance(data, dict):
         raise fail(source, "$", f"expected a JSON object, got {type(data).__name__}")
     if not isinstance(data.get("model_details"), dict):

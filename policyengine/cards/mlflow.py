@@ -25,7 +25,19 @@ from policyengine.cards._build import fail
 from policyengine.cards.validate import parse_document
 from policyengine.resources import schema
 
-__all__ = ["convert"]
+__all__ = ["SOURCE_PATHS", "convert"]
+
+SOURCE_PATHS: dict[str, str] = {
+    "model.name": "name",
+    "model.version": "version",
+    "model.artifact_uri": "source",
+    "model.description": "description",
+    "model.created": "creation_timestamp",
+    "author": "user_id (or tag card.author)",
+    "extensions.mlflow": "run_id, current_stage, status, aliases, run_link, other tags",
+    "*": "tag card.<path>",
+}
+"""Canonical field -> where in the source it is read (for the import report)."""
 
 _TAG_PREFIX = "card."
 

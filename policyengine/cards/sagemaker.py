@@ -17,14 +17,36 @@ SageMaker Clarify bias metrics documentation (DI, DPPL, RD).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from policyengine.cards._build import fail, number
-from policyengine.inputs import DocumentError, parse_json
+from policyengine.cards._build import fail, load_json, number
+from policyengine.evidence.clarify_codes import CLARIFY_FAIRNESS
 
-__all__ = ["convert"]
+__all__ = ["CLARIFY_FAIRNESS", "SECTIONS", "SOURCE_PATHS", "convert"]
 
-_SECTIONS = (
+SOURCE_PATHS: dict[str, str] = {
+    "model.name": "model_overview.model_name",
+    "model.version": "model_overview.model_version",
+    "model.description": "model_overview.model_description",
+    "model.framework": "model_overview.algorithm_type",
+    "model.task": "model_overview.problem_type",
+    "model.artifact_uri": "model_overview.model_artifact[0]",
+    "owner.team": "model_overview.model_owner",
+    "author": "model_overview.model_creator",
+    "risk_tier": "intended_uses.risk_rating",
+    "intended_use.purpose": "intended_uses.purpose_of_model",
+    "intended_use.primary_uses": "intended_uses.intended_uses",
+    "limitations": "additional_information.caveats_and_recommendations",
+    "training_data": "training_details.training_job_details.training_datasets",
+    "evaluation_data": "evaluation_details[].datasets",
+    "metrics": "evaluation_details[].metric_groups[].metric_data",
+    "fairness": "evaluation_details[].metric_groups[] (Clarify bias groups, facet from the name)",
+    "extensions.sagemaker": "business_details, additional_information",
+}
+"""Canonical field -> where in the source it is read (for the import report)."""
+
+SECTIONS = (
     "model_overview",
     "intended_uses",
     "business_details",
@@ -35,34 +57,26 @@ _SECTIONS = (
 _RISK = {"high": "high", "medium": "medium", "low": "low"}  # "Unknown" has no tier
 # Clarify bias metric codes with a standard fairness name; other codes in a
 # bias group are kept as ``clarify_<code>``.
-_CLARIFY_FAIRNESS = {
-    "DI": "demographic_parity_ratio",
-    "DPPL": "demographic_parity_difference",
-    "RD": "equal_opportunity_difference",
-    "AD": "accuracy_difference",
-    "CDDL": "conditional_demographic_disparity_labels",
-    "CDDPL": "conditional_demographic_disparity_predicted_labels",
-}
 _FACET = re.compile(r"facet\s+([^=\s]+)\s*=\s*(\S+)")
 
 
 def _load(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = parse_json(text, source)
-    except DocumentError as exc:
-        if exc.kind != "syntax":  # a limit of the bounded reader: its own one line
-            raise
-        raise fail(source, f"line {exc.line} column {exc.col}", exc.problem) from exc
+    data = load_json(text, source)
     if isinstance(data, dict) and isinstance(data.get("ModelCardContent"), str):
         return _load(data["ModelCardContent"], f"{source} ModelCardContent")
-    if not isinstance(data, dict) or not any(k in data for k in _SECTIONS):
+    if isinstance(data, dict) and set(data) == {"metric_groups"}:
+        # An evaluation_details fragment (what the SDK writes for a Clarify or Model
+        # Monitor job): one evaluation of an otherwise empty card.
+        return {"evaluation_details": [{"name": Path(source).name, **data}]}
+    if not isinstance(data, dict) or not any(k in data for k in SECTIONS):
         keys = ", ".join(sorted(data)[:4]) if isinstance(data, dict) else type(data).__name__
         raise fail(
             source,
             "$",
-            f"expected SageMaker model card content ({', '.join(_SECTIONS[:2])}, ...), got {keys}",
+            f"expected SageMaker model card content ({', '.join(SECTIONS[:2])}, ...), got {keys}"
+            + _evidence_hint(data),
         )
-    for key in _SECTIONS:
+    for key in SECTIONS:
         want = list if key == "evaluation_details" else dict
         if key in data and not isinstance(data[key], want):
             raise fail(
@@ -74,12 +88,23 @@ def _load(text: str, source: str) -> dict[str, Any]:
     return data
 
 
+def _evidence_hint(data: Any) -> str:
+    """Point a raw Clarify or Model Monitor report at ``evidence import``."""
+    from policyengine.evidence.detect import evidence_format
+
+    try:
+        kind = evidence_format(data)
+    except ValueError:
+        return ""
+    return f" ({kind} evidence: record it with `policyengine evidence import`)"
+
+
 def _fairness(group: str, metric: dict[str, Any], value: float | int) -> dict[str, Any] | None:
     facet = _FACET.search(group)
     if "bias" not in group.lower() or not facet:
         return None
     code = str(metric.get("name"))
-    kind = _CLARIFY_FAIRNESS.get(code, "clarify_" + code.lower())
+    kind = CLARIFY_FAIRNESS.get(code, "clarify_" + code.lower())
     return {
         "metric": kind,
         "value": value,

@@ -35,6 +35,7 @@ _COMMANDS: tuple[str, ...] = (
     "serve",
     "card",
     "witness",
+    "evidence",
 )
 
 EXIT_OK, EXIT_DENY, EXIT_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3

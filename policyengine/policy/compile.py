@@ -115,6 +115,8 @@ class CompiledPolicy:
     digest: str
     source: str
     rules: tuple[CompiledRule, ...]
+    references: tuple[str, ...] = ()
+    """metadata.references (regulations, standards): carried by failing results."""
 
     def __post_init__(self) -> None:
         if not self.rules:  # fail closed: an empty policy never allows (STYLE.md §4)
@@ -281,6 +283,7 @@ def _compile_policy(doc: PolicyDocument, params: dict[str, Any],
         digest=digest, source=doc.file,
         rules=tuple(_compile_rule(doc, i, r, name, version, plain, env, index)
                     for i, r in enumerate(data["spec"]["rules"])),
+        references=tuple(str(r) for r in data["metadata"].get("references") or ()),
     )
 
 

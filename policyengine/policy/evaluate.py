@@ -183,6 +183,8 @@ def _rule_result(rule: CompiledRule, policy: CompiledPolicy, outcome: str, messa
         severity=rule.severity, mode=policy.mode, outcome=outcome,  # type: ignore[arg-type]
         message=message, remediation=rule.remediation if outcome != "pass" else "",
         values=values, file=rule.file, line=rule.line,
+        # The policy's references travel with what failed, so a deny cites its sources.
+        references=policy.references if outcome in ("fail", "error") else (),
     )
 
 

@@ -72,6 +72,8 @@ def _result(result: RuleResult, index: int, context: ReportContext) -> dict[str,
         "properties": {"outcome": result.outcome, "severity": result.severity,
                        "mode": result.mode, "label": label(result)},
     }
+    if result.references:
+        out["properties"]["references"] = list(result.references)
     if context.card_path:
         out["locations"] = [_location(context.card_path, card_line(result, context) or 1)]
     where = context.rule_locations.get(result.key) or (

@@ -97,7 +97,7 @@ def test_overrides_make_a_valid_card(card_data: Path) -> None:
     )
     assert result.valid
     assert result.card["model"]["artifact_digest"] == DIGEST
-    assert result.card["extensions"]["policyengine.import"]["format"] == "huggingface"
+    assert result.card["source"]["format"] == "huggingface"
     assert not {"model.version", "model.artifact_digest", "risk_tier", "author"} & set(
         result.missing
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,10 @@ def test_importer_never_crashes_on_any_card_file(
             continue
         assert isinstance(result, ImportResult)
         assert result.card["schema_version"] == "1.0"
-        assert result.card["extensions"]["policyengine.import"] == {
+        assert result.card["source"] == {
             "format": fmt,
-            "source": path.name,
+            "file": path.name,
+            "digest": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),
         }
         imported += 1
     # The card data holds no MLflow metadata (MLflow cards are tested in test_mlflow.py).
@@ -53,5 +55,6 @@ def test_importer_never_crashes_on_any_card_file(
 
 def test_unknown_format_is_rejected(card_data: Path) -> None:
     """An unknown format name is a ValueError listing the known ones."""
-    with pytest.raises(ValueError, match="expected one of huggingface, mct, sagemaker, mlflow"):
+    known = "expected auto or one of huggingface, mct, sagemaker, mlflow"
+    with pytest.raises(ValueError, match=known):
         import_card("onnx", _files(card_data)[0])

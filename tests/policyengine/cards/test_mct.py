@@ -95,10 +95,22 @@ def test_sparse_card_reports_what_is_missing(card_data: Path) -> None:
     assert {"intended_use.purpose", "limitations", "metrics"} <= set(result.missing)
 
 
-def test_protobuf_text_format_is_refused_in_one_line(card_data: Path) -> None:
-    """The .pbtxt variant is not JSON; the error says so and suggests exporting JSON."""
-    with pytest.raises(CardImportError, match=r"invalid JSON: .*export the card as JSON"):
-        import_card("mct", _mct_dir(card_data) / "mct-full-v0.0.2.pbtxt")
+REPO_MCT = Path(__file__).resolve().parents[3] / "tests/data/evidence/cards/model-card-toolkit"
+
+
+def test_protobuf_text_imports_like_its_json_twin() -> None:
+    """The .pbtxt card reads through MCT's message types into the same card as full.json."""
+    pbtxt = import_card("mct", REPO_MCT / "mct-full-v0.0.2.pbtxt")
+    twin = import_card("mct", REPO_MCT / "mct-full-v0.0.2-template-placeholders.json")
+    assert pbtxt.card["model"]["name"] == twin.card["model"]["name"] == "name"
+    assert pbtxt.card["owner"] == twin.card["owner"]
+    assert pbtxt.card["model"]["version"] == "v1.0"
+
+
+def test_protobuf_text_that_is_not_a_model_card_fails_in_one_line() -> None:
+    """An unknown field in protobuf text is one line naming the file, line and field."""
+    with pytest.raises(CardImportError, match=r"c\.pbtxt: protobuf text: .*no_such_field"):
+        import_text("mct", "model_details {\n  no_such_field: 1\n}\n", source="c.pbtxt")
 
 
 def test_a_schema_file_is_not_a_card(card_data: Path) -> None:

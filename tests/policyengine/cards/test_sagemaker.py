@@ -135,13 +135,12 @@ def test_unknown_risk_rating_is_reported() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "fragment-evaluation-metric-groups-clarify_bias.json",
         "schema-sagemaker-core-model_card_schema.json",
         "evaluation-sources/sdk-input-clarify_bias.json",
     ],
 )
 def test_files_that_are_not_card_content_fail_in_one_line(card_data: Path, name: str) -> None:
-    """Fragments, schemas and raw Clarify reports are rejected with what was expected."""
+    """Schemas and raw Clarify reports are rejected with what was expected."""
     with pytest.raises(
         CardImportError, match=r": \$: expected SageMaker model card content"
     ) as info:
