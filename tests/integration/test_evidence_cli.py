@@ -77,7 +77,7 @@ def test_fairlearn_without_disparity_passes_the_fairness_pack(workdir: Path) -> 
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("{oops", "bad.json: line 1 column 2: invalid JSON"),
+    ("{oops", "bad.json:1:2: invalid JSON"),
     ('{"metrics": [{"metric": "DataDriftTable", "result": {}}], "version": "0.2.0"}',
      "bad.json: $.version: Evidently report version '0.2.0' is not supported; supported:"),
     ('{"anything": true}', "bad.json: $: not a supported report (top-level keys: anything)"),

@@ -26,8 +26,8 @@ _NOT_CARDS = {
     "sdk-input-model_monitor": "model-monitor evidence, not a card",
     "sdk-input-clarify_explanability": "Clarify explainability report, not a card",
     "eval_results": "a YAML list, not a card",
-    "modelcard_template": "invalid YAML",
-    "metadata-spec": "invalid YAML",
+    "modelcard_template": "mapping key is not a string",
+    "metadata-spec": "mapping key is not a string",
 }
 
 

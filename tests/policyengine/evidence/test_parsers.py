@@ -130,7 +130,7 @@ def test_the_source_digest_is_of_the_file_bytes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "match"), [
-    ("{not json", r"bad.json: line 1 column 2: invalid JSON"),
+    ("{not json", r"bad.json:1:2: invalid JSON"),
     ("[1, 2]", r"bad.json: \$: expected a JSON object, got list"),
     ('{"hello": 1}', r"bad.json: \$: not a supported report \(top-level keys: hello\); supported:"),
     ('{"metrics": [{"metric": "DataDriftTable", "result": 3}], "version": "0.6.1"}',
