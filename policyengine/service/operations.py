@@ -97,7 +97,7 @@ def decide(svc: Service, card: dict[str, Any], event: Mapping[str, Any], actor: 
 
     stage = str(event.get("stage") or REGISTRY_STAGE)
     kind = str(event.get("type") or "promote")
-    with svc.metrics.evaluation_seconds.time():
+    with svc.metrics.time_decision():
         result = gate(
             card,
             stage,

@@ -148,8 +148,8 @@ class TimedLog:
 
     def append_signed(self, *args: Any, **kwargs: Any) -> Any:
         """AuditLog.append_signed (entry and checkpoint in one transaction), timed."""
-        with self._metrics.time_append():
-            return self._log.append_signed(*args, **kwargs)
+        with self._metrics.time_append() as appended:
+            return appended(self._log.append_signed(*args, **kwargs), *args, **kwargs)
 
 
 def _tokens(settings: ServiceSettings) -> TokenStore:
