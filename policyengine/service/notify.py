@@ -138,7 +138,10 @@ class Notifier:
 
     def notify(self, note: Notification) -> None:
         """Queue ``note`` for every endpoint that wants its event; never blocks or raises."""
-        if not self.enabled or self._closed:
+        if not self.enabled:
+            return
+        if self._closed:
+            self._count(note.event, "dropped")
             return
         self._ensure_thread()
         try:

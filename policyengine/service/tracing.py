@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyengine import __version__
@@ -201,6 +202,9 @@ class TracingMiddleware:
         method = scope["method"]
         with self.tracing.server_span(method, scope["path"], headers) as span:
             status = 500
+            # The access log line names the trace, so a log search leads to it.
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            structlog.contextvars.bind_contextvars(trace_id=trace_id)
 
             async def send_status(message: Message) -> None:
                 nonlocal status
@@ -220,3 +224,4 @@ class TracingMiddleware:
                 if route:  # the template, never the raw path (bounded span names)
                     span.set_attribute("http.route", route)
                     span.update_name(f"{method} {route}")
+                structlog.contextvars.unbind_contextvars("trace_id")

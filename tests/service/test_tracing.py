@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
 
 import pytest
+import structlog
 
 from tests.conftest import REPO_ROOT
 from tests.service.conftest import auth, build_env, example_card
@@ -24,15 +27,23 @@ def test_decision_spans_join_the_callers_trace(tmp_path):
     from fastapi.testclient import TestClient
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from policyengine.service.app import configure_logging
     from policyengine.service.settings import TracingSettings
     from policyengine.service.tracing import open_tracing
 
     exporter = InMemorySpanExporter()
     env = build_env(tmp_path, tracing=open_tracing(TracingSettings(), exporter=exporter))
-    with TestClient(env.app) as client:
-        headers = {**auth("evaluator"), "traceparent": TRACEPARENT}
-        r = client.post("/v1/decisions", json=DENIED, headers=headers)
+    lines, before = io.StringIO(), structlog.get_config()
+    configure_logging(stream=lines)
+    try:
+        with TestClient(env.app) as client:
+            headers = {**auth("evaluator"), "traceparent": TRACEPARENT}
+            r = client.post("/v1/decisions", json=DENIED, headers=headers)
+    finally:
+        structlog.configure(**before)
     assert r.status_code == 200
+    access = [json.loads(x) for x in lines.getvalue().splitlines() if '"request"' in x]
+    assert [a["trace_id"] for a in access] == [TRACE_ID]  # the log line leads to the trace
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert {"POST /v1/decisions", "policyengine.decision", "policyengine.log.append"} <= set(spans)
     assert {format(s.context.trace_id, "032x") for s in spans.values()} == {TRACE_ID}
