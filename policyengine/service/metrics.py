@@ -216,6 +216,7 @@ class ServiceMetrics:
                 self.append_seconds.observe(time.perf_counter() - start)
 
     def _appended(self, span: Any, result: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """Record a signed append (``audit.log.SignedAppend``) made with ``args``; return it."""
         names = ("type", "subject", "actor", "payload")
         given = dict(zip(names, args, strict=False)) | {k: kwargs[k] for k in names if k in kwargs}
         checkpoint = getattr(result, "checkpoint", None)
@@ -228,18 +229,21 @@ class ServiceMetrics:
             )
         span.set_attribute("policyengine.log.entry_type", str(given.get("type")))
         if given.get("type") == "violation":
-            payload = given.get("payload") if isinstance(given.get("payload"), Mapping) else {}
-            subject = given.get("subject") or {}
-            kind = str(payload.get("kind", "violation"))
-            summary = f"{kind} for {subject.get('name', '?')} {subject.get('version', '')}".strip()
-            reason = payload.get("reason")
-            details = {k: payload.get(k) for k in ("kind", "source", "alias", "stage", "version")}
-            details = {k: v for k, v in details.items() if v is not None} | {"seq": seq}
-            if reason:
-                details["reason"] = str(reason)[:2000]
-            summary += f": {reason}" if reason else ""
-            self._notify("violation", summary[:500], subject, details)
+            self._notify_violation(given.get("subject") or {}, given.get("payload"), seq)
         return result
+
+    def _notify_violation(self, subject: Mapping[str, Any], payload: Any, seq: Any) -> None:
+        """Tell operators about a ``violation`` entry (mlflow_events, webhooks_generic)."""
+        payload = payload if isinstance(payload, Mapping) else {}
+        kind = str(payload.get("kind", "violation"))
+        summary = f"{kind} for {subject.get('name', '?')} {subject.get('version', '')}".strip()
+        reason = payload.get("reason")
+        details = {k: payload.get(k) for k in ("kind", "source", "alias", "stage", "version")}
+        details = {k: v for k, v in details.items() if v is not None} | {"seq": seq}
+        if reason:
+            details["reason"] = str(reason)[:2000]
+            summary += f": {reason}"
+        self._notify("violation", summary[:500], subject, details)
 
     def _append_failed(self, exc: Exception) -> None:
         from audit.errors import IntegrityError
