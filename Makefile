@@ -2,14 +2,15 @@
 # Both create their own virtual environment in .venv: the demo installs only
 # the engine (scripts/demo.sh runs the CLI: no service, no database server, no
 # MLflow); the tests install every extra they exercise (the service, the
-# PostgreSQL driver, and MLflow for the registry-webhook test).
+# PostgreSQL driver, MLflow for the registry-webhook test, OpenTelemetry for
+# the tracing tests).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORE   := $(VENV)/.installed-core
-EXTRAS := .[test,service,postgres,integration,evidence]
+EXTRAS := .[test,service,postgres,integration,evidence,otel]
 
 .PHONY: demo test bench lint clean
 

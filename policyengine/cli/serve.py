@@ -82,12 +82,14 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from policyengine.config import load_config
     from policyengine.service.runtime import open_service
     from policyengine.service.settings import load_service_settings
+    from policyengine.service.tracing import open_tracing
 
     os.environ.update(serve_environment(args))
     flags = json.loads(os.environ["POLICYENGINE_SERVE_FLAGS"])
     config = load_config(flags)
     settings = load_service_settings(config_file=config.config_file)
     open_service(config, settings, err=err).close()  # fail fast: log, key, tokens usable
+    open_tracing(settings.tracing).shutdown()  # fail fast: tracing configured without the extra
     if args.check:
         out.write(f"policyengine serve: configuration ok (log {_masked(config.log_url)})\n")
         return EXIT_OK

@@ -7,7 +7,8 @@ takes (:class:`ServiceSettings`, :func:`load_service_settings`) and
 mapping), ``audit_routes`` and ``write_routes`` (REST API),
 ``webhooks_mlflow``, ``webhooks_generic`` and ``mlflow_events`` (registry
 webhooks), ``operations`` (calls into the library), ``metrics``,
-``mlflow_client``, ``deliveries``, ``runtime``, ``settings``.
+``mlflow_client``, ``deliveries``, ``runtime``, ``settings``, ``tracing``
+(OpenTelemetry spans) and ``notify`` (signed notifications).
 """
 
 from policyengine.service.app import create_app, create_app_from_env

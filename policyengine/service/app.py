@@ -1,7 +1,9 @@
 """The FastAPI application factory of ``policyengine serve``.
 
 Owns wiring only: routers, the request-id and access-log middleware, the
-size-limit middleware, the error handlers, health and metrics endpoints.
+size-limit middleware, the error handlers, health and metrics endpoints,
+and the app's tracing (``tracing``) and notifier (``notify``), handed to the
+metrics that observe decisions and appends.
 Handlers live in ``audit_routes`` (reads), ``write_routes`` (decisions,
 approvals, waivers, promotions, events), ``webhooks_mlflow`` and
 ``webhooks_generic``; what they call lives in the library (``gate``,
@@ -34,8 +36,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policyengine import __version__
 from policyengine.service.limits import SizeLimitMiddleware, install_error_handlers
 from policyengine.service.metrics import CONTENT_TYPE_LATEST
+from policyengine.service.notify import Notifier
 from policyengine.service.runtime import Service, open_service
 from policyengine.service.settings import ServiceSettings, load_service_settings
+from policyengine.service.tracing import Tracing, TracingMiddleware, open_tracing
 from policyengine.service.wire import HealthV1, ReadyV1, request_models
 
 if TYPE_CHECKING:
@@ -170,6 +174,7 @@ def create_app(
     settings: ServiceSettings | None = None,
     *,
     service: Service | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the service application.
 
@@ -178,19 +183,26 @@ def create_app(
         settings: service settings (tokens, webhook secrets, MLflow); read
             from ``POLICYENGINE_SERVICE_CONFIG`` when omitted.
         service: prebuilt shared state (tests); opened from ``config`` when omitted.
+        tracing: span export (tests); from ``settings.tracing`` when omitted.
 
     Raises:
         PolicyEngineError, AuditError: the log or the signing key is unusable.
+        ConfigError: tracing is configured but OpenTelemetry is not installed.
     """
     from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
 
     settings = settings or load_service_settings(config_file=config.config_file)
+    tracing = tracing or open_tracing(settings.tracing)
     svc = service or open_service(config, settings)
+    notifier = Notifier(settings.notifications, svc.metrics.count_notification)
+    svc.metrics.attach(tracing, notifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        notifier.close()
         svc.close()
+        tracing.shutdown()
 
     app = FastAPI(title="policyengine", version=__version__, lifespan=lifespan)
     app.state.svc = svc
@@ -203,6 +215,7 @@ def create_app(
     _publish_request_bodies(app)
     app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(TracingMiddleware, tracing=tracing)
     return app
 
 

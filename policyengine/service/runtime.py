@@ -119,8 +119,8 @@ class _MetricsObserver:
         self._metrics = metrics
 
     def evaluation(self) -> AbstractContextManager[Any]:
-        """Time one whole decision (history, evaluation, append, checkpoint)."""
-        return self._metrics.evaluation_seconds.time()  # type: ignore[no-any-return]
+        """Time one whole decision (history, evaluation, append, checkpoint), in its span."""
+        return self._metrics.time_decision()
 
     def decided(self, decision: Mapping[str, Any], kind: str) -> None:
         """Count the decision and each policy that applied."""
@@ -153,8 +153,8 @@ class TimedLog:
 
     def append_signed(self, *args: Any, **kwargs: Any) -> Any:
         """AuditLog.append_signed (entry and checkpoint in one transaction), timed."""
-        with self._metrics.time_append():
-            return self._log.append_signed(*args, **kwargs)
+        with self._metrics.time_append() as appended:
+            return appended(self._log.append_signed(*args, **kwargs), *args, **kwargs)
 
 
 def _tokens(settings: ServiceSettings) -> TokenStore:

@@ -27,6 +27,19 @@ start-up) with the file, the key and a close valid key::
       card_tag: policyengine.card       # tag holding a whole card as JSON
       card_artifact: model_card.json    # run artifact holding a card
       tag_fields: {risk_tier: risk_tier, owner: owner.team}
+    tracing:                            # OpenTelemetry traces (off unless an endpoint is set)
+      endpoint: http://collector:4318   # else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT
+    notifications:                      # signed JSON on violations, denials, failed checks
+      secret_env: POLICYENGINE_NOTIFY_SECRET
+      events: [violation, decision_denied, verification_failed]
+      endpoints:
+        - {url: https://hooks.example/pe}
+        - {url_env: SLACK_WEBHOOK_URL, format: slack, events: [violation]}
+      max_attempts: 5                   # then counted as failed
+      backoff_seconds: 1.0              # doubles per attempt, capped at max_backoff_seconds
+      max_backoff_seconds: 60.0
+      timeout_seconds: 5.0
+      queue_size: 1000                  # full: the notification is dropped (and counted)
 """
 
 from __future__ import annotations
@@ -38,20 +51,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from policyengine.errors import ConfigError
 from policyengine.strict import StrictModel, validate_file
 
 __all__ = [
+    "NOTIFY_EVENTS",
     "LimitSettings",
     "MlflowSettings",
+    "NotificationSettings",
+    "NotifyEndpoint",
     "ServiceSection",
     "ServiceSettings",
+    "TracingSettings",
     "load_service_settings",
 ]
 
 _DEFAULT_ALIASES = {"production": "production", "staging": "staging", "champion": "production"}
+NotifyEvent = Literal["violation", "decision_denied", "verification_failed"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("violation", "decision_denied", "verification_failed")
+"""What the service notifies about (a closed set: metric labels and filters)."""
 
 
 class _LimitsSection(StrictModel):
@@ -76,6 +96,33 @@ class _MlflowSection(StrictModel):
     tag_fields: dict[str, str] = Field(default_factory=dict)
 
 
+class _TracingSection(StrictModel):
+    endpoint: str | None = None
+    """OTLP/HTTP base URL (``/v1/traces`` is appended); else the ``OTEL_*`` variables."""
+    service_name: str | None = None
+    """Else ``OTEL_SERVICE_NAME``, else ``policyengine``."""
+
+
+class _EndpointSection(StrictModel):
+    url: str | None = None
+    url_env: str | None = None
+    """A variable holding the URL (chat webhook URLs are secrets)."""
+    format: Literal["json", "slack"] = "json"
+    events: list[NotifyEvent] | None = None
+    """Left out: the section's ``events``."""
+
+
+class _NotificationsSection(StrictModel):
+    secret_env: str = "POLICYENGINE_NOTIFY_SECRET"
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+    endpoints: list[_EndpointSection] = Field(default_factory=list)
+    max_attempts: PositiveInt = 5
+    backoff_seconds: PositiveFloat = 1.0
+    max_backoff_seconds: PositiveFloat = 60.0
+    timeout_seconds: PositiveFloat = 5.0
+    queue_size: PositiveInt = 1000
+
+
 class ServiceSection(StrictModel):
     """The shape of the service settings; any other key, at any depth, is refused."""
 
@@ -85,6 +132,8 @@ class ServiceSection(StrictModel):
     limits: _LimitsSection = _LimitsSection()
     webhooks: _WebhooksSection = _WebhooksSection()
     mlflow: _MlflowSection = _MlflowSection()
+    tracing: _TracingSection = _TracingSection()
+    notifications: _NotificationsSection = _NotificationsSection()
 
 
 @dataclass(frozen=True)
@@ -110,6 +159,37 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """Where spans go: an OTLP/HTTP endpoint, or nowhere (tracing off)."""
+
+    endpoint: str | None = None
+    """The traces URL (``.../v1/traces``); None: tracing is off."""
+    service_name: str = "policyengine"
+
+
+@dataclass(frozen=True)
+class NotifyEndpoint:
+    """One receiver of notifications."""
+
+    url: str = field(repr=False)
+    format: str = "json"
+    events: frozenset[str] = frozenset(NOTIFY_EVENTS)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """Signed notifications: receivers, the HMAC secret and the retry schedule."""
+
+    endpoints: tuple[NotifyEndpoint, ...] = ()
+    secret: str | None = field(default=None, repr=False)
+    max_attempts: int = 5
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    timeout_s: float = 5.0
+    queue_size: int = 1000
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Everything the service needs beyond the gate's configuration."""
 
@@ -119,6 +199,8 @@ class ServiceSettings:
     webhook_max_age_s: int = 300
     generic_secret: str | None = field(default=None, repr=False)
     mlflow: MlflowSettings = MlflowSettings()
+    tracing: TracingSettings = TracingSettings()
+    notifications: NotificationSettings = NotificationSettings()
     source: str = "(defaults)"
     """Where the settings were read from, for messages."""
 
@@ -134,6 +216,53 @@ def _mlflow(section: _MlflowSection, env: Mapping[str, str]) -> MlflowSettings:
         card_tag=section.card_tag,
         card_artifact=section.card_artifact,
         tag_fields=dict(section.tag_fields),
+    )
+
+
+def _tracing(section: _TracingSection, env: Mapping[str, str]) -> TracingSettings:
+    """Off unless an endpoint is configured; OTEL_SDK_DISABLED turns it off (OTel spec)."""
+    name = section.service_name or env.get("OTEL_SERVICE_NAME") or "policyengine"
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return TracingSettings(None, name)
+    if section.endpoint:
+        return TracingSettings(section.endpoint.rstrip("/") + "/v1/traces", name)
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):  # used as given (OTLP exporter spec)
+        return TracingSettings(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], name)
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return TracingSettings(env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces", name)
+    return TracingSettings(None, name)
+
+
+def _notifications(
+    section: _NotificationsSection, env: Mapping[str, str], source: str
+) -> NotificationSettings:
+    where = f"{source}: notifications"
+    endpoints = []
+    for i, ep in enumerate(section.endpoints):
+        if (ep.url is None) == (ep.url_env is None):
+            raise ConfigError(f"{where}.endpoints[{i}]: expected one of url or url_env")
+        url = ep.url or env.get(str(ep.url_env))
+        if not url:
+            raise ConfigError(f"{where}.endpoints[{i}]: ${ep.url_env} is not set")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.endpoints[{i}]: expected an http(s) URL")
+        events = section.events if ep.events is None else ep.events
+        endpoints.append(NotifyEndpoint(url, ep.format, frozenset(events)))
+    secret = env.get(section.secret_env)
+    if endpoints and not secret:
+        # Fail closed: receivers cannot tell our notifications from forgeries without it.
+        raise ConfigError(
+            f"{where}: endpoints are configured but ${section.secret_env} (the signing "
+            "secret) is not set; set it or remove the endpoints"
+        )
+    return NotificationSettings(
+        endpoints=tuple(endpoints),
+        secret=secret,
+        max_attempts=section.max_attempts,
+        backoff_s=section.backoff_seconds,
+        max_backoff_s=section.max_backoff_seconds,
+        timeout_s=section.timeout_seconds,
+        queue_size=section.queue_size,
     )
 
 
@@ -204,5 +333,7 @@ def load_service_settings(
         webhook_max_age_s=section.webhooks.max_age_seconds,
         generic_secret=env.get(section.webhooks.generic_secret_env),
         mlflow=_mlflow(section.mlflow, env),
+        tracing=_tracing(section.tracing, env),
+        notifications=_notifications(section.notifications, env, source),
         source=source,
     )

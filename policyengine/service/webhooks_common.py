@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,7 +147,7 @@ def reject(
     svc: Service, source: str, exc: WebhookRejectedError, delivery_id: str | None = None
 ) -> JSONResponse:
     """Count, log (bounded) and answer a refused delivery."""
-    svc.metrics.webhook_deliveries.labels(source=source, result=exc.reason).inc()
+    svc.metrics.record_webhook(source, exc.reason)
     _log.warning(
         "webhook_rejected", source=source, reason=exc.reason, delivery_id=safe_id(delivery_id)
     )
@@ -172,6 +172,17 @@ def reject(
     return error_response(exc.status, "webhook_rejected", f"{exc.reason}: {exc}")
 
 
+def _traced(fn: Callable[..., Awaitable[JSONResponse]]) -> Callable[..., Awaitable[JSONResponse]]:
+    """Run a delivery inside its ``policyengine.webhook.delivery`` span."""
+
+    async def run(request: Request, *args: Any) -> JSONResponse:
+        with request.app.state.svc.metrics.tracing.span("policyengine.webhook.delivery"):
+            return await fn(request, *args)
+
+    return run
+
+
+@_traced
 async def deliver(
     request: Request,
     source: str,
@@ -197,10 +208,8 @@ async def deliver(
         result = await run_in_threadpool(serialised(handle), svc, event, delivery_id)
     except Exception:
         await run_in_threadpool(svc.deliveries.release, f"{source}:{delivery_id}")
-        svc.metrics.webhook_deliveries.labels(source=source, result="failed").inc()
+        svc.metrics.record_webhook(source, "failed")
         raise
-    svc.metrics.webhook_deliveries.labels(
-        source=source, result=result.get("result", "recorded")
-    ).inc()
+    svc.metrics.record_webhook(source, result.get("result", "recorded"))
     answer = DeliveryResultV1.model_validate({"delivery_id": delivery_id, **result})
     return JSONResponse(answer.model_dump(mode="json", exclude_none=True))

@@ -39,6 +39,7 @@ from audit.canonical import dumps
 from policyengine import registry
 from policyengine.cards.validate import validate_card
 from policyengine.service.runtime import Service
+from policyengine.service.signing import generic_signature
 from policyengine.service.webhooks_common import (
     WebhookRejectedError,
     check_timestamp,
@@ -53,12 +54,6 @@ __all__ = ["GenericEventV1", "generic_signature", "router"]
 
 router = APIRouter(tags=["webhooks"])
 _SOURCE = "generic"
-
-
-def generic_signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
-    """Return the ``X-PolicyEngine-Signature`` value for a delivery."""
-    signed = f"{delivery_id}.{timestamp}.".encode() + body
-    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
 
 
 def _parse(raw: bytes, max_depth: int) -> GenericEventV1:

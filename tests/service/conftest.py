@@ -126,6 +126,7 @@ def build_env(
     env: dict[str, str] | None = None,
     allow_unsigned: bool = True,
     trust_file: Path | None = None,
+    tracing: Any = None,
 ) -> ServiceEnv:
     """Configure and build an app over a log in ``root``."""
     from policyengine.config import load_config
@@ -156,7 +157,8 @@ def build_env(
         "POLICYENGINE_WEBHOOK_SECRET": GENERIC_SECRET,
     }
     settings = load_service_settings(data=data, env={**secrets, **(env or {})})
-    return ServiceEnv(create_app(config, settings), config, settings, root, log_url)
+    app = create_app(config, settings, tracing=tracing)
+    return ServiceEnv(app, config, settings, root, log_url)
 
 
 def verify_chain(log_url: str, key_path: Path) -> Any:
