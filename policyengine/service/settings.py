@@ -27,6 +27,11 @@ start-up) with the file, the key and a close valid key::
       card_tag: policyengine.card       # tag holding a whole card as JSON
       card_artifact: model_card.json    # run artifact holding a card
       tag_fields: {risk_tier: risk_tier, owner: owner.team}
+    admission:                          # POST /v1/admission/kubernetes
+      stages: {ml-prod: production, ml-staging: staging}   # namespace -> stage
+      stage_label: null                 # an object label naming the stage (off)
+      model_label: policyengine.dev/governed   # marks a Deployment as a model ("true")
+      kinds: [InferenceService, Deployment]    # the kinds the check enforces
 """
 
 from __future__ import annotations
@@ -35,15 +40,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, StringConstraints
 
 from policyengine.errors import ConfigError
 from policyengine.strict import StrictModel, validate_file
 
 __all__ = [
+    "AdmissionSettings",
     "LimitSettings",
     "MlflowSettings",
     "ServiceSection",
@@ -76,6 +82,31 @@ class _MlflowSection(StrictModel):
     tag_fields: dict[str, str] = Field(default_factory=dict)
 
 
+# A namespace name (RFC 1123 label) and a stage as the wire models accept it.
+_Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+_Stage = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+# A label key: optional DNS prefix, then a name (Kubernetes "Labels and Selectors").
+_LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?"  # optional DNS subdomain prefix
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LabelKey = Annotated[str, StringConstraints(pattern=_LABEL_KEY)]
+
+
+_Kind = Literal["InferenceService", "Deployment"]
+
+
+def _all_kinds() -> list[_Kind]:
+    return ["InferenceService", "Deployment"]
+
+
+class _AdmissionSection(StrictModel):
+    stages: dict[_Namespace, _Stage] = Field(default_factory=dict)
+    stage_label: _LabelKey | None = None
+    model_label: _LabelKey = "policyengine.dev/governed"
+    kinds: list[_Kind] = Field(default_factory=lambda: _all_kinds())
+
+
 class ServiceSection(StrictModel):
     """The shape of the service settings; any other key, at any depth, is refused."""
 
@@ -85,6 +116,7 @@ class ServiceSection(StrictModel):
     limits: _LimitsSection = _LimitsSection()
     webhooks: _WebhooksSection = _WebhooksSection()
     mlflow: _MlflowSection = _MlflowSection()
+    admission: _AdmissionSection = _AdmissionSection()
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,20 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class AdmissionSettings:
+    """How Kubernetes admission reviews map to models and stages (``service.admission``)."""
+
+    stages: Mapping[str, str] = field(default_factory=dict)
+    """Namespace -> stage; an enforced object in another namespace is denied."""
+    stage_label: str | None = None
+    """An object label whose value names the stage (must agree with the namespace's)."""
+    model_label: str = "policyengine.dev/governed"
+    """A Deployment with this label set to ``"true"`` is a model."""
+    kinds: frozenset[str] = frozenset({"InferenceService", "Deployment"})
+    """The kinds checked; others are admitted without a record."""
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Everything the service needs beyond the gate's configuration."""
 
@@ -119,6 +165,7 @@ class ServiceSettings:
     webhook_max_age_s: int = 300
     generic_secret: str | None = field(default=None, repr=False)
     mlflow: MlflowSettings = MlflowSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     source: str = "(defaults)"
     """Where the settings were read from, for messages."""
 
@@ -204,5 +251,11 @@ def load_service_settings(
         webhook_max_age_s=section.webhooks.max_age_seconds,
         generic_secret=env.get(section.webhooks.generic_secret_env),
         mlflow=_mlflow(section.mlflow, env),
+        admission=AdmissionSettings(
+            stages=dict(section.admission.stages),
+            stage_label=section.admission.stage_label,
+            model_label=section.admission.model_label,
+            kinds=frozenset(section.admission.kinds),
+        ),
         source=source,
     )
