@@ -170,7 +170,11 @@ def _is_model(kind: str, obj: Mapping[str, Any], settings: AdmissionSettings) ->
 
 
 def _stage(req: AdmissionRequestV1, obj: Mapping[str, Any], settings: AdmissionSettings) -> str:
-    """The stage of the namespace or the stage label; raises Refuse-worthy ValueError."""
+    """The stage of the namespace or of the stage label.
+
+    Raises:
+        ValueError: no stage, or the two disagree (the review is refused).
+    """
     namespace = req.namespace or _map(obj.get("metadata")).get("namespace") or ""
     by_namespace = settings.stages.get(str(namespace))
     by_label = _meta(obj, "labels").get(settings.stage_label) if settings.stage_label else None
