@@ -30,6 +30,7 @@ __all__ = [
     "PromotionRefusedError",
     "RecordResult",
     "find_allow",
+    "justify",
     "promote",
     "record_event",
 ]
@@ -192,13 +193,34 @@ def promote(
         PromotionRefusedError: no matching fresh allow (exit 1); nothing written.
         KeyUnavailableError, LogUnavailableError: exit 3.
     """
+    now = now or datetime.now(UTC)
+    allow = justify(engine, model=model, version=version, digest=digest, stage=stage, now=now)
+    data = {
+        "decision_seq": allow["seq"],
+        "decision_id": allow["id"],
+        "bundle_digest": allow["bundle_digest"],
+    }
+    target = _Target(model, version, digest, stage, actor)
+    return _append_event(engine, "promoted", target, data, now, decision_seq=allow["seq"])
+
+
+def justify(
+    engine: Engine, *, model: str, version: str, digest: str, stage: str, now: datetime
+) -> dict[str, Any]:
+    """The allow that would justify a promotion, read from the log; writes nothing.
+
+    :func:`promote` is this check followed by the append; a dry run (a
+    Kubernetes ``dryRun`` admission review) is this check alone.
+
+    Raises:
+        PromotionRefusedError: no matching fresh allow covered by a checkpoint.
+        LogUnavailableError: the log cannot be read.
+    """
     config = engine.config
     bundle = engine.compiled(stage).bundle_digest
-    now = now or datetime.now(UTC)
-    log = engine.log
     with log_errors(config):
-        entries = list(log.query(name=model, version=version, types=["decision"]))
-        latest_cp = log.latest_checkpoint()
+        entries = list(engine.log.query(name=model, version=version, types=["decision"]))
+        latest_cp = engine.log.latest_checkpoint()
     allow = find_allow(
         entries,
         model=model,
@@ -210,9 +232,7 @@ def promote(
         max_age=config.freshness,
     )
     _check_evidence(allow, entries, latest_cp)
-    data = {"decision_seq": allow["seq"], "decision_id": allow["id"], "bundle_digest": bundle}
-    target = _Target(model, version, digest, stage, actor)
-    return _append_event(engine, "promoted", target, data, now, decision_seq=allow["seq"])
+    return allow
 
 
 def _check_evidence(allow: dict[str, Any], entries: list[Any], checkpoint: Any) -> None:

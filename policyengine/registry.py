@@ -1,7 +1,7 @@
 """What a model registry's events mean for the log: one flow for every registry.
 
 Owns the two steps every registry adapter (MLflow webhooks, generic HMAC
-webhooks, later a Kubernetes admission check) needs, free of HTTP and of any
+webhooks, the Kubernetes admission check) needs, free of HTTP and of any
 registry's types:
 
 - :func:`registered`: a version was registered. Record ``registered`` (as
@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from policyengine.errors import CardValidationError, InputError, PolicyEngineError
 from policyengine.gate import gate
-from policyengine.promote import PromotionRefusedError, promote, record_event
+from policyengine.promote import PromotionRefusedError, justify, promote, record_event
 
 if TYPE_CHECKING:
     from policyengine.engine import Engine
@@ -174,11 +175,14 @@ def registered(
     return Registered([reg, violation], problem=reason)
 
 
-def promote_or_refuse(engine: Engine, version: Version, stage: str) -> Moved:
+def promote_or_refuse(
+    engine: Engine, version: Version, stage: str, *, dry_run: bool = False
+) -> Moved:
     """Run ``promote``; a refusal (no matching allow) is returned, not raised.
 
     With an allow the ``promoted`` entry is written; without one nothing is,
-    and the reason says what the log lacks.
+    and the reason says what the log lacks. ``dry_run`` checks the same rule
+    and writes nothing either way.
     """
     if not version.digest:
         return Moved(
@@ -187,6 +191,12 @@ def promote_or_refuse(engine: Engine, version: Version, stage: str) -> Moved:
             "register it first",
         )
     try:
+        if dry_run:
+            justify(
+                engine, model=version.model, version=version.version, digest=version.digest,
+                stage=stage, now=datetime.now(UTC),
+            )
+            return Moved(True)
         result = promote(
             engine,
             model=version.model,
@@ -207,6 +217,7 @@ def moved(
     *,
     kind: str,
     details: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> Moved:
     """An alias or stage moved to ``version``: promote if an allow exists, else a violation.
 
@@ -214,13 +225,15 @@ def moved(
         stage: the stage the move puts the version in.
         kind: the violation's kind (``alias_without_allow``, ``stage_without_allow``).
         details: fields the ``violation`` payload carries besides kind and reason.
+        dry_run: decide by the same rule but write nothing (no ``promoted``, no
+            ``violation``): a request that will not be persisted moves nothing.
 
     Returns:
         allowed with the ``promoted`` seq, or not allowed with the ``violation``
         seq and the reason; ``undo`` says the registry should move it back.
     """
-    check = promote_or_refuse(engine, version, stage)
-    if check.allowed:
+    check = promote_or_refuse(engine, version, stage, dry_run=dry_run)
+    if check.allowed or dry_run:
         return check
     payload = {**(details or {}), "kind": kind, "reason": check.reason}
     seq = engine.record("violation", version.subject(), version.actor, payload).seq

@@ -190,6 +190,7 @@ def create_app(
         ConfigError: tracing is configured but OpenTelemetry is not installed.
     """
     from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
+    from policyengine.service.admission import router as admission_router
 
     settings = settings or load_service_settings(config_file=config.config_file)
     tracing = tracing or open_tracing(settings.tracing)
@@ -211,6 +212,7 @@ def create_app(
     install_error_handlers(app)
     for module in (write_routes, audit_routes, webhooks_mlflow, webhooks_generic):
         app.include_router(module.router)
+    app.include_router(admission_router)  # POST /v1/admission/kubernetes
     _add_health(app)
     _publish_request_bodies(app)
     app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)

@@ -6,9 +6,10 @@ Webhook endpoints do not use this module: they authenticate by their HMAC
 secret (see ``webhooks_mlflow`` and ``webhooks_generic``).
 
 Roles: ``evaluator`` (decisions, promotions, events), ``approver``
-(approvals, waivers), ``auditor`` (read-only), ``admin`` (everything). Every
-role may read. A missing or unknown token is 401, a known token without the
-role is 403; both are decided before a handler runs, so neither writes.
+(approvals, waivers), ``auditor`` (read-only), ``admission`` (the Kubernetes
+admission check only), ``admin`` (everything). Every role may read. A
+missing or unknown token is 401, a known token without the role is 403;
+both are decided before a handler runs, so neither writes.
 
 Token file (YAML or JSON)::
 
@@ -53,10 +54,10 @@ __all__ = [
     "require",
 ]
 
-ROLES = frozenset({"evaluator", "approver", "auditor", "admin"})
+ROLES = frozenset({"evaluator", "approver", "auditor", "admission", "admin"})
 """Every role a token may hold."""
 
-_Role = Literal["evaluator", "approver", "auditor", "admin"]
+_Role = Literal["evaluator", "approver", "auditor", "admission", "admin"]
 
 
 class _TokenRecord(StrictModel):

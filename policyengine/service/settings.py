@@ -40,6 +40,11 @@ start-up) with the file, the key and a close valid key::
       max_backoff_seconds: 60.0
       timeout_seconds: 5.0
       queue_size: 1000                  # full: the notification is dropped (and counted)
+    admission:                          # POST /v1/admission/kubernetes
+      stages: {ml-prod: production, ml-staging: staging}   # namespace -> stage
+      stage_label: null                 # an object label naming the stage (off)
+      model_label: policyengine.dev/governed   # marks a Deployment as a model ("true")
+      kinds: [InferenceService, Deployment]    # the kinds the check enforces
 """
 
 from __future__ import annotations
@@ -48,16 +53,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, StringConstraints
 
 from policyengine.errors import ConfigError
 from policyengine.strict import StrictModel, validate_file
 
 __all__ = [
     "NOTIFY_EVENTS",
+    "AdmissionSettings",
     "LimitSettings",
     "MlflowSettings",
     "NotificationSettings",
@@ -121,6 +127,29 @@ class _NotificationsSection(StrictModel):
     max_backoff_seconds: PositiveFloat = 60.0
     timeout_seconds: PositiveFloat = 5.0
     queue_size: PositiveInt = 1000
+# A namespace name (RFC 1123 label) and a stage as the wire models accept it.
+_Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+_Stage = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+# A label key: optional DNS prefix, then a name (Kubernetes "Labels and Selectors").
+_LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?"  # optional DNS subdomain prefix
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LabelKey = Annotated[str, StringConstraints(pattern=_LABEL_KEY)]
+
+
+_Kind = Literal["InferenceService", "Deployment"]
+
+
+def _all_kinds() -> list[_Kind]:
+    return ["InferenceService", "Deployment"]
+
+
+class _AdmissionSection(StrictModel):
+    stages: dict[_Namespace, _Stage] = Field(default_factory=dict)
+    stage_label: _LabelKey | None = None
+    model_label: _LabelKey = "policyengine.dev/governed"
+    kinds: list[_Kind] = Field(default_factory=lambda: _all_kinds())
 
 
 class ServiceSection(StrictModel):
@@ -134,6 +163,7 @@ class ServiceSection(StrictModel):
     mlflow: _MlflowSection = _MlflowSection()
     tracing: _TracingSection = _TracingSection()
     notifications: _NotificationsSection = _NotificationsSection()
+    admission: _AdmissionSection = _AdmissionSection()
 
 
 @dataclass(frozen=True)
@@ -190,6 +220,20 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class AdmissionSettings:
+    """How Kubernetes admission reviews map to models and stages (``service.admission``)."""
+
+    stages: Mapping[str, str] = field(default_factory=dict)
+    """Namespace -> stage; an enforced object in another namespace is denied."""
+    stage_label: str | None = None
+    """An object label whose value names the stage (must agree with the namespace's)."""
+    model_label: str = "policyengine.dev/governed"
+    """A Deployment with this label set to ``"true"`` is a model."""
+    kinds: frozenset[str] = frozenset({"InferenceService", "Deployment"})
+    """The kinds checked; others are admitted without a record."""
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Everything the service needs beyond the gate's configuration."""
 
@@ -201,6 +245,7 @@ class ServiceSettings:
     mlflow: MlflowSettings = MlflowSettings()
     tracing: TracingSettings = TracingSettings()
     notifications: NotificationSettings = NotificationSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     source: str = "(defaults)"
     """Where the settings were read from, for messages."""
 
@@ -335,5 +380,11 @@ def load_service_settings(
         mlflow=_mlflow(section.mlflow, env),
         tracing=_tracing(section.tracing, env),
         notifications=_notifications(section.notifications, env, source),
+        admission=AdmissionSettings(
+            stages=dict(section.admission.stages),
+            stage_label=section.admission.stage_label,
+            model_label=section.admission.model_label,
+            kinds=frozenset(section.admission.kinds),
+        ),
         source=source,
     )

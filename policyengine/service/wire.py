@@ -20,6 +20,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "AdmissionRequestV1",
+    "AdmissionResponseV1",
+    "AdmissionReviewResponseV1",
+    "AdmissionReviewV1",
+    "AdmissionStatusV1",
     "ApprovalRequestV1",
     "CheckpointV1",
     "ConsistencyProofV1",
@@ -33,6 +38,7 @@ __all__ = [
     "EventRequestV1",
     "EventV1",
     "GenericEventV1",
+    "GroupVersionKindV1",
     "HealthV1",
     "InclusionProofV1",
     "MlflowEnvelopeV1",
@@ -366,3 +372,65 @@ def responses(*statuses: int, text: str | None = None) -> dict[int | str, dict[s
     if text:
         out[200] = {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": text}
     return out
+
+
+# -- Kubernetes admission (admission.k8s.io/v1) ------------------------------------
+# Kubernetes owns these shapes, so unknown keys pass on the request side (as
+# for MLflow); the response carries only the fields the API server reads.
+
+
+class _K8s(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class GroupVersionKindV1(_K8s):
+    """``request.kind``: the object's API group, version and kind."""
+
+    group: str = Field(max_length=253)
+    version: str = Field(max_length=63)
+    kind: str = Field(max_length=63)
+
+
+class AdmissionRequestV1(_K8s):
+    """``request`` of an AdmissionReview: what the API server is about to persist."""
+
+    uid: str = Field(min_length=1, max_length=128)
+    kind: GroupVersionKindV1
+    operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+    namespace: str | None = Field(default=None, max_length=63)
+    name: str | None = Field(default=None, max_length=253)
+    object: dict[str, Any] | None = None
+    oldObject: dict[str, Any] | None = None
+    dryRun: bool = False
+    userInfo: dict[str, Any] = {}
+
+
+class AdmissionReviewV1(_K8s):
+    """``POST /v1/admission/kubernetes``: an ``admission.k8s.io/v1`` AdmissionReview."""
+
+    apiVersion: Literal["admission.k8s.io/v1"]
+    kind: Literal["AdmissionReview"]
+    request: AdmissionRequestV1
+
+
+class AdmissionStatusV1(_Strict):
+    """Why a request was refused (a ``metav1.Status``; ``message`` is shown to the user)."""
+
+    code: int
+    message: str
+
+
+class AdmissionResponseV1(_Strict):
+    """The verdict: the request's ``uid``, ``allowed``, and the reasons when refused."""
+
+    uid: str
+    allowed: bool
+    status: AdmissionStatusV1 | None = None
+
+
+class AdmissionReviewResponseV1(_Strict):
+    """The answer to every admission review, even a malformed one (HTTP 200)."""
+
+    apiVersion: Literal["admission.k8s.io/v1"] = "admission.k8s.io/v1"
+    kind: Literal["AdmissionReview"] = "AdmissionReview"
+    response: AdmissionResponseV1

@@ -92,6 +92,17 @@ def test_move_after_allow_is_promoted(engine):
     assert _types(engine) == ["decision", "promoted"]
 
 
+def test_a_dry_run_move_judges_alike_and_writes_nothing(engine):
+    """``dry_run`` gives the same verdict as a real move, before and after the allow, unwritten."""
+    version = registry.Version(MODEL, VERSION, DIGEST, ACTOR)
+    refused = registry.moved(engine, version, "staging", kind="k", dry_run=True)
+    assert not refused.allowed and "no decision in the log" in refused.reason
+    assert refused.seq is None and _types(engine) == []
+    assert gate(engine, load_document(CARD), "staging", "promote").allow
+    admitted = registry.moved(engine, version, "staging", kind="k", dry_run=True)
+    assert admitted.allowed and admitted.seqs == [] and _types(engine) == ["decision"]
+
+
 def test_engine_reports_a_bad_card_before_looking_for_a_key(workdir):
     """Under CI with no key, a bad card is still exit-2 input: the engine never loads the key."""
     engine = Engine(load_config(env={"CI": "true"}, cwd=workdir))
