@@ -42,7 +42,7 @@ def _run_writers(url: str) -> None:
         p.stdin.write(b"go\n")
         p.stdin.flush()
     for p in procs:
-        assert p.wait(timeout=120) == 0
+        assert p.wait(timeout=900) == 0  # a hang guard only: generous on a loaded machine
 
 
 def _check_one_chain(url: str) -> None:
