@@ -138,8 +138,15 @@ def _operator_in(item: Any, container: Any) -> Any:
 def _metered(macro: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a comprehension macro so each step charges the current Budget."""
 
-    def run(activation: Any, var: str, cel_expr: Callable[[Any], Any],
+    def run(activation: Any, var: str, raw_expr: Callable[[Any], Any],
             cel_gen: Callable[[Any], Any]) -> Any:
+        def cel_expr(act: Any) -> Any:
+            # A transpiled has() yields a Python bool; the macros fold their steps with
+            # celtypes.logical_and/or, which refuse it from the second step on ("no
+            # such overload": `[a, b].all(d, has(d.x))` errored). Coerce, as below.
+            value = raw_expr(act)
+            return celtypes.BoolType(value) if type(value) is bool else value
+
         budget = current_budget()
         if budget is None:
             return macro(activation, var, cel_expr, cel_gen)

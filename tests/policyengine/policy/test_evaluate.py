@@ -182,3 +182,26 @@ def test_absent_history_lists_are_empty(decide, h):
     """With no history, history.approvals is an empty list: rules fail, they do not error."""
     d = decide(h.rule("n", "history.approvals.size() >= 1 && history.waivers.size() == 0"))
     assert _result(d, "n").outcome == "fail"
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_has_inside_a_comprehension_holds_for_every_list_length(tmp_path, engine, count):
+    """`list.all(d, has(d.x))` passes for lists of any length (two items once gave an error)."""
+    import datetime as dt
+    from pathlib import Path as _Path
+
+    from policyengine.policy import Context, compile_policies, evaluate, load_policies
+
+    policy = _Path(tmp_path) / "p.yaml"
+    policy.write_text(
+        "apiVersion: policyengine/v1\nkind: Policy\nmetadata: {name: p, version: 1.0.0}\n"
+        "spec:\n  rules:\n    - id: flags\n      severity: deny\n"
+        "      expr: 'card.training_data.all(d, has(d.contains_pii)) && "
+        "!card.training_data.exists(d, !has(d.name))'\n      message: '\"m\"'\n"
+    )
+    card = {"training_data": [{"name": f"d{i}", "contains_pii": False} for i in range(count)]}
+    cps = compile_policies(load_policies([policy]), engine=engine)
+    decision = evaluate(cps, Context(card, {"type": "promote", "stage": "production"}, {}),
+                        dt.datetime(2026, 11, 26, tzinfo=dt.UTC))
+    assert [r.outcome for r in decision.results] == ["pass"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import resource
 import subprocess
 import sys
 import textwrap
@@ -124,9 +123,13 @@ def test_planned_reads_equal_values_read(data: st.DataObject) -> None:
             assert compile_reads(rule.reads)(plain) == values_read(rule.reads, plain)
 
 
-def test_every_builtin_rule_qualifies() -> None:
-    """All built-in rules run natively on the fast path."""
-    assert all(rule.native is not None for rule in FAST.rules())
+def test_every_builtin_rule_qualifies_but_those_reading_evidence() -> None:
+    """Built-in rules run natively, except those over history.evidence (no closed schema
+    pins the kinds of recorded reports, so the reference evaluates them)."""
+    for policy in FAST.policies:
+        for rule in policy.rules:
+            reads_evidence = "history.evidence" in rule.expr.source
+            assert (rule.native is None) == reads_evidence, f"{policy.name}/{rule.id}"
 
 
 def test_schema_checked_inputs_skip_validation_alike() -> None:
@@ -171,6 +174,7 @@ _RUNAWAY = textwrap.dedent("""
         decision = evaluate(cps, Context(card, {"type": "promote", "stage": "production"}, {}),
                             dt.datetime(2026, 11, 26, tzinfo=dt.UTC))
         print(engine, sorted({r.outcome for r in decision.results}))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
 """)
 
 
@@ -180,7 +184,9 @@ def test_runaway_rules_error_within_memory(tmp_path: Path) -> None:
                           text=True, check=False, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["reference ['error']", "fast ['error']"]
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    # The child's own peak (RUSAGE_CHILDREN would be the largest of every child this
+    # test process ever waited for, other tests' servers included).
+    peak_kib = int(done.stdout.split("\n")[2])
     assert peak_kib < 512 * 1024
 
 
