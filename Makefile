@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORE   := $(VENV)/.installed-core
-EXTRAS := .[test,service,postgres,integration]
+EXTRAS := .[test,service,postgres,integration,pages]
 
 .PHONY: demo test bench lint clean
 

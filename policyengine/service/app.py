@@ -180,7 +180,14 @@ def create_app(
     Raises:
         PolicyEngineError, AuditError: the log or the signing key is unusable.
     """
-    from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
+    from policyengine.service import (
+        admin_routes,
+        audit_routes,
+        pages,
+        webhooks_generic,
+        webhooks_mlflow,
+        write_routes,
+    )
 
     settings = settings or load_service_settings(config_file=config.config_file)
     svc = service or open_service(config, settings)
@@ -195,8 +202,9 @@ def create_app(
     app.state.tokens = svc.tokens
     app.state.limits = settings.limits
     install_error_handlers(app)
-    for module in (write_routes, audit_routes, webhooks_mlflow, webhooks_generic):
+    for module in (write_routes, audit_routes, admin_routes, webhooks_mlflow, webhooks_generic):
         app.include_router(module.router)
+    pages.install(app, svc)
     _add_health(app)
     _publish_request_bodies(app)
     app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)

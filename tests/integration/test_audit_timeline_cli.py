@@ -7,22 +7,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.integration.gatecli import DIGEST, MODEL, VERSION, approve, cli, gate
-
-
-@pytest.fixture
-def story(approvers, workdir):
-    """deny (0), two approvals (1, 2), allow (3), promotion (4) of the example model."""
-    assert gate().code == 1
-    assert approve(approvers, "bob@bank.example", "model-risk").code == 0
-    assert approve(approvers, "carol@bank.example", "domain-owner").code == 0
-    assert gate().code == 0
-    promoted = cli("promote", "--model", MODEL, "--version", VERSION, "--digest", DIGEST,
-                   "--to", "production")
-    assert promoted.code == 0, promoted.err
-    return workdir
+from tests.integration.gatecli import MODEL, VERSION, cli
 
 
 def _old_entry(workdir, days: int = 200) -> int:
