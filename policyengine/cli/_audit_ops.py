@@ -88,6 +88,8 @@ def run(argv: list[str], out: TextIO, err: TextIO, *, keys_of: KeysOf) -> int:
     except _Usage as exc:
         err.write(f"{exc}\n")
         return EXIT_INPUT
+    except SystemExit as exc:  # --help printed
+        return int(exc.code or 0)
     args.keys_of = keys_of
     handler = _HANDLERS[args.command]
     args.command = f"audit {args.command}"  # how errors name the command

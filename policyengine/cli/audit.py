@@ -91,7 +91,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except PolicyEngineError as exc:
             err.write(f"policyengine audit: {exc.diagnostics()}\n")
             return 2
-    return int(audit_main(argv, stdout=out, stderr=err))
+    code = int(audit_main(argv, stdout=out, stderr=err))
+    if not argv or argv[0] in ("-h", "--help"):
+        out.write(f"\nwith the engine's configuration also: {', '.join(_ENGINE_SIDE)} "
+                  "(policyengine audit query --help, ...)\n")
+    return code
 
 
 def _run_engine_side(argv: list[str], out: TextIO, err: TextIO) -> int:
