@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORE   := $(VENV)/.installed-core
-EXTRAS := .[test,service,postgres,integration,evidence,otel]
+EXTRAS := .[test,service,postgres,integration,evidence,otel,pages]
 
 .PHONY: demo test bench lint clean
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,8 +116,12 @@ def export_bundle(
     log: AuditLog, out_dir: str | Path, *, name: str | None = None,
     version: str | None = None, since: datetime | None = None, until: datetime | None = None,
     vkeys: list[str] | None = None, progress: Progress | None = None,
+    seqs: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """Write an evidence bundle of ``log`` (all of it, or the entries matching filters).
+
+    ``seqs`` keeps only those entries (an evidence pack's cited entries); like
+    any filter it makes the bundle a filtered one, verified by inclusion proofs.
 
     When the log has a signer, a checkpoint of the current size is signed
     first. A filtered bundle holds the matching entries covered by the latest
@@ -131,7 +135,9 @@ def export_bundle(
             signed checkpoint to prove against.
     """
     out = Path(out_dir)
-    filters = _filters(name, version, since, until)
+    filters: dict[str, Any] = _filters(name, version, since, until)
+    if seqs is not None:
+        filters["seqs"] = sorted(set(seqs))
     checkpoint_size = None
     if log.signer is not None:
         log.checkpoint()  # cover every exported entry by a signature
@@ -143,6 +149,8 @@ def export_bundle(
     _prepare_dir(out)
     writers = {f: _HashingWriter(out / f) for f in _FILES[: 5 if filters else 4]}
     where = entry_filters(name=name, version=version, since=since, until=until)
+    if seqs is not None:
+        where.append(ENTRIES.c.seq.in_(filters["seqs"]))
     if where:  # the key chain travels with any slice, so its checkpoints verify
         where = [sa.or_(sa.and_(*where), ENTRIES.c.type == TRANSITION_TYPE)]
     rows = log.store.iter_rows(where)

@@ -28,6 +28,7 @@ __all__ = [
     "PolicyEngineError",
     "PolicyLoadError",
     "RecordedIncompleteError",
+    "RetentionRefusedError",
     "SchemaError",
 ]
 
@@ -158,6 +159,15 @@ class KeyUnavailableError(PolicyEngineError):
     """A signing or verification key cannot be loaded."""
 
     code: ClassVar[str] = "key_unavailable"
+
+
+class RetentionRefusedError(PolicyEngineError):
+    """A redaction or hold release the retention rules refuse (floor, legal hold, none held).
+
+    Nothing was written; the message says which rule refused and how to proceed.
+    """
+
+    code: ClassVar[str] = "retention_refused"
 
 
 class RecordedIncompleteError(PolicyEngineError):

@@ -48,6 +48,7 @@ EXIT_CODES: dict[str, int] = {
     "evaluation_failed": EXIT_INPUT,
     "internal_error": EXIT_INPUT,
     "promotion_refused": EXIT_DENY,
+    "retention_refused": EXIT_INPUT,  # redaction inside the floor or under hold
     "log_unavailable": EXIT_UNAVAILABLE,
     "recorded_incomplete": EXIT_UNAVAILABLE,  # the entry is in the log; its receipt is not
     "key_unavailable": EXIT_UNAVAILABLE,

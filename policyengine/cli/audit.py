@@ -17,6 +17,9 @@ import argparse
 from typing import Any, TextIO
 
 _READS_LOG = ("verify", "show", "checkpoint", "proof", "export")
+# Subcommands that need policyengine (decisions, models, the engine's key):
+# handled by policyengine.cli._audit_ops, never forwarded (audit/ stays alone).
+_ENGINE_SIDE = ("query", "timeline", "redact", "hold", "release", "evidence")
 _SIGNS = ("checkpoint", "export")
 
 
@@ -24,7 +27,8 @@ def register(subparsers: Any) -> None:
     """Add the ``audit`` command (everything after it goes to audit.cli)."""
     parser = subparsers.add_parser(
         "audit",
-        help="verify, inspect, prove and export the audit log",
+        help="verify, query, inspect, prove and export the audit log; timelines, "
+        "redaction, legal holds, evidence packs",
         add_help=False,
         description="The audit log's command line (see `policyengine audit --help`).",
     )
@@ -76,6 +80,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from audit.cli import main as audit_main
 
     argv = list(getattr(args, "extra_args", ())) + list(args.audit_args)
+    if argv and argv[0] in _ENGINE_SIDE:
+        return _run_engine_side(argv, out, err)
     if argv and argv[0] in _READS_LOG:
         from policyengine.config import load_config
         from policyengine.errors import PolicyEngineError
@@ -85,4 +91,15 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except PolicyEngineError as exc:
             err.write(f"policyengine audit: {exc.diagnostics()}\n")
             return 2
-    return int(audit_main(argv, stdout=out, stderr=err))
+    code = int(audit_main(argv, stdout=out, stderr=err))
+    if not argv or argv[0] in ("-h", "--help"):
+        out.write(f"\nwith the engine's configuration also: {', '.join(_ENGINE_SIDE)} "
+                  "(policyengine audit query --help, ...)\n")
+    return code
+
+
+def _run_engine_side(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """query, timeline, redact, hold, release, evidence: see ``_audit_ops``."""
+    from policyengine.cli import _audit_ops
+
+    return _audit_ops.run(argv, out, err, keys_of=_verifier_keys)

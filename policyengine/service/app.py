@@ -189,7 +189,14 @@ def create_app(
         PolicyEngineError, AuditError: the log or the signing key is unusable.
         ConfigError: tracing is configured but OpenTelemetry is not installed.
     """
-    from policyengine.service import audit_routes, webhooks_generic, webhooks_mlflow, write_routes
+    from policyengine.service import (
+        admin_routes,
+        audit_routes,
+        pages,
+        webhooks_generic,
+        webhooks_mlflow,
+        write_routes,
+    )
     from policyengine.service.admission import router as admission_router
 
     settings = settings or load_service_settings(config_file=config.config_file)
@@ -210,9 +217,10 @@ def create_app(
     app.state.tokens = svc.tokens
     app.state.limits = settings.limits
     install_error_handlers(app)
-    for module in (write_routes, audit_routes, webhooks_mlflow, webhooks_generic):
+    for module in (write_routes, audit_routes, admin_routes, webhooks_mlflow, webhooks_generic):
         app.include_router(module.router)
     app.include_router(admission_router)  # POST /v1/admission/kubernetes
+    pages.install(app, svc)
     _add_health(app)
     _publish_request_bodies(app)
     app.add_middleware(SizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes)

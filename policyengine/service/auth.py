@@ -139,6 +139,10 @@ class TokenStore:
         # about the token itself, and the stored hashes are not secrets.
         return self._by_hash.get(hash_token(token))
 
+    def by_hash(self, sha256: str) -> Principal | None:
+        """Return the principal whose token hashes to ``sha256`` (a page session's reference)."""
+        return self._by_hash.get(sha256)
+
 
 def load_token_records(path: str | Path) -> list[dict[str, Any]]:
     """Read and check the ``tokens`` list of a token file (YAML or JSON).

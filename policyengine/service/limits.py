@@ -87,6 +87,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "key_unavailable": 503,
     "mlflow_unavailable": 502,
     "promotion_refused": 409,
+    "retention_refused": 409,
 }
 
 

@@ -40,12 +40,16 @@ __all__ = [
     "GenericEventV1",
     "GroupVersionKindV1",
     "HealthV1",
+    "HoldRequestV1",
     "InclusionProofV1",
     "MlflowEnvelopeV1",
     "PromotionRequestV1",
     "ReadyV1",
     "ReceiptV1",
     "RecordedV1",
+    "RedactionRequestV1",
+    "ReleaseRequestV1",
+    "RetentionRecordedV1",
     "SignatureV1",
     "StatementRecordedV1",
     "WaiverRequestV1",
@@ -312,6 +316,44 @@ class ReadyV1(_Strict):
     reason: str | None
 
 
+# -- retention (admin) ---------------------------------------------------------
+
+_REASON = "why (an erasure request id, a litigation reference); recorded in the log"
+
+
+class RedactionRequestV1(_Strict):
+    """``POST /v1/admin/redactions``: delete one entry's payload, leaving a tombstone."""
+
+    seq: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=2000, description=_REASON)
+
+
+class HoldRequestV1(_Strict):
+    """``POST /v1/admin/holds``: a legal hold on a model (or one version), or an entry's subject."""
+
+    model: str | None = Field(default=None, pattern=NAME)
+    version: str | None = Field(default=None, pattern=VERSION)
+    seq: int | None = Field(default=None, ge=0, description="hold the subject of this entry")
+    reason: str = Field(min_length=1, max_length=2000, description=_REASON)
+
+
+class ReleaseRequestV1(_Strict):
+    """``POST /v1/admin/releases``: release legal hold ``hold_id`` (its ``legal_hold`` seq)."""
+
+    hold_id: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=2000, description=_REASON)
+
+
+class RetentionRecordedV1(_Strict):
+    """The ``redaction`` / ``legal_hold`` / ``legal_hold_release`` entry written."""
+
+    seq: int = Field(ge=0)
+    type: Literal["redaction", "legal_hold", "legal_hold_release"]
+    subject: dict[str, str]
+    checkpoint_size: int = Field(ge=0)
+    holds: list[int] = Field(description="releases: the hold ids released")
+
+
 # -- OpenAPI description ----------------------------------------------------------
 
 _REQUEST_MODELS: list[type[BaseModel]] = []
@@ -320,7 +362,8 @@ _WHY = {
     401: "Missing or unknown bearer token (webhooks: bad or missing signature)",
     403: "The token lacks the role this operation needs",
     404: "No such entry or checkpoint",
-    409: "Conflict: no matching allow in the log, or a replayed delivery",
+    409: "Conflict: no matching allow in the log, a replayed delivery, or a retention "
+    "refusal (inside the floor, under legal hold)",
     413: "Body too large or JSON nested too deep",
     422: "The request does not match its schema or cannot count; errors name the fields",
     502: "MLflow could not be reached",

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.integration.gatecli import _ENV, CARD, cli
+from tests.integration.gatecli import _ENV, CARD, DIGEST, MODEL, VERSION, approve, cli, gate
 
 
 @pytest.fixture
@@ -38,3 +38,16 @@ def approvers(workdir):
         lines += [f"  - id: {who}", f"    roles: {held}", f"    keys: ['{vkey}']"]
     (workdir / "approvers.yaml").write_text("\n".join(lines) + "\n")
     return workdir / "keys"
+
+
+@pytest.fixture
+def story(approvers, workdir):
+    """deny (0), two approvals (1, 2), allow (3), promotion (4) of the example model."""
+    assert gate().code == 1
+    assert approve(approvers, "bob@bank.example", "model-risk").code == 0
+    assert approve(approvers, "carol@bank.example", "domain-owner").code == 0
+    assert gate().code == 0
+    promoted = cli("promote", "--model", MODEL, "--version", VERSION, "--digest", DIGEST,
+                   "--to", "production")
+    assert promoted.code == 0, promoted.err
+    return workdir
