@@ -286,12 +286,23 @@ def _uid_of(doc: Any) -> str:
     return uid[:128] if isinstance(uid, str) else ""
 
 
+def _plain_json(raw: bytes) -> Any:
+    """The body as plain JSON, only to find the uid of a review the bounded reader refused
+    (a NUL in some key, say): the API server matches the answer to its request by uid."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: no uid to echo
+        return None
+
+
 def _parse(raw: bytes, max_depth: int) -> tuple[str, AdmissionRequestV1 | str]:
     """(uid, the request) or (uid, why the review is malformed)."""
     try:
         doc = loads_limited(raw, max_depth)
     except InputError as exc:
-        return "", f"malformed AdmissionReview: {exc}"
+        return _uid_of(_plain_json(raw)), f"malformed AdmissionReview: {exc}"
     try:
         return _uid_of(doc), AdmissionReviewV1.model_validate(doc).request
     except ValidationError as exc:
