@@ -108,8 +108,9 @@ def json_path(path: _JsonPath) -> str:
     """``("metrics", 0, "value")`` as ``$.metrics[0].value``.
 
     A key's unprintable characters (controls, lone surrogates) are written as
-    ``\\uXXXX``: the path goes into one-line messages and JSON error bodies,
-    and a lone surrogate cannot be encoded as UTF-8 at all.
+    ``\\u`` and four hex digits (``\\ud800``): the path goes into one-line
+    messages and JSON error bodies, and a lone surrogate cannot be encoded as
+    UTF-8 at all.
     """
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{_printable(p)}" for p in path)
 
@@ -319,7 +320,8 @@ class _LoaderBase(_BoundedComposer, SafeConstructor, Resolver):  # type: ignore[
         self.source, self.max_depth = source, max_depth
 
     def _init_parser(self, stream: str) -> None:
-        raise NotImplementedError
+        # Each loader names its parser (PyLoader: pure Python; Loader: libyaml when present).
+        raise TypeError(f"{type(self).__name__} must choose a YAML parser")
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()

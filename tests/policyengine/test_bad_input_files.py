@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -50,12 +49,13 @@ def _run(*argv: str) -> tuple[int, str]:
                                   "directory"])
 @pytest.mark.parametrize("command", [("check",), ("eval",), ("card", "validate")])
 def test_bad_file_is_one_line_exit_2(tmp_path, name, command):
-    """check, eval and card validate report each bad file in a line naming it, quickly."""
+    """check, eval and card validate report each bad file in a line naming it.
+
+    The alias bomb is stopped by the node limit (a count, not a clock): its test is
+    that it ends with exit 2 at all."""
     path = _files(tmp_path)[name]
     extra = ("--event", "promote", "--to", "production") if command == ("eval",) else ()
-    start = time.monotonic()
     code, text = _run(*command, str(path), *extra)
-    assert time.monotonic() - start < 10
     if name == "empty" and command == ("check",):
         assert code == 2 and "no policy documents" in text
         return

@@ -145,7 +145,7 @@ def test_integers_stop_where_the_log_can_hash_them():
 
 
 def test_json_path_escapes_unprintable_key_characters():
-    """Control characters and lone surrogates in keys print as \\uXXXX, one line, encodable."""
+    """Control characters and lone surrogates in keys print escaped, one line, encodable."""
     from policyengine.inputs import json_path
 
     shown = json_path(("card", "can_\ud800x", 0, "a\nb", "é"))

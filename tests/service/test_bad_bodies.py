@@ -158,7 +158,7 @@ def test_hostile_body_keeps_the_connection_open(tmp_path):
 
 
 def test_lone_surrogate_in_a_key_is_422_with_an_escaped_path(client, service_env):
-    """A key holding an escaped lone surrogate is refused with 422, its path written as \\uXXXX."""
+    """A key holding an escaped lone surrogate is refused with 422, its path escaped (\\ud800)."""
     body = _body("0.9").replace(b'"can_override"', b'"can_\\ud800override"')
     r = _post(client, body)
     assert r.status_code == 422, r.text
