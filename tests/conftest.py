@@ -83,3 +83,14 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 def card_data() -> Path:
     """The folder holding ``model-cards/`` (third-party cards, read-only test data)."""
     return CARD_DATA
+
+
+@pytest.fixture(autouse=True)
+def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts outside CI, whatever the runner sets.
+
+    ``CI=true`` changes behaviour on purpose (the development key is refused),
+    so a test that means to exercise it sets it itself; the rest must behave
+    the same on a laptop and on a CI runner.
+    """
+    monkeypatch.delenv("CI", raising=False)
