@@ -30,6 +30,7 @@ _COMMANDS: tuple[str, ...] = (
     "promote",
     "event",
     "audit",
+    "whatif",
     "keys",
     "serve",
     "card",
