@@ -129,7 +129,8 @@ def _stage_decisions(log: AuditLog, promoted: Entry, stage: str) -> Iterator[Ent
     yield from (e for e in (allow, deny) if e is not None)
 
 
-def _try(compiled: CompiledPolicySet, entry: Entry) -> tuple[str | None, tuple[str, ...], str | None]:
+def _try(compiled: CompiledPolicySet,
+         entry: Entry) -> tuple[str | None, tuple[str, ...], str | None]:
     """(proposed verdict, blocking rules, note) of one recorded decision under ``compiled``."""
     from policyengine.policy import Context, evaluate
 

@@ -17,6 +17,7 @@ from tests.policyengine.replaylog import card, open_engine, promote_version
 
 def _demo_dir(tmp_path: Path) -> Path:
     """Run scripts/demo.sh keeping its working directory; return that directory."""
+    tmp_path.mkdir()
     env = environ(PATH=f"{Path(sys.executable).parent}:{environ()['PATH']}",
                   TMPDIR=str(tmp_path), KEEP="1")
     proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], env=env,

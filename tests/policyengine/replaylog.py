@@ -31,7 +31,7 @@ def open_engine(root: Path, **flags: Any) -> Engine:
 
 
 def card(version: str, *, min_ratio: float | None = None, name: str | None = None) -> dict:
-    """The example card as ``version`` (of model ``name``), its lowest parity ratio ``min_ratio``."""
+    """The example card as ``version`` of model ``name``, lowest parity ratio ``min_ratio``."""
     data = copy.deepcopy(load_document(CARD))
     data["model"]["version"] = version
     if name:
