@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from audit.records import AppendResult, Seq
     from policyengine.config import Config
 
-__all__ = ["Recorded", "log_errors", "open_log", "receipt_for", "record"]
+__all__ = ["Recorded", "append", "log_errors", "open_log", "receipt_for", "record"]
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def record(
         signed = log.append_signed(entry_type, dict(subject), actor, payload)
     appended, checkpoint = signed.appended, signed.checkpoint
     try:
-        receipt = receipt_for(log, appended, checkpoint)
+        receipt = receipt_for(log, appended, checkpoint, verdict=_verdict(entry_type, payload))
     except Exception as exc:  # the entry is durable: say so, whatever broke
         raise RecordedIncompleteError(
             appended.seq,
@@ -174,7 +174,40 @@ def record(
     return Recorded(appended.seq, checkpoint, receipt, appended)
 
 
-def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]:
+def append(
+    log: AuditLog,
+    config: Config,
+    entry_type: str,
+    subject: Mapping[str, str],
+    actor: str,
+    payload: Any,
+) -> int:
+    """Append one entry without a checkpoint of its own; returns its seq.
+
+    For content a following :func:`record` relies on (a decision's policy
+    bundle): that record's signed checkpoint covers this entry too.
+
+    Raises:
+        InputError: the payload cannot be hashed (exit 2; nothing written).
+        LogUnavailableError: the log failed (exit 3; nothing written).
+    """
+    with log_errors(config):
+        return log.append(entry_type, dict(subject), actor, payload).seq
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _verdict(entry_type: str, payload: Any) -> str | None:
+    """A decision entry's verdict (allow or deny) for its receipt; None for other entries."""
+    if entry_type != "decision" or not isinstance(payload, Mapping):
+        return None
+    decision = payload.get("decision")
+    verdict = decision.get("decision") if isinstance(decision, Mapping) else None
+    return verdict if verdict in ("allow", "deny") else None
+
+
+def receipt_for(
+    log: AuditLog, appended: Any, checkpoint: Any, *, verdict: str | None = None
+) -> dict[str, Any]:
     """The receipt of an entry just appended, on the checkpoint just signed over it.
 
     Built from the bytes the append returned (contract: hash the bytes you stored),
@@ -183,4 +216,5 @@ def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]
     from audit.receipt import build_receipt
 
     proof = log.inclusion_proof(appended.seq, checkpoint.size)
-    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof, checkpoint.note)
+    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof,
+                         checkpoint.note, verdict=verdict)
