@@ -4,10 +4,10 @@ Owns the ``policy_bundle`` entry (DESIGN.md "Policies": the bundle's text is
 itself a log entry, once per digest) and the replay inputs a decision entry
 carries, so any decision can be re-evaluated from the log alone:
 
-- :func:`ensure_bundle` writes the entry for a compiled set unless the log
+- :func:`bundle_entries` gives the entry for a compiled set unless the log
   already holds one for its digest (an indexed lookup on the subject digest);
-  the gate calls it just before recording the decision, whose signed
-  checkpoint then covers both;
+  the gate records it with the decision, in the decision's one signed
+  transaction, so a failed decision leaves no bundle behind either;
 - :func:`compile_bundle` reads the entry back: the policy files (path
   relative to their policies root, the path they were loaded from, text) and
   the param overrides, compiled again;
@@ -30,10 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policyengine.ledger import append
-
 if TYPE_CHECKING:
-    from audit.log import AuditLog, Entry
+    from audit.log import AuditLog, Entry, NewEntry
     from policyengine.engine import Engine, Policies
     from policyengine.policy import CompiledPolicySet
 
@@ -41,9 +39,9 @@ __all__ = [
     "BUNDLE_SUBJECT",
     "BUNDLE_TYPE",
     "ReplayInputs",
+    "bundle_entries",
     "bundle_payload",
     "compile_bundle",
-    "ensure_bundle",
     "find_bundle",
     "format_now",
     "replay_inputs",
@@ -88,27 +86,30 @@ def find_bundle(log: AuditLog, digest: str) -> Entry | None:
     return next(iter(log.query(digest=digest, types=[BUNDLE_TYPE], limit=1)), None)
 
 
-def ensure_bundle(engine: Engine, policies: Policies, actor: str) -> None:
-    """Record the bundle of ``policies`` unless the log already holds it.
+def bundle_entries(engine: Engine, policies: Policies, actor: str) -> list[NewEntry]:
+    """The ``policy_bundle`` entry of ``policies`` to record, or none if the log holds it.
 
-    Two processes deciding at once under a new bundle may both record it;
-    the copies are alike and readers take the first.
+    The caller records it with the decision (``ledger.record(preceding=...)``)
+    and then adds the digest to ``engine.bundles_recorded``. Two processes
+    deciding at once under a new bundle may both record it; the copies are
+    alike and readers take the first.
 
     Raises:
-        LogUnavailableError: the log cannot be read or written (nothing decided).
+        LogUnavailableError: the log cannot be read (nothing decided).
     """
+    from audit.log import NewEntry
     from policyengine.ledger import log_errors
 
     digest = policies.compiled.bundle_digest
     if digest in engine.bundles_recorded:
-        return
-    log = engine.log
+        return []
     with log_errors(engine.config):
-        found = find_bundle(log, digest) is not None
-    if not found:
-        subject = {"name": BUNDLE_SUBJECT, "digest": digest}
-        append(log, engine.config, BUNDLE_TYPE, subject, actor, bundle_payload(policies))
-    engine.bundles_recorded.add(digest)
+        found = find_bundle(engine.log, digest) is not None
+    if found:
+        engine.bundles_recorded.add(digest)
+        return []
+    subject = {"name": BUNDLE_SUBJECT, "digest": digest}
+    return [NewEntry(BUNDLE_TYPE, subject, actor, bundle_payload(policies))]
 
 
 def _parse(text: str, label: str) -> list[Any]:

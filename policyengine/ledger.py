@@ -18,7 +18,7 @@ become exit codes and statuses (the CLI's and the service's one tables).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +33,11 @@ from policyengine.errors import (
 
 if TYPE_CHECKING:
     from audit.keys import Signer
-    from audit.log import AuditLog, SignedCheckpoint
+    from audit.log import AuditLog, NewEntry, SignedCheckpoint
     from audit.records import AppendResult, Seq
     from policyengine.config import Config
 
-__all__ = ["Recorded", "append", "log_errors", "open_log", "receipt_for", "record"]
+__all__ = ["Recorded", "log_errors", "open_log", "receipt_for", "record"]
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,17 @@ def record(
     subject: Mapping[str, str],
     actor: str,
     payload: Any,
+    *,
+    preceding: Sequence[NewEntry] = (),
 ) -> Recorded:
     """Append one entry with a signed checkpoint over it, and build its receipt.
 
     The entry and the checkpoint are one transaction, so a key that cannot
     sign (or a log inconsistent with its last checkpoint) leaves nothing
-    written. The receipt is read after the commit; if that fails the entry
-    stays, and the error says so.
+    written. ``preceding`` entries (content the entry relies on, such as a
+    decision's policy bundle) are appended just before it in that same
+    transaction, so they are written with it or not at all. The receipt is
+    read after the commit; if that fails the entries stay, and the error says so.
 
     Raises:
         InputError: the payload cannot be hashed (exit 2; nothing written).
@@ -158,7 +162,13 @@ def record(
             the receipt could not be built (exit 3 / 503, carrying the seq).
     """
     with log_errors(config):
-        signed = log.append_signed(entry_type, dict(subject), actor, payload)
+        if preceding:
+            from audit.log import NewEntry
+
+            entry = NewEntry(entry_type, dict(subject), actor, payload)
+            signed = log.append_signed_many([*preceding, entry])
+        else:
+            signed = log.append_signed(entry_type, dict(subject), actor, payload)
     appended, checkpoint = signed.appended, signed.checkpoint
     try:
         receipt = receipt_for(log, appended, checkpoint, verdict=_verdict(entry_type, payload))
@@ -172,28 +182,6 @@ def record(
             cause=str(exc).replace(config.log_url, _redact_url(config.log_url)),
         ) from exc
     return Recorded(appended.seq, checkpoint, receipt, appended)
-
-
-def append(
-    log: AuditLog,
-    config: Config,
-    entry_type: str,
-    subject: Mapping[str, str],
-    actor: str,
-    payload: Any,
-) -> int:
-    """Append one entry without a checkpoint of its own; returns its seq.
-
-    For content a following :func:`record` relies on (a decision's policy
-    bundle): that record's signed checkpoint covers this entry too.
-
-    Raises:
-        InputError: the payload cannot be hashed (exit 2; nothing written).
-        LogUnavailableError: the log failed (exit 3; nothing written).
-    """
-    with log_errors(config):
-        return log.append(entry_type, dict(subject), actor, payload).seq
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _verdict(entry_type: str, payload: Any) -> str | None:

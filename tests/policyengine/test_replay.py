@@ -51,6 +51,24 @@ def test_bundle_recorded_once_per_digest(engine):
     assert find_bundle(engine.log, first.decision["bundle_digest"]).seq == bundles[0].seq
 
 
+def test_bundle_is_written_with_its_decision_or_not_at_all(engine, monkeypatch):
+    """A decision that cannot be signed leaves no bundle; the next decision records both."""
+    import audit.log
+    from policyengine.errors import LogUnavailableError
+
+    def broken(*args, **kwargs):
+        raise OSError("signing device unplugged")
+
+    with monkeypatch.context() as m:
+        m.setattr(audit.log, "sign_note", broken)
+        with pytest.raises(LogUnavailableError, match="unplugged"):
+            gate(engine, card("1.0.0"), "staging", "promote", now=T0)
+    assert engine.log.size() == 0
+    result = gate(engine, card("1.0.0"), "staging", "promote", now=T0)
+    assert [e.envelope["type"] for e in engine.log.query()] == [BUNDLE_TYPE, "decision"]
+    assert result.checkpoint.size == result.seq + 1 == 2
+
+
 def test_decision_payload_carries_replay_inputs(engine):
     """A decision payload holds the history evaluate read, its digest and the evaluation time."""
     result = gate(engine, card("1.0.0"), "staging", "promote", now=T0)
