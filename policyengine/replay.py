@@ -28,7 +28,7 @@ rendering and exit codes (``cli/audit.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from policyengine.bundles import compile_bundle, find_bundle, replay_inputs
@@ -164,30 +164,37 @@ class Replayer:
 
     def replay(self, entry: Entry) -> ReplayResult:
         """Replay one ``decision`` entry (see the module docstring for outcomes)."""
-        payload = entry.payload if isinstance(entry.payload, Mapping) else {}
-        decision = payload.get("decision") if isinstance(payload.get("decision"), Mapping) else {}
-        subject = dict(entry.envelope.get("subject") or {})
-        base = {"seq": entry.seq, "subject": subject, "verdict": decision.get("decision"),
-                "bundle_digest": decision.get("bundle_digest")}
+        payload: Mapping[str, Any] = entry.payload if isinstance(entry.payload, Mapping) else {}
+        found = payload.get("decision")
+        decision: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        verdict, digest = decision.get("decision"), decision.get("bundle_digest")
+        # What every outcome says about the entry; each return fills in the outcome.
+        base = ReplayResult(
+            seq=entry.seq,
+            reproduced=False,
+            subject=dict(entry.envelope.get("subject") or {}),
+            verdict=verdict if isinstance(verdict, str) else None,
+            bundle_digest=digest if isinstance(digest, str) else None,
+        )
         if entry.redacted or entry.payload is None:
-            return ReplayResult(reproduced=False, not_replayable="payload redacted", **base)
+            return replace(base, not_replayable="payload redacted")
         try:
             problem = payload_problem(entry)
             if problem:
                 raise _Fault("payload_mismatch", f"decision {problem}")
             inputs = replay_inputs(payload)
             if isinstance(inputs, str):
-                return ReplayResult(reproduced=False, not_replayable=inputs, **base)
+                return replace(base, not_replayable=inputs)
             differences = self._compare(inputs)
         except _Fault as fault:
-            return ReplayResult(reproduced=False, fault=fault.code, detail=fault.detail, **base)
+            return replace(base, fault=fault.code, detail=fault.detail)
         if differences:
             shown = tuple(differences[:_MAX_DIFFERENCES])
             paths = ", ".join(d.path for d in shown[:5])
             more = f" (+{len(differences) - 5} more)" if len(differences) > 5 else ""
-            return ReplayResult(reproduced=False, fault="decision_differs", differences=shown,
-                                detail=f"replayed decision differs at {paths}{more}", **base)
-        return ReplayResult(reproduced=True, **base)
+            return replace(base, fault="decision_differs", differences=shown,
+                           detail=f"replayed decision differs at {paths}{more}")
+        return replace(base, reproduced=True)
 
     def _compare(self, inputs: Any) -> list[Difference]:
         from policyengine.policy import Context, evaluate
@@ -234,6 +241,8 @@ class Replayer:
         problem = payload_problem(entry)
         if problem:
             raise _Fault("bundle_mismatch", f"{where}: {problem}")
+        if not isinstance(entry.payload, Mapping):
+            raise _Fault("bundle_invalid", f"{where} holds no payload object")
         try:
             compiled = compile_bundle(entry.payload, sources)
         except (PolicyEngineError, KeyError, TypeError, AttributeError) as exc:

@@ -105,10 +105,15 @@ def in_stage(log: AuditLog, stage: str) -> list[Entry]:
     return [latest[name] for name in sorted(latest)]
 
 
+def _object(value: Any, key: str) -> Mapping[str, Any]:
+    """``value[key]`` when both are JSON objects, else an empty object."""
+    found = value.get(key) if isinstance(value, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
 def _verdict(entry: Entry) -> str | None:
-    payload = entry.payload if isinstance(entry.payload, Mapping) else {}
-    decision = payload.get("decision") if isinstance(payload.get("decision"), Mapping) else {}
-    return decision.get("decision") if decision.get("decision") in ("allow", "deny") else None
+    verdict = _object(entry.payload, "decision").get("decision")
+    return verdict if isinstance(verdict, str) and verdict in ("allow", "deny") else None
 
 
 def _stage_decisions(log: AuditLog, promoted: Entry, stage: str) -> Iterator[Entry]:
@@ -117,8 +122,7 @@ def _stage_decisions(log: AuditLog, promoted: Entry, stage: str) -> Iterator[Ent
     allow = deny = None
     for entry in log.query(name=subject.get("name"), version=subject.get("version"),
                            types=["decision"]):
-        payload = entry.payload if isinstance(entry.payload, Mapping) else {}
-        event = payload.get("event") if isinstance(payload.get("event"), Mapping) else {}
+        event = _object(entry.payload, "event")
         same_digest = entry.envelope["subject"].get("digest") == subject.get("digest")
         if event.get("stage") != stage or not same_digest:
             continue
