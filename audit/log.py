@@ -291,6 +291,24 @@ class AuditLog:
             IntegrityError: the stored tree disagrees with the last checkpoint.
         """
         prepared = _prepare(NewEntry(type, subject, actor, payload, time))
+        return self._append_signed(lambda _head: [prepared], [self._signer()])
+
+    def append_signed_many(self, entries: Sequence[NewEntry]) -> SignedAppend:
+        """Append entries in order and sign one checkpoint over the last, in one transaction.
+
+        For entries the last one relies on (a decision's policy bundle): all of
+        them and the checkpoint are durable when this returns, or none is
+        written. The result describes the last entry; the others precede it.
+
+        Raises:
+            InputError, CanonicalizationError: any entry is invalid, or there is
+                none (nothing written).
+            StorageError: no signer, or the database refused the write (nothing written).
+            IntegrityError: the stored tree disagrees with the last checkpoint.
+        """
+        if not entries:
+            raise InputError("entries: expected at least one entry to append")
+        prepared = [_prepare(e) for e in entries]
         return self._append_signed(lambda _head: prepared, [self._signer()])
 
     def rotate_key(self, new: Signer, actor: str) -> SignedAppend:
@@ -308,25 +326,25 @@ class AuditLog:
         if new.vkey == old.vkey:
             raise InputError("new key: expected a key other than the one in force")
 
-        def prepare(head: Head) -> _Prepared:
+        def prepare(head: Head) -> list[_Prepared]:
             note = sign_transition(self.origin, head.size + 1, old, new)
             entry = NewEntry(TRANSITION_TYPE, {"name": self.origin}, actor, {"transition": note})
-            return _prepare(entry, internal=True)
+            return [_prepare(entry, internal=True)]
 
         signed = self._append_signed(prepare, [new, old])
         self.signer = new
         return signed
 
-    def _append_signed(self, prepare: Callable[[Head], _Prepared],
+    def _append_signed(self, prepare: Callable[[Head], list[_Prepared]],
                        signers: list[Signer]) -> SignedAppend:
-        """Append one entry and a checkpoint over it signed by ``signers``; one transaction.
+        """Append entries and a checkpoint over the last signed by ``signers``; one transaction.
 
         ``signers[-1]`` must be the key in force (the last transition's new key).
         """
         with self.store.locked() as (conn, head):
             _check_in_force(conn, signers[-1])
             self._check_last(conn, head)
-            rows = self._build_rows(head, [prepare(head)])
+            rows = self._build_rows(head, prepare(head))
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             new = self.store.insert_entries(cur, head, rows)
             # The new root from the new compact range: the nodes just written
@@ -334,7 +352,7 @@ class AuditLog:
             root = merkle.CompactRange(new.size, new.frontier).root()
             note = sign_note(Checkpoint(self.origin, new.size, root).body(), signers)
             self.store.insert_checkpoint(conn, new.size, root, note, [s.vkey for s in signers])
-        r = rows[0]
+        r = rows[-1]
         appended = AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
         return SignedAppend(appended, self._published(SignedCheckpoint(new.size, root, note)))
 

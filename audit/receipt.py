@@ -8,7 +8,13 @@ Owns the receipt format and its verification. A receipt is a JSON object:
      "payload_digest": "sha256:<hex>",
      "leaf_index": <seq>,
      "inclusion_proof": [<base64 hash>, ...],
-     "checkpoint": <signed C2SP checkpoint note>}
+     "checkpoint": <signed C2SP checkpoint note>,
+     "verdict": "allow" | "deny"}           (optional, decision entries)
+
+``verdict`` is what the entry's payload decided, shown beside the entry for
+people: it is not part of the verified bytes (the payload is bound by
+``payload_digest`` but not carried in a receipt), so a verifier checks only
+its shape; the payload fetched from the log confirms it.
 
 :func:`verify_receipt` needs only the log's public key(s): it recomputes the
 canonical envelope bytes, the leaf hash (RFC 9162 §2.1.1), the root through
@@ -48,6 +54,8 @@ _KEYS = frozenset(
         "checkpoint",
     }
 )
+_VERDICTS = ("allow", "deny")
+"""Values of the optional, unverified ``verdict`` view."""
 
 
 def _b64(data: bytes) -> str:
@@ -55,7 +63,8 @@ def _b64(data: bytes) -> str:
 
 
 def build_receipt(
-    envelope: bytes, seq: int, size: int, proof: Sequence[bytes], note: str
+    envelope: bytes, seq: int, size: int, proof: Sequence[bytes], note: str,
+    *, verdict: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the receipt of entry ``seq`` from stored bytes.
 
@@ -65,6 +74,8 @@ def build_receipt(
         size: the tree size of the checkpoint in ``note``.
         proof: the inclusion proof of ``seq`` in the tree of ``size`` leaves.
         note: the signed checkpoint note for ``size``.
+        verdict: ``allow`` or ``deny`` read from a decision entry's payload, shown
+            beside the entry (not covered by the proof).
 
     Returns:
         A JSON-able dict; serialise it with :func:`dumps_receipt`.
@@ -83,7 +94,9 @@ def build_receipt(
         raise IntegrityError(
             f"receipt checkpoint size mismatch: expected {size}, got {checkpoint_size!r}"
         )
-    return {
+    if verdict is not None and verdict not in _VERDICTS:
+        raise IntegrityError(f"receipt verdict: expected allow or deny, got {verdict!r}")
+    receipt = {
         "v": RECEIPT_VERSION,
         "envelope": obj,
         "envelope_b64": _b64(envelope),
@@ -92,6 +105,9 @@ def build_receipt(
         "inclusion_proof": [_b64(p) for p in proof],
         "checkpoint": note,
     }
+    if verdict is not None:
+        receipt["verdict"] = verdict
+    return receipt
 
 
 def dumps_receipt(receipt: dict[str, Any]) -> bytes:
@@ -148,13 +164,16 @@ def _decode(what: str, text: Any) -> bytes:
 def _check_shape(receipt: Any) -> None:
     if not isinstance(receipt, dict):
         raise IntegrityError(f"receipt must be a JSON object, got {type(receipt).__name__}")
-    missing, extra = _KEYS - receipt.keys(), receipt.keys() - _KEYS
+    missing, extra = _KEYS - receipt.keys(), receipt.keys() - _KEYS - {"verdict"}
     if missing or extra:
         raise IntegrityError(
             f"receipt fields: missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
     if _field(receipt, "v", int) != RECEIPT_VERSION:
         raise IntegrityError(f"receipt version: expected {RECEIPT_VERSION}, got {receipt['v']}")
+    if receipt.get("verdict") not in (None, *_VERDICTS):
+        raise IntegrityError(
+            f"receipt verdict: expected allow or deny, got {receipt['verdict']!r}")
 
 
 def _envelope_bytes(receipt: dict[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from policyengine.ledger import open_log, record
@@ -71,6 +71,10 @@ class Policies:
     """The compiled set (``.bundle_digest`` names it in every decision)."""
     documents: tuple[PolicyDocument, ...]
     """The documents it was compiled from (file and line of each rule)."""
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The param overrides it was compiled with (recorded with the bundle, for replay)."""
+    roots: tuple[str, ...] = ()
+    """The configured policy paths the documents were found under."""
 
 
 def compile_configured(config: Config, stage: str) -> Policies:
@@ -88,7 +92,8 @@ def compile_configured(config: Config, stage: str) -> Policies:
     params = config.params_for(stage)
     if config.allow_unsigned_approvals and any(doc.name == "approvals" for doc in docs):
         params.setdefault("approvals", {})["allow_unsigned"] = True
-    return Policies(compile_policies(docs, params=params), tuple(docs))
+    compiled = compile_policies(docs, params=params)
+    return Policies(compiled, tuple(docs), params, tuple(str(p) for p in config.policies))
 
 
 def default_actor(config: Config) -> str:
@@ -134,6 +139,8 @@ class Engine:
         self._trust: TrustStore | None = None
         self._policies: OrderedDict[str, Policies] = OrderedDict()
         self._lock = threading.Lock()
+        self.bundles_recorded: set[str] = set()
+        """Bundle digests known to have their ``policy_bundle`` entry in this log."""
 
     @property
     def signer(self) -> Signer:

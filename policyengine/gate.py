@@ -9,9 +9,12 @@ Owns the gate's sequence, in the order that keeps it fail-closed:
 4. open the log and build this version's history from it (approvals, waivers,
    decisions, promotions, events; signatures verified, see ``history.py``);
 5. evaluate;
-6. record the decision entry (payload: the Decision, the input card and the
-   event) through ``ledger.record``: the entry and a signed checkpoint over it
-   in one transaction, then the entry's receipt.
+6. record the decision entry (payload: the Decision, the input card and
+   event, the history evaluate read with its digest, and the evaluation
+   time, so the decision replays from the log alone) through
+   ``ledger.record``, preceded by the policy bundle's entry the first time
+   its digest is seen (``bundles.py``): both entries and a signed checkpoint
+   over them in one transaction (all or nothing), then the decision's receipt.
 
 Any failure of the log or the key raises :class:`LogUnavailableError` or
 :class:`KeyUnavailableError` (exit 3): no log, no allow. Rendering reports and
@@ -24,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from policyengine.bundles import bundle_entries, format_now
 from policyengine.events import event_for
 from policyengine.ledger import log_errors, record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from audit.log import AuditLog
+    from audit.log import AuditLog, NewEntry
     from policyengine.config import Config
     from policyengine.engine import Engine
     from policyengine.history import HistoryResult
@@ -112,9 +116,12 @@ def gate(
         log = engine.log
         hist = _history(log, engine.config, trust, ev)
         context = Context(card=card, event=ev, history=hist.history)
-        decided = evaluate(policies.compiled, context, now or datetime.now(UTC))
+        when = now or datetime.now(UTC)
+        decided = evaluate(policies.compiled, context, when)
         decision = decided.to_dict()
-        recorded = _record(log, engine.config, card, ev, decision, hist)
+        bundle = bundle_entries(engine, policies, ev["actor"])
+        recorded = _record(log, engine.config, card, ev, decision, hist, when, bundle)
+        engine.bundles_recorded.add(policies.compiled.bundle_digest)
     engine.observer.decided(decision, event)
     return GateResult(
         decision=decision,
@@ -135,16 +142,25 @@ def _record(
     ev: dict[str, Any],
     decision: dict[str, Any],
     hist: HistoryResult,
+    now: datetime,
+    bundle: list[NewEntry],
 ) -> Recorded:
-    """Record the decision entry (payload: Decision, card, event) through the ledger."""
+    """Record the decision entry (payload: Decision, card, event, replay inputs), bundle first."""
+    from policyengine.policy.compile import digest_of
+
     payload = {
         "decision": decision,
         "card": card,
         "event": ev,
         "rejected": [r.to_dict() for r in hist.rejected],
+        # Replay inputs: the very history dict evaluate read (bit for bit beats
+        # rebuilding it from the log), its digest, and the evaluation time.
+        "history": hist.history,
+        "history_digest": digest_of(hist.history),
+        "now": format_now(now),
     }
     subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
-    return record(log, config, "decision", subject, ev["actor"], payload)
+    return record(log, config, "decision", subject, ev["actor"], payload, preceding=bundle)
 
 
 def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:

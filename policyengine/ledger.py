@@ -18,7 +18,7 @@ become exit codes and statuses (the CLI's and the service's one tables).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from policyengine.errors import (
 
 if TYPE_CHECKING:
     from audit.keys import Signer
-    from audit.log import AuditLog, SignedCheckpoint
+    from audit.log import AuditLog, NewEntry, SignedCheckpoint
     from audit.records import AppendResult, Seq
     from policyengine.config import Config
 
@@ -143,13 +143,17 @@ def record(
     subject: Mapping[str, str],
     actor: str,
     payload: Any,
+    *,
+    preceding: Sequence[NewEntry] = (),
 ) -> Recorded:
     """Append one entry with a signed checkpoint over it, and build its receipt.
 
     The entry and the checkpoint are one transaction, so a key that cannot
     sign (or a log inconsistent with its last checkpoint) leaves nothing
-    written. The receipt is read after the commit; if that fails the entry
-    stays, and the error says so.
+    written. ``preceding`` entries (content the entry relies on, such as a
+    decision's policy bundle) are appended just before it in that same
+    transaction, so they are written with it or not at all. The receipt is
+    read after the commit; if that fails the entries stay, and the error says so.
 
     Raises:
         InputError: the payload cannot be hashed (exit 2; nothing written).
@@ -158,10 +162,16 @@ def record(
             the receipt could not be built (exit 3 / 503, carrying the seq).
     """
     with log_errors(config):
-        signed = log.append_signed(entry_type, dict(subject), actor, payload)
+        if preceding:
+            from audit.log import NewEntry
+
+            entry = NewEntry(entry_type, dict(subject), actor, payload)
+            signed = log.append_signed_many([*preceding, entry])
+        else:
+            signed = log.append_signed(entry_type, dict(subject), actor, payload)
     appended, checkpoint = signed.appended, signed.checkpoint
     try:
-        receipt = receipt_for(log, appended, checkpoint)
+        receipt = receipt_for(log, appended, checkpoint, verdict=_verdict(entry_type, payload))
     except Exception as exc:  # the entry is durable: say so, whatever broke
         raise RecordedIncompleteError(
             appended.seq,
@@ -174,7 +184,18 @@ def record(
     return Recorded(appended.seq, checkpoint, receipt, appended)
 
 
-def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]:
+def _verdict(entry_type: str, payload: Any) -> str | None:
+    """A decision entry's verdict (allow or deny) for its receipt; None for other entries."""
+    if entry_type != "decision" or not isinstance(payload, Mapping):
+        return None
+    decision = payload.get("decision")
+    verdict = decision.get("decision") if isinstance(decision, Mapping) else None
+    return verdict if verdict in ("allow", "deny") else None
+
+
+def receipt_for(
+    log: AuditLog, appended: Any, checkpoint: Any, *, verdict: str | None = None
+) -> dict[str, Any]:
     """The receipt of an entry just appended, on the checkpoint just signed over it.
 
     Built from the bytes the append returned (contract: hash the bytes you stored),
@@ -183,4 +204,5 @@ def receipt_for(log: AuditLog, appended: Any, checkpoint: Any) -> dict[str, Any]
     from audit.receipt import build_receipt
 
     proof = log.inclusion_proof(appended.seq, checkpoint.size)
-    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof, checkpoint.note)
+    return build_receipt(appended.envelope, appended.seq, checkpoint.size, proof,
+                         checkpoint.note, verdict=verdict)

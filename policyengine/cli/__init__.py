@@ -31,6 +31,7 @@ _COMMANDS: tuple[str, ...] = (
     "promote",
     "event",
     "audit",
+    "whatif",
     "keys",
     "serve",
     "card",

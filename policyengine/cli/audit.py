@@ -9,6 +9,9 @@ filled in from the gate's configuration (flags of ``audit.cli`` still win):
   configured signing key, or of the local development key;
 - ``--signing-key`` for ``checkpoint`` and ``export``: the local development
   key, when no key is configured and not under CI.
+
+``audit replay`` is policyengine's own (it re-evaluates policies, which
+``audit`` knows nothing of): see ``cli/audit_replay.py``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from audit.cli import main as audit_main
 
     argv = list(getattr(args, "extra_args", ())) + list(args.audit_args)
+    if argv and argv[0] == "replay":
+        from policyengine.cli.audit_replay import run
+
+        return run(argv[1:], out, err)
     if argv and argv[0] in _ENGINE_SIDE:
         return _run_engine_side(argv, out, err)
     if argv and argv[0] in _READS_LOG:

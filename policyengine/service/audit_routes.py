@@ -299,7 +299,8 @@ def receipt(request: Request, _: Reader, seq: int) -> JSONResponse:
     """Entry, inclusion proof and signed checkpoint (verify with ``audit receipt verify``)."""
     svc = _svc(request)
     _check_seq(svc, seq)
-    return JSONResponse(ReceiptV1.model_validate(svc.log.receipt(seq)).model_dump(mode="json"))
+    receipt = ReceiptV1.model_validate(svc.log.receipt(seq))
+    return JSONResponse(receipt.model_dump(mode="json", exclude_none=True))
 
 
 def _bundle_tar(svc: Service, filters: dict[str, Any]) -> Path:

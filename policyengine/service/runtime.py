@@ -10,7 +10,7 @@ not own any HTTP detail; handlers reach it as ``request.app.state.svc``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -26,7 +26,7 @@ from policyengine.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from audit.keys import Signer
-    from audit.log import AuditLog
+    from audit.log import AuditLog, NewEntry
     from policyengine.config import Config
     from policyengine.ledger import Recorded
 
@@ -155,6 +155,16 @@ class TimedLog:
         """AuditLog.append_signed (entry and checkpoint in one transaction), timed."""
         with self._metrics.time_append() as appended:
             return appended(self._log.append_signed(*args, **kwargs), *args, **kwargs)
+
+    def append_signed_many(self, entries: Sequence[NewEntry]) -> Any:
+        """AuditLog.append_signed_many (entries and one checkpoint over the last), timed.
+
+        The checkpoint and the span describe the last entry, the one the result is for.
+        """
+        with self._metrics.time_append() as appended:
+            signed = self._log.append_signed_many(entries)
+            last = entries[-1]
+            return appended(signed, last.type, last.subject, last.actor, last.payload)
 
 
 def _tokens(settings: ServiceSettings) -> TokenStore:

@@ -215,6 +215,8 @@ class ReceiptV1(_Strict):
     leaf_index: int = Field(ge=0)
     inclusion_proof: list[str]
     checkpoint: str = Field(description="C2SP signed note of the covering checkpoint")
+    verdict: Literal["allow", "deny"] | None = Field(
+        default=None, description="decision entries: allow or deny (a view, not in the proof)")
 
 
 class DecisionResponseV1(_Strict):

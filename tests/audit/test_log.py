@@ -177,6 +177,52 @@ def test_append_signed_refuses_inconsistent_history(log: AuditLog) -> None:
     assert log.size() == 8
 
 
+def test_append_signed_many_writes_all_entries_under_one_checkpoint(
+    log: AuditLog, signer: Signer
+) -> None:
+    """append_signed_many appends every entry in order and signs one checkpoint over the last."""
+    fill(log, 2)
+    log.checkpoint()
+    signed = log.append_signed_many([
+        NewEntry("policy_bundle", {"name": "b"}, "ci", {"n": 1}),
+        NewEntry("decision", {"name": "m"}, "ci", {"n": 2}),
+    ])
+    assert signed.appended.seq == 3 and signed.checkpoint.size == 4
+    assert [log.get(s).envelope["type"] for s in (2, 3)] == ["policy_bundle", "decision"]
+    assert [c.size for c in log.store.iter_checkpoints()] == [2, 4]
+    body, _ = open_note(signed.checkpoint.note, [signer.verifier()])
+    assert parse_checkpoint(body).root == log.root(4)
+
+
+def test_append_signed_many_rolls_back_every_entry_when_signing_fails(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key that cannot sign leaves none of the entries behind, nor a checkpoint."""
+    import audit.log
+
+    fill(log, 1)
+    log.checkpoint()
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise OSError("signing device unplugged")
+
+    entries = [NewEntry("policy_bundle", {"name": "b"}, "ci", {}),
+               NewEntry("decision", {"name": "m"}, "ci", {})]
+    with monkeypatch.context() as m:
+        m.setattr(audit.log, "sign_note", broken)
+        with pytest.raises(OSError, match="unplugged"):
+            log.append_signed_many(entries)
+    assert log.size() == 1
+    assert [c.size for c in log.store.iter_checkpoints()] == [1]
+
+
+def test_append_signed_many_refuses_an_empty_list(log: AuditLog) -> None:
+    """Signing a checkpoint over no new entry is refused and writes nothing."""
+    with pytest.raises(InputError, match="at least one"):
+        log.append_signed_many([])
+    assert log.size() == 0
+
+
 def test_append_within_only_writes_the_logs_own_types(log: AuditLog) -> None:
     """append_within refuses entry types other than redaction and legal holds."""
     with pytest.raises(InputError, match="expected one of"):

@@ -18,11 +18,11 @@ def test_verify_uses_configured_log_and_dev_key(workdir):
 
 
 def test_show_and_proof(workdir):
-    """`audit show 0` prints the decision entry; `audit proof inclusion 0` prints a proof."""
+    """`audit show 1` prints the decision entry (after its policy bundle at 0); a proof prints."""
     assert gate().code == 1
-    shown = cli("audit", "show", "0")
+    shown = cli("audit", "show", "1")
     assert shown.code == 0 and json.loads(shown.out)["envelope"]["type"] == "decision"
-    assert cli("audit", "proof", "inclusion", "0").code == 0
+    assert cli("audit", "proof", "inclusion", "1").code == 0
 
 
 def test_receipt_verify_with_wrong_key_fails(workdir):

@@ -29,5 +29,7 @@ def test_demo_runs(tmp_path, ci):
     assert "DENY credit-risk-scorer 2.3.0" in out and "ALLOW credit-risk-scorer 2.3.0" in out
     assert out.index("DENY") < out.index("recorded signed approval") < out.index("ALLOW")
     assert "promoted credit-risk-scorer 2.3.0 to production" in out
-    assert "ok: 5 entries" in out and "receipt for seq 3 verifies" in out
+    # 6 entries: the policy bundle (once, before the first decision), deny, two
+    # approvals, allow (seq 4), promotion.
+    assert "ok: 6 entries" in out and "receipt for seq 4 verifies" in out
     assert "demo complete" in out

@@ -81,9 +81,10 @@ def test_decision_entry_holds_card(workdir):
 
     assert gate().code == 1
     log = AuditLog.open(f"sqlite:///{workdir / '.policyengine' / 'audit.db'}")
-    entry = log.get(0)
-    assert entry.envelope["type"] == "decision"
+    # The decision follows the policy bundle it was made under.
+    assert [e.envelope["type"] for e in log.query()] == ["policy_bundle", "decision"]
+    entry = next(iter(log.query(types=["decision"])))
     assert entry.payload["card"]["model"]["name"] == "credit-risk-scorer"
     assert entry.payload["decision"]["decision"] == "deny"
-    assert log.latest_checkpoint().size == 1
+    assert log.latest_checkpoint().size == log.size()
     assert Path(workdir / ".policyengine" / "dev-signing.key").stat().st_mode & 0o077 == 0

@@ -21,5 +21,6 @@ def test_gate_approve_promote_on_postgres(approvers, workdir, pg_url, monkeypatc
     )
     assert promoted.code == 0, promoted.err
     verified = cli("audit", "verify")
-    assert verified.code == 0 and verified.out.startswith("ok: 5 entries"), verified.err
+    # policy bundle, deny, two approvals, allow, promotion
+    assert verified.code == 0 and verified.out.startswith("ok: 6 entries"), verified.err
     assert not (workdir / ".policyengine" / "audit.db").exists()

@@ -36,11 +36,12 @@ def configured(request, workdir, monkeypatch):
 
 
 def _entries(url):
+    """The log's entry types in order and its latest checkpoint."""
     from audit.log import AuditLog
 
     log = AuditLog.open(url)
     try:
-        return log.size(), log.latest_checkpoint()
+        return [e.envelope["type"] for e in log.query()], log.latest_checkpoint()
     finally:
         log.close()
 
@@ -54,15 +55,17 @@ def test_checkpoint_of_the_empty_log_does_not_block_it(configured, workdir):
     gated = cli("gate", "card.yaml", "--to", "production", "--receipt", "receipt.json")
     assert gated.code == 1, gated.err  # deny (no approvals), recorded: not exit 3
     assert "consistency" not in gated.err
-    assert _entries(url)[0] == 1
+    types, _ = _entries(url)
+    assert types == ["policy_bundle", "decision"]  # the bundle the decision was made under
     again = cli("audit", "checkpoint")
-    assert again.code == 0 and again.out.splitlines()[1] == "1", again.err
+    assert again.code == 0 and again.out.splitlines()[1] == str(len(types)), again.err
     exported = cli("audit", "export", "--out", "bundle")
     assert exported.code == 0, exported.err
     receipt = cli("audit", "receipt", "verify", "receipt.json", "--key", vkey)
     assert receipt.code == 0, receipt.err
     verified = cli("audit", "verify")
-    assert verified.code == 0 and verified.out.startswith("ok: 1 entries"), verified.err
+    assert verified.code == 0, verified.err
+    assert verified.out.startswith(f"ok: {len(types)} entries"), verified.out
     bundle = cli("audit", "verify", "--bundle", "bundle", "--key", vkey)
     assert bundle.code == 0, bundle.err
 
@@ -80,7 +83,7 @@ def test_a_key_that_cannot_sign_leaves_nothing_in_the_log(configured, monkeypatc
     run = cli("gate", "card.yaml", "--to", "production")
     assert run.code == 3, run.err
     assert "signing device unplugged" in run.err
-    assert _entries(url) == (0, None)
+    assert _entries(url) == ([], None)  # neither the decision nor its policy bundle
 
 
 def test_a_receipt_that_fails_after_the_commit_names_the_recorded_seq(configured, monkeypatch):
@@ -96,7 +99,8 @@ def test_a_receipt_that_fails_after_the_commit_names_the_recorded_seq(configured
     monkeypatch.setattr(AuditLog, "inclusion_proof", gone)
     run = cli("gate", "card.yaml", "--to", "production")
     assert run.code == 3, run.err
-    assert "entry recorded at seq 0" in run.err
+    types, checkpoint = _entries(url)
+    assert types == ["policy_bundle", "decision"]
+    assert f"entry recorded at seq {types.index('decision')}" in run.err
     assert "receipt" in run.err and "do not record it again" in run.err
-    size, checkpoint = _entries(url)
-    assert size == 1 and checkpoint is not None and checkpoint.size == 1
+    assert checkpoint is not None and checkpoint.size == len(types)

@@ -35,7 +35,7 @@ def test_registered_card_is_recorded_then_decided(engine):
     version = registry.Version(MODEL, VERSION, DIGEST, ACTOR)
     outcome = registry.registered(engine, version, load_document(CARD), data={"source": "test"})
     assert outcome.decision in ("allow", "deny") and outcome.problem is None
-    assert _types(engine) == ["registered", "decision"]
+    assert _types(engine) == ["registered", "policy_bundle", "decision"]  # bundle, then decision
     decision = engine.log.get(outcome.seqs[1]).payload
     assert decision["event"]["type"] == "register"
     assert decision["event"]["stage"] == registry.REGISTRY_STAGE
@@ -89,7 +89,7 @@ def test_move_after_allow_is_promoted(engine):
     moved = registry.moved(engine, registry.Version(MODEL, VERSION, DIGEST, ACTOR), "staging",
                            kind="stage_without_allow")
     assert moved.allowed and not moved.undo
-    assert _types(engine) == ["decision", "promoted"]
+    assert _types(engine) == ["policy_bundle", "decision", "promoted"]
 
 
 def test_a_dry_run_move_judges_alike_and_writes_nothing(engine):

@@ -80,9 +80,12 @@ def _rewrite_and_resign(workdir):
     from audit.log import AuditLog
 
     bundle = workdir / "bundle"
-    env_line = json.loads((bundle / "entries.jsonl").read_text().splitlines()[0])
-    pay_line = json.loads((bundle / "payloads.jsonl").read_text().splitlines()[0])
-    envelope = json.loads(base64.b64decode(env_line["envelope_b64"]))
+    # The decision follows the policy bundle it was made under: find it by type.
+    env_lines = [json.loads(x) for x in (bundle / "entries.jsonl").read_text().splitlines()]
+    envelopes = [json.loads(base64.b64decode(x["envelope_b64"])) for x in env_lines]
+    at = [e["type"] for e in envelopes].index("decision")
+    pay_line = json.loads((bundle / "payloads.jsonl").read_text().splitlines()[at])
+    envelope = envelopes[at]
     payload = json.loads(base64.b64decode(pay_line["payload_b64"]))
     payload["decision"]["allow"] = True
     payload["decision"]["decision"] = "allow"

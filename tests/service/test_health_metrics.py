@@ -21,7 +21,7 @@ def test_metrics_parse_and_move_with_decisions(client):
     key = ("policyengine_decisions_total", (("event", "promote"), ("outcome", "deny")))
     assert before.get(key, 0) == 0
     body = {"card": example_card(auc=0.1), "event": {"type": "promote", "stage": "production"}}
-    client.post("/v1/decisions", json=body, headers=auth("evaluator"))
+    decided = client.post("/v1/decisions", json=body, headers=auth("evaluator"))
     after = _samples(client.get("/metrics").text)
     assert after[key] == 1
     assert (
@@ -32,7 +32,8 @@ def test_metrics_parse_and_move_with_decisions(client):
     )
     assert after[("policyengine_evaluation_seconds_count", ())] == 1
     assert after[("policyengine_log_append_seconds_count", ())] == 1  # the gate's own append
-    assert after[("policyengine_log_size", ())] == 1
+    # The log ends at the decision (after the policy bundle it was made under).
+    assert after[("policyengine_log_size", ())] == decided.json()["seq"] + 1
 
 
 def test_metrics_count_webhook_results(client):

@@ -35,10 +35,12 @@ def test_checkpoint_of_the_empty_log_then_decisions_work(fresh_env, tmp_path):
         assert first.status_code == 200 and first.json()["size"] == 0, first.text
         decided = _decide(client)
         assert decided.status_code == 200, decided.text
-        assert decided.json()["seq"] == 0
+        seq = decided.json()["seq"]
+        # The decision follows the policy bundle it was made under.
+        assert [e.envelope["type"] for e in fresh_env.entries()][seq] == "decision"
         again = client.get("/v1/audit/checkpoint", headers=auth("auditor"))
-        assert again.status_code == 200 and again.json()["size"] == 1, again.text
-        receipt = client.get("/v1/audit/receipts/0", headers=auth("auditor"))
+        assert again.status_code == 200 and again.json()["size"] == seq + 1, again.text
+        receipt = client.get(f"/v1/audit/receipts/{seq}", headers=auth("auditor"))
         assert receipt.status_code == 200, receipt.text
         export = client.get("/v1/audit/export", headers=auth("auditor"))
         assert export.status_code == 200, export.text
@@ -72,10 +74,12 @@ def test_a_receipt_failing_after_the_commit_is_503_with_the_seq(service_env, cli
     r = _decide(client)
     assert r.status_code == 503, r.text
     body = r.json()
-    assert body["code"] == "recorded_incomplete" and body["seq"] == 0
-    assert body["message"].startswith("entry recorded at seq 0;")
+    types = [e.envelope["type"] for e in service_env.entries()]
+    assert types == ["policy_bundle", "decision"]  # both durable, in one transaction
+    seq = types.index("decision")
+    assert body["code"] == "recorded_incomplete" and body["seq"] == seq
+    assert body["message"].startswith(f"entry recorded at seq {seq};")
     assert str(service_env.root) not in r.text
-    assert [e.seq for e in service_env.entries()] == [0]
 
 
 def test_an_unavailable_log_is_503_without_the_database_path(service_env, client):

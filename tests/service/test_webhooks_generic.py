@@ -61,7 +61,8 @@ def test_registration_with_card_is_evaluated(client, service_env):
     )
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "evaluated" and r.json()["decision"] == "allow"
-    assert _types(service_env) == ["registered", "decision"]
+    # The decision is preceded by the policy bundle it was made under.
+    assert _types(service_env) == ["registered", "policy_bundle", "decision"]
 
 
 def test_stage_change_without_allow_is_violation(client, service_env):

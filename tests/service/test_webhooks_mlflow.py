@@ -353,7 +353,8 @@ def test_new_version_with_card_artifact_is_evaluated(client, service_env, fake_m
     body = _created_body("credit-risk-scorer", "1")
     r = client.post("/v1/webhooks/mlflow", content=body, headers=_headers(body))
     assert r.json()["result"] == "evaluated", r.text
-    registered, decision = service_env.entries()
+    registered, bundle, decision = service_env.entries()  # the decision follows its bundle
+    assert bundle.envelope["type"] == "policy_bundle"
     assert (
         registered.envelope["type"] == "registered"
         and registered.payload["data"]["card_source"] == "artifact"
