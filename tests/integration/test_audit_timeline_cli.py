@@ -29,11 +29,11 @@ def test_query_filters_decisions_and_formats(story):
     run = cli("audit", "query", "--model", MODEL, "--decision", "deny", "--format", "json")
     assert run.code == 0, run.err
     rows = json.loads(run.out)
-    assert [r["seq"] for r in rows] == [0]
+    assert [r["seq"] for r in rows] == [1]  # seq 0 is the policy bundle
     assert "failed: approvals/" in rows[0]["summary"] and rows[0]["covered"] is True
     as_csv = list(csv.DictReader(io.StringIO(
         cli("audit", "query", "--type", "approval", "--format", "csv").out)))
-    assert [r["seq"] for r in as_csv] == ["1", "2"]
+    assert [r["seq"] for r in as_csv] == ["2", "3"]
     table = cli("audit", "query", "--type", "promoted", "--format", "table").out
     assert "promoted to production" in table and "(1 entries)" in table
 
@@ -42,7 +42,7 @@ def test_query_by_rule_and_policy(story):
     """--rule and --policy select the decisions evaluated under them (both gates here)."""
     by_rule = json.loads(cli("audit", "query", "--rule", "distinct-approvers",
                              "--format", "json").out)
-    assert [r["seq"] for r in by_rule] == [0, 3]
+    assert [r["seq"] for r in by_rule] == [1, 4]
     none = json.loads(cli("audit", "query", "--policy", "no-such-policy", "--format", "json").out)
     assert none == []
 
@@ -59,13 +59,13 @@ def test_timeline_tells_the_story(story):
     run = cli("audit", "timeline", MODEL, VERSION)
     assert run.code == 0, run.err
     text = run.out
-    assert "verified checkpoint covers seq 0..4" in text
+    assert "verified checkpoint covers seq 0..5" in text
     assert "deny promote to production; failed: approvals/distinct-approvers" in text
     assert "approved by bob@bank.example as model-risk" in text
     assert "approved by carol@bank.example as domain-owner" in text
     assert "promoted to production" in text
     data = json.loads(cli("audit", "timeline", MODEL, "--format", "json").out)
-    assert [e["seq"] for e in data["entries"]] == [0, 1, 2, 3, 4]
+    assert [e["seq"] for e in data["entries"]] == [1, 2, 3, 4, 5]
     assert all(e["covered"] for e in data["entries"])
 
 

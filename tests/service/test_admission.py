@@ -84,7 +84,7 @@ def allow(client: Any, obj: dict[str, Any], stage: str = "production") -> None:
 
 
 def types(env: Any) -> list[str]:
-    """Entry types in the log, in order."""
+    """Entry types in the log, in order (the first decision follows its policy bundle)."""
     return [e.envelope["type"] for e in env.entries()]
 
 
@@ -138,7 +138,7 @@ def test_with_an_allow_it_is_admitted_and_promoted(k8s, env):
     allow(k8s, obj)
     out = send(k8s, review(obj))
     assert out["allowed"] is True and "status" not in out
-    assert types(env) == ["decision", "promoted"]
+    assert types(env) == ["policy_bundle", "decision", "promoted"]
     promoted = env.entries()[-1]
     assert promoted.envelope["subject"]["digest"] == obj["metadata"]["annotations"][
         "policyengine.dev/digest"
@@ -152,14 +152,14 @@ def test_an_allow_for_another_stage_does_not_admit(k8s, env):
     allow(k8s, obj, stage="staging")
     out = send(k8s, review(obj))
     assert out["allowed"] is False and "for stage staging" in out["status"]["message"]
-    assert types(env) == ["decision", "violation"]
+    assert types(env) == ["policy_bundle", "decision", "violation"]
 
 
 def test_a_digest_pinned_in_storage_uri_identifies_the_artifact(k8s, env):
     """An OCI storageUri pinned by digest stands in for the digest annotation."""
     allow(k8s, load("sklearn-iris.yaml"))
     assert send(k8s, review(load("sklearn-iris-oci.yaml")))["allowed"] is True
-    assert types(env) == ["decision", "promoted"]
+    assert types(env) == ["policy_bundle", "decision", "promoted"]
 
 
 def test_a_digest_that_disagrees_with_storage_uri_is_denied(k8s, env):
@@ -177,7 +177,7 @@ def test_a_labelled_deployment_is_checked_like_an_inference_service(k8s, env):
     assert send(k8s, review(obj))["allowed"] is False
     allow(k8s, obj)
     assert send(k8s, review(obj))["allowed"] is True
-    assert types(env) == ["violation", "decision", "promoted"]
+    assert types(env) == ["violation", "policy_bundle", "decision", "promoted"]
 
 
 def test_dry_run_gives_the_verdict_and_records_nothing(k8s, env):
@@ -189,7 +189,7 @@ def test_dry_run_gives_the_verdict_and_records_nothing(k8s, env):
     assert env.entries() == []
     allow(k8s, obj)
     assert send(k8s, review(obj, dry_run=True))["allowed"] is True
-    assert types(env) == ["decision"]
+    assert types(env) == ["policy_bundle", "decision"]
 
 
 @pytest.mark.parametrize(
