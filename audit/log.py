@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +88,8 @@ class Entry:
     """The parsed payload, None when redacted."""
     redacted: bool
     """True when the payload content was redacted."""
+    payload_bytes: bytes | None = field(default=None, repr=False, compare=False)
+    """The payload bytes as stored (hashed to ``payload_digest``), None when redacted."""
 
 
 @dataclass(frozen=True)
@@ -603,13 +605,14 @@ def _check_in_force(conn: Connection, signer: Signer) -> None:
 
 def _entry(row: Any) -> Entry:
     envelope_bytes = bytes(row.envelope)
-    content = row.content
+    raw = None if row.content is None else bytes(row.content)
     return Entry(
         seq=row.seq,
         envelope=json.loads(envelope_bytes),
         envelope_bytes=envelope_bytes,
         leaf_hash=bytes(row.leaf_hash).hex(),
-        payload=None if content is None else json.loads(bytes(content)),
+        payload=None if raw is None else json.loads(raw),
         redacted=bool(row.redacted),
+        payload_bytes=raw,
     )
 

@@ -181,7 +181,11 @@ def payload_problem(entry: _Entry) -> str | None:
     from audit.canonical import dumps
 
     want = str(entry.envelope.get("payload_digest", ""))
-    got = "sha256:" + hashlib.sha256(dumps(entry.payload)).hexdigest()
+    # The stored bytes, when the reader kept them, are what the digest covers and
+    # what ``payload`` was parsed from: hashing them skips re-encoding.
+    stored = getattr(entry, "payload_bytes", None)
+    got = "sha256:" + hashlib.sha256(stored if stored is not None
+                                     else dumps(entry.payload)).hexdigest()
     return None if got == want else f"payload digest mismatch: expected {want[:19]}, got {got[:19]}"
 
 

@@ -24,6 +24,7 @@ import contextvars
 import copy
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,21 @@ def digest_of(value: Any) -> str:
     except CanonicalizationError as exc:
         raise ValueError(str(exc)) from exc
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+INPUT_NAMES = frozenset({"card", "event", "history", "now"})
+"""The top-level inputs every rule may name (besides ``params``)."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _inputs_named(rules: tuple[CompiledRule, ...]) -> frozenset[str]:
+    """The inputs whose name appears as an identifier in any rule's expr or message."""
+    words: set[str] = set()
+    for rule in rules:
+        words.update(_IDENTIFIER.findall(rule.expr.source))
+        words.update(_IDENTIFIER.findall(rule.message.source))
+    return INPUT_NAMES & words
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,10 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     references: tuple[str, ...] = ()
     """metadata.references (regulations, standards): carried by failing results."""
+    inputs_read: frozenset[str] = INPUT_NAMES
+    """Which of card, event, history, now its rules' sources name (a superset of
+    what they read: CEL has no dynamic variable lookup, so a name that never
+    appears in the text is never read). The fast path converts only these."""
 
     def __post_init__(self) -> None:
         if not self.rules:  # fail closed: an empty policy never allows (STYLE.md §4)
@@ -276,14 +296,16 @@ def _compile_policy(doc: PolicyDocument, params: dict[str, Any],
     plain = normalise(params)
     if env is not None:
         env.params[cel_native.params_name(index)] = plain
+    rules = tuple(_compile_rule(doc, i, r, name, version, plain, env, index)
+                  for i, r in enumerate(data["spec"]["rules"]))
     return CompiledPolicy(
         name=name, version=version, mode=data["spec"].get("mode", "enforce"),
         applies_to={k: tuple(v) for k, v in applies.items()},
         params=plain, params_cel=to_cel(params),
         digest=digest, source=doc.file,
-        rules=tuple(_compile_rule(doc, i, r, name, version, plain, env, index)
-                    for i, r in enumerate(data["spec"]["rules"])),
+        rules=rules,
         references=tuple(str(r) for r in data["metadata"].get("references") or ()),
+        inputs_read=_inputs_named(rules),
     )
 
 

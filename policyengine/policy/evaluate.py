@@ -34,10 +34,15 @@ from policyengine import resources
 from policyengine.decision import Decision, PolicyRef, RuleResult
 from policyengine.errors import EvaluationError, PolicyEngineError
 from policyengine.policy import cel, cel_native
-from policyengine.policy.compile import CompiledPolicy, CompiledPolicySet, CompiledRule
+from policyengine.policy.compile import (
+    INPUT_NAMES,
+    CompiledPolicy,
+    CompiledPolicySet,
+    CompiledRule,
+)
 from policyengine.policy.explain import missing_field
 from policyengine.policy.limits import Budget, LimitExceeded, decision_deadline
-from policyengine.policy.numbers import normalise, to_cel
+from policyengine.policy.numbers import normalise, plain_to_cel, to_cel
 from policyengine.policy.waivers import select_waiver
 
 __all__ = ["Context", "evaluate"]
@@ -75,13 +80,21 @@ class _Inputs:
         self.waivers = waivers if isinstance(waivers, list) and waivers else None
         self._values: dict[str, Any] | None = None
 
-    def values(self) -> dict[str, Any]:
-        """CEL values of card, event, history and now (built once, when a rule needs them)."""
+    def values(self, names: frozenset[str] = INPUT_NAMES) -> dict[str, Any]:
+        """CEL values of ``names`` among card, event, history and now, each built once.
+
+        On the fast path (``sizes`` set) the plain data is known JSON with
+        every number a finite double, so converting only what a policy names
+        cannot hide an error; the reference path converts everything up front.
+        """
         if self._values is None:
-            values = {name: to_cel(value) for name, value in self.plain.items()}
-            values["now"] = celtypes.TimestampType(self.now.astimezone(_dt.UTC))
-            self._values = values
-        return self._values
+            self._values = {}
+        values = self._values
+        convert = to_cel if self.sizes is None else plain_to_cel
+        for name in names - values.keys():
+            values[name] = (celtypes.TimestampType(self.now.astimezone(_dt.UTC))
+                            if name == "now" else convert(self.plain[name]))
+        return values if len(values) == len(INPUT_NAMES) else {n: values[n] for n in names}
 
 
 class _Scope:
@@ -97,7 +110,8 @@ class _Scope:
     def act(self) -> Any:
         """The reference activation (only rules the native runtime did not answer need it)."""
         if self._act is None:
-            self._act = cel.activation(dict(self.inputs.values(), params=self.policy.params_cel))
+            values = self.inputs.values(self.policy.inputs_read)
+            self._act = cel.activation(dict(values, params=self.policy.params_cel))
         return self._act
 
 

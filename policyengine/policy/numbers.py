@@ -34,7 +34,7 @@ from celpy import celtypes
 
 from policyengine.errors import InputError
 
-__all__ = ["arith_operands", "as_double", "compare_operands", "normalise", "to_cel"]
+__all__ = ["arith_operands", "as_double", "compare_operands", "normalise", "plain_to_cel", "to_cel"]
 
 _INTS = (celtypes.IntType, celtypes.UintType)
 
@@ -114,6 +114,28 @@ def to_cel(value: Any) -> Any:
     if isinstance(value, _dt.date):
         return celtypes.StringType(value.isoformat())
     raise TypeError(f"expected JSON data, got {type(value).__name__}")
+
+
+def plain_to_cel(value: Any) -> Any:
+    """:func:`to_cel` of plain data (dict, list, str, float, bool, None only), faster.
+
+    For data that went through the fast path's walk (every int already a
+    float); anything else, a non-finite float included, takes :func:`to_cel`
+    so errors stay the reference's.
+    """
+    kind = type(value)
+    if kind is str:
+        return celtypes.StringType(value)
+    if kind is float and math.isfinite(value):
+        return celtypes.DoubleType(value)
+    if kind is dict:
+        return celtypes.MapType({celtypes.StringType(k): plain_to_cel(v)
+                                 for k, v in value.items()})
+    if kind is list:
+        return celtypes.ListType([plain_to_cel(v) for v in value])
+    if kind is bool:
+        return celtypes.BoolType(value)
+    return to_cel(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -7,13 +7,15 @@ import os
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.log import AuditLog
 from audit.receipt import verify_receipt
 from policyengine.bundles import BUNDLE_TYPE, find_bundle
 from policyengine.errors import InputError
 from policyengine.gate import gate
-from policyengine.replay import diff, replay_all, replay_decision
+from policyengine.replay import _equal, diff, replay_all, replay_decision
 from tests.policyengine.replaylog import T0, build, card, open_engine
 
 N_DECISIONS = int(os.environ.get("POLICYENGINE_TEST_REPLAY_N", "2000"))
@@ -173,3 +175,21 @@ def test_diff_names_field_paths():
     replayed = {"decision": "deny", "results": [{"outcome": "pass"}, {"outcome": "fail"}]}
     found = {d.path: (d.recorded, d.replayed) for d in diff(recorded, replayed)}
     assert found == {"decision": ("allow", "deny"), "results[1].outcome": ("pass", "fail")}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([0.0, 1.0, 2.5])
+    | st.sampled_from(["", "a", "b"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, _JSON)
+def test_the_equality_shortcut_agrees_with_diff(recorded, replayed):
+    """The whole-decision shortcut says equal exactly when diff finds no difference
+    (1 and 1.0 alike, true and 1 not, a missing key and a null alike)."""
+    assert _equal(recorded, replayed) == (not list(diff(recorded, replayed)))
+    assert _equal(recorded, recorded)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from celpy import celtypes
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from policyengine.errors import InputError
 from policyengine.policy import load_data
-from policyengine.policy.numbers import compare_operands, normalise, to_cel
+from policyengine.policy.numbers import compare_operands, normalise, plain_to_cel, to_cel
 
 RULES = """
 - id: dp
@@ -112,3 +114,36 @@ def test_number_spelling_never_changes_digest_or_value(value, whole):
         b = _json.loads(f'{{"v": {text_b}}}')
         assert to_cel(a) == to_cel(b)
         assert normalise(a) == normalise(b)
+
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(-10, 10) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner,
+                                                                max_size=3),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PLAIN)
+def test_plain_to_cel_converts_as_to_cel_does(value):
+    """The fast path's converter gives to_cel's CEL values, types included, and its errors
+    (a NaN or an infinity is refused the same way)."""
+    try:
+        expected = to_cel(value)
+    except InputError as exc:
+        with pytest.raises(InputError, match=re.escape(str(exc))):
+            plain_to_cel(value)
+        return
+    got = plain_to_cel(value)
+    assert got == expected and _types(got) == _types(expected)
+
+
+def _types(value):
+    """The CEL value's type tree (== alone cannot tell a DoubleType from an IntType)."""
+    if isinstance(value, dict):
+        return {str(k): _types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value).__name__
