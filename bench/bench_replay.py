@@ -1,7 +1,8 @@
 """Replays per second: ``replay_all`` over a log of N real gate decisions.
 
-Builds the log through the library (``gate``, as the test log builder does:
-distinct versions, staging allows and production denies), then times
+Builds the log through the library (the test log builder's ``build_batched``:
+each decision evaluated and recorded as ``gate`` does, on distinct versions,
+staging allows and production denies, written in signed batches), then times
 ``replay_all`` (payload and history digests re-hashed, bundle found and
 compiled once, evaluate, whole-Decision compare) against a baseline
 measured in the same run: plain ``evaluate`` of the same recorded inputs
@@ -9,7 +10,7 @@ under the same compiled set. Goal: 1,000 replays/s with the fast
 evaluation path (``POLICYENGINE_ENGINE=fast``, the default here). Not a
 test: run it by hand.
 
-    python bench/bench_replay.py                  # N = 10,000 (building takes minutes)
+    python bench/bench_replay.py                  # N = 10,000
     python bench/bench_replay.py --decisions 2000 --engine reference
 """
 
@@ -38,15 +39,15 @@ def main() -> int:
     from policyengine.bundles import compile_bundle, find_bundle, replay_inputs
     from policyengine.policy import Context, evaluate
     from policyengine.replay import replay_all
-    from tests.policyengine.replaylog import build, open_engine
+    from tests.policyengine.replaylog import build_batched, open_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_engine(Path(tmp))
         started = time.perf_counter()
-        build(engine, args.decisions)
+        build_batched(engine, args.decisions)
         built = time.perf_counter() - started
         print(f"built {args.decisions} decisions in {built:.1f}s "
-              f"({args.decisions / built:.0f} gates/s, engine {args.engine})")
+              f"({args.decisions / built:.0f} decisions/s, engine {args.engine})")
         log = engine.log
 
         started = time.perf_counter()

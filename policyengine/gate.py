@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GateResult",
+    "decision_payload",
     "event_for",
     "gate",
     "rule_locations",
@@ -146,9 +147,17 @@ def _record(
     bundle: list[NewEntry],
 ) -> Recorded:
     """Record the decision entry (payload: Decision, card, event, replay inputs), bundle first."""
+    payload = decision_payload(card, ev, decision, hist, now)
+    subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
+    return record(log, config, "decision", subject, ev["actor"], payload, preceding=bundle)
+
+
+def decision_payload(card: dict[str, Any], ev: dict[str, Any], decision: dict[str, Any],
+                     hist: HistoryResult, now: datetime) -> dict[str, Any]:
+    """A decision entry's payload: the Decision, what it judged, and its replay inputs."""
     from policyengine.policy.compile import digest_of
 
-    payload = {
+    return {
         "decision": decision,
         "card": card,
         "event": ev,
@@ -159,8 +168,6 @@ def _record(
         "history_digest": digest_of(hist.history),
         "now": format_now(now),
     }
-    subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
-    return record(log, config, "decision", subject, ev["actor"], payload, preceding=bundle)
 
 
 def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:

@@ -65,3 +65,36 @@ def promote_version(engine: Engine, data: dict, stage: str = "staging") -> int:
     model = data["model"]
     return promote(engine, model=model["name"], version=model["version"],
                    digest=model["artifact_digest"], stage=stage, actor="ci-bot").seq
+
+
+def build_batched(engine: Engine, n: int, *, batch: int = 500) -> None:
+    """``n`` decisions as :func:`build` makes them, appended ``batch`` at a time.
+
+    Each decision is evaluated exactly as ``gate`` does (the same event,
+    history, evaluation and payload); only the writing differs: one
+    transaction and one signed checkpoint per batch instead of per decision,
+    so a test can afford a log of thousands. The first goes through ``gate``
+    itself, which records the policy bundle.
+    """
+    from audit.log import NewEntry
+    from policyengine.gate import _history, decision_payload, event_for
+    from policyengine.policy import Context, evaluate
+
+    cache = load_document(CARD)
+    build(engine, 1)
+    log, pending = engine.log, []
+    for i in range(1, n):
+        data = copy.deepcopy(cache)
+        data["model"]["version"] = f"1.{i // 1000}.{i % 1000}"
+        stage = "production" if i % 5 == 4 else "staging"
+        policies = engine.policies(stage)
+        ev = event_for(data, "promote", stage, engine.actor(None))
+        hist = _history(log, engine.config, engine.trust, ev)
+        when = T0 + timedelta(seconds=i)
+        decision = evaluate(policies.compiled, Context(data, ev, hist.history), when).to_dict()
+        subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
+        pending.append(NewEntry("decision", subject, ev["actor"],
+                                decision_payload(data, ev, decision, hist, when)))
+        if len(pending) == batch or i == n - 1:
+            log.append_signed_many(pending)
+            pending = []
