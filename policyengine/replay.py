@@ -22,11 +22,12 @@ Outcomes of one decision (:class:`ReplayResult`):
 
 Each bundle is compiled once per run (:class:`Replayer`), so replaying a
 whole log costs about one evaluation per decision. Not handled here:
-rendering and exit codes (``cli/audit.py``).
+rendering and exit codes (``cli/audit_replay.py``, the pages).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ __all__ = [
     "Difference",
     "ReplayResult",
     "Replayer",
+    "by_rule",
     "count_decisions",
     "diff",
     "replay_all",
@@ -54,6 +56,9 @@ __all__ = [
 FAULTS = ("payload_mismatch", "history_mismatch", "bundle_missing", "bundle_mismatch",
           "bundle_invalid", "evaluation_failed", "decision_differs")
 """Every fault a replay can report."""
+
+_RESULT_PATH = re.compile(r"^results\[(\d+)\]")
+"""A difference inside one rule's result: ``results[3].outcome``."""
 
 _MAX_DIFFERENCES = 50
 """Differences listed per decision; a result shows at most this many."""
@@ -157,6 +162,29 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 _LEAVES = (str, int, float, bool, type(None))
+
+
+def by_rule(differences: Iterable[Difference],
+            decision: Mapping[str, Any]) -> list[tuple[str, list[Difference]]]:
+    """Differences grouped by the recorded rule they fall in, in the order found.
+
+    A difference at ``results[i]...`` belongs to the recorded decision's i-th
+    result, labelled ``policy/rule``; any other field (the verdict, reasons,
+    digests) is grouped under ``decision``.
+    """
+    results = decision.get("results")
+    rows = results if isinstance(results, list) else []
+    groups: dict[str, list[Difference]] = {}
+    for item in differences:
+        found = _RESULT_PATH.match(item.path)
+        index = int(found.group(1)) if found else None
+        row = rows[index] if index is not None and index < len(rows) else None
+        if isinstance(row, Mapping):
+            label = f"{row.get('policy', '?')}/{row.get('rule', '?')}"
+        else:
+            label = "decision" if index is None else f"results[{index}]"
+        groups.setdefault(label, []).append(item)
+    return list(groups.items())
 
 
 def _same_leaf(a: Any, b: Any) -> bool:

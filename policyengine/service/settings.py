@@ -45,6 +45,9 @@ start-up) with the file, the key and a close valid key::
       stage_label: null                 # an object label naming the stage (off)
       model_label: policyengine.dev/governed   # marks a Deployment as a model ("true")
       kinds: [InferenceService, Deployment]    # the kinds the check enforces
+    pages:                              # the auditor's web pages (/pages)
+      whatif_candidate: policies-next/  # a policy file or directory the what-if page
+                                        # can try beside the configured policies (off)
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ __all__ = [
     "MlflowSettings",
     "NotificationSettings",
     "NotifyEndpoint",
+    "PagesSettings",
     "ServiceSection",
     "ServiceSettings",
     "TracingSettings",
@@ -152,6 +156,11 @@ class _AdmissionSection(StrictModel):
     kinds: list[_Kind] = Field(default_factory=lambda: _all_kinds())
 
 
+class _PagesSection(StrictModel):
+    whatif_candidate: str | None = None
+    """Policies the what-if page may try; named here only, never by a request."""
+
+
 class ServiceSection(StrictModel):
     """The shape of the service settings; any other key, at any depth, is refused."""
 
@@ -164,6 +173,7 @@ class ServiceSection(StrictModel):
     tracing: _TracingSection = _TracingSection()
     notifications: _NotificationsSection = _NotificationsSection()
     admission: _AdmissionSection = _AdmissionSection()
+    pages: _PagesSection = _PagesSection()
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,15 @@ class AdmissionSettings:
 
 
 @dataclass(frozen=True)
+class PagesSettings:
+    """What the auditor's pages may read beyond the log (``service.pages``)."""
+
+    whatif_candidate: Path | None = None
+    """A policy file or directory the what-if page tries as "candidate"; None: only the
+    configured policies. Server-side only, so a request can never name a path."""
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Everything the service needs beyond the gate's configuration."""
 
@@ -246,6 +265,7 @@ class ServiceSettings:
     tracing: TracingSettings = TracingSettings()
     notifications: NotificationSettings = NotificationSettings()
     admission: AdmissionSettings = AdmissionSettings()
+    pages: PagesSettings = PagesSettings()
     source: str = "(defaults)"
     """Where the settings were read from, for messages."""
 
@@ -309,6 +329,17 @@ def _notifications(
         timeout_s=section.timeout_seconds,
         queue_size=section.queue_size,
     )
+
+
+def _pages(section: _PagesSection, base: Path, source: str) -> PagesSettings:
+    """The candidate path resolved against the settings file; it must exist at start-up."""
+    if not section.whatif_candidate:
+        return PagesSettings()
+    path = (base / section.whatif_candidate).resolve()
+    if not path.exists():
+        raise ConfigError(f"{source}: pages.whatif_candidate: {path} does not exist; "
+                          "name a policy file or directory, or remove the key")
+    return PagesSettings(whatif_candidate=path)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -386,5 +417,6 @@ def load_service_settings(
             model_label=section.admission.model_label,
             kinds=frozenset(section.admission.kinds),
         ),
+        pages=_pages(section.pages, base, source),
         source=source,
     )

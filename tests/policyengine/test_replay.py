@@ -15,7 +15,7 @@ from audit.receipt import verify_receipt
 from policyengine.bundles import BUNDLE_TYPE, find_bundle
 from policyengine.errors import InputError
 from policyengine.gate import gate
-from policyengine.replay import _equal, diff, replay_all, replay_decision
+from policyengine.replay import Difference, _equal, by_rule, diff, replay_all, replay_decision
 from tests.policyengine.replaylog import T0, build, card, open_engine
 
 N_DECISIONS = int(os.environ.get("POLICYENGINE_TEST_REPLAY_N", "2000"))
@@ -193,3 +193,15 @@ def test_the_equality_shortcut_agrees_with_diff(recorded, replayed):
     (1 and 1.0 alike, true and 1 not, a missing key and a null alike)."""
     assert _equal(recorded, replayed) == (not list(diff(recorded, replayed)))
     assert _equal(recorded, recorded)
+
+
+def test_differences_group_by_the_recorded_rule():
+    """Result fields group under their recorded policy/rule; other fields under "decision"."""
+    recorded = {"results": [{"policy": "p", "rule": "a"}, {"policy": "p", "rule": "b"}]}
+    found = [Difference("results[1].outcome", "fail", "pass"), Difference("decision", "deny",
+                                                                          "allow"),
+             Difference("results[1].message", "x", ""), Difference("results[7].outcome", 1, 2)]
+    groups = by_rule(found, recorded)
+    assert [(label, [d.path for d in items]) for label, items in groups] == [
+        ("p/b", ["results[1].outcome", "results[1].message"]), ("decision", ["decision"]),
+        ("results[7]", ["results[7].outcome"])]

@@ -2,14 +2,16 @@
 
 One story per test module run: the log holds a registration, a deny of version
 2.2.0, an allow of 2.3.0 with two approvals, and its promotion. An auditor
-logs in, filters, opens a timeline, a decision, the charts and the
-verification badge, downloads the evidence pack (which verifies offline), and
-cannot write. Then one entry is tampered with in SQLite and the badge names
-it. Screenshots go to ``$POLICYENGINE_SCREENSHOTS`` (or the test's tmp_path).
+logs in, filters, opens a timeline, a decision (and replays it), the what-if
+page, the charts and the verification badge, downloads the evidence pack
+(which verifies offline), and cannot write. Then one entry is tampered with
+in SQLite and the badge names it. Screenshots go to
+``$POLICYENGINE_SCREENSHOTS`` (or the test's tmp_path).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import zipfile
@@ -21,7 +23,8 @@ import httpx
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.service.conftest import TOKENS, auth, example_card
+from tests.service.conftest import TOKENS, auth
+from tests.service.pages_story import MODEL, write_story
 from tests.service.servers import Server, start_service
 
 pytestmark = pytest.mark.slow
@@ -29,34 +32,12 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-MODEL = "credit-risk-scorer"
 
 
 def _story(url: str) -> dict[str, Any]:
     """Write the log through the service's own API; return the seqs that matter."""
-    card_old = example_card(auc=0.7, version="2.2.0", digest_seed="old")
-    card_new = example_card(auc=0.87, version="2.3.0", digest_seed="new")
     with httpx.Client(base_url=url, timeout=60) as http:
-        reg = http.post("/v1/events", headers=auth("evaluator"), json={
-            "type": "registered", "model": MODEL, "version": "2.3.0",
-            "digest": card_new["model"]["artifact_digest"]})
-        assert reg.status_code == 201, reg.text
-        deny = http.post("/v1/decisions", headers=auth("evaluator"),
-                         json={"card": card_old, "event": {"stage": "production"}})
-        assert deny.status_code == 200 and not deny.json()["allow"], deny.text
-        for role in ("model-risk", "domain-owner"):
-            ok = http.post("/v1/approvals", headers=auth("approver"), json={
-                "model": MODEL, "version": "2.3.0", "digest": card_new["model"]["artifact_digest"],
-                "role": role, "expires": "30d"})
-            assert ok.status_code == 201, ok.text
-        allow = http.post("/v1/decisions", headers=auth("evaluator"),
-                          json={"card": card_new, "event": {"stage": "production"}})
-        assert allow.status_code == 200 and allow.json()["allow"], allow.text
-        promoted = http.post("/v1/promotions", headers=auth("evaluator"), json={
-            "model": MODEL, "version": "2.3.0", "digest": card_new["model"]["artifact_digest"],
-            "stage": "production"})
-        assert promoted.status_code == 201, promoted.text
-    return {"deny": deny.json()["seq"], "allow": allow.json()["seq"]}
+        return write_story(http)
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +131,72 @@ def test_version_timeline_decision_and_badge(auditor: Any, served: Any, shots: P
     assert "deny" in auditor.inner_text("#outcome")
     rules = auditor.inner_text("#rules")
     assert "auc-floor" in rules and "(decided)" in rules and "auc below 0.8" in rules
-    assert auditor.locator("#replay").count() == 0  # no replay provider registered here
+    assert "Reproduced" not in auditor.inner_text("#replay")  # nothing replayed until asked
     _shot(auditor, shots, "decision")
+
+
+def test_replay_button_reproduces_the_decision(auditor: Any, served: Any, shots: Path) -> None:
+    """Clicking Replay on the deny shows it reproduced, with its verdict, on the decision page."""
+    seq = served[2]["deny"]
+    auditor.goto(f"/pages/entry/{seq}")
+    auditor.click("#replay-button")
+    auditor.wait_for_url(f"**/pages/decisions/{seq}/replay")
+    result = auditor.inner_text("#replay-result")
+    assert "Reproduced" in result and "deny" in result
+    assert "auc-floor" in auditor.inner_text("#rules")
+    _shot(auditor, shots, "decision-replay")
+
+
+def test_whatif_page_from_the_decision_link(auditor: Any, served: Any, shots: Path) -> None:
+    """The decision's what-if link lists 2.3.0 in production, unchanged: no flips."""
+    auditor.goto(f"/pages/entry/{served[2]['allow']}")
+    auditor.click("#whatif a")
+    auditor.wait_for_url("**/pages/whatif?stage=production")
+    assert "No flips." in auditor.inner_text("#whatif-summary")
+    rows = auditor.inner_text("#whatif-rows")
+    assert MODEL in rows and "2.3.0" in rows and "unchanged" in rows
+    _shot(auditor, shots, "whatif")
+
+
+def _edited_copy(root: Path) -> Path:
+    """A copy of the served log whose stored policy text lowers the AUC floor to 0.5."""
+    copy = root / "edited.db"
+    with sqlite3.connect(root / "audit.db") as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)  # consistent, WAL included
+    with sqlite3.connect(copy) as db:
+        (seq, content), = db.execute(
+            "select p.seq, p.content from audit_payloads p join audit_entries e using (seq) "
+            "where e.subject_name = 'policy-bundle'").fetchall()
+        payload = json.loads(bytes(content))
+        for item in payload["files"]:
+            item["text"] = item["text"].replace("m.value >= 0.8", "m.value >= 0.5")
+        db.execute("update audit_payloads set content = ? where seq = ?",
+                   (json.dumps(payload).encode(), seq))
+    return copy
+
+
+def test_replay_on_an_edited_copy_shows_the_fault(browser: Any, served: Any,
+                                                   shots: Path) -> None:
+    """Served over a copy of the log with edited policy text, Replay shows a fault, not
+    "reproduced"."""
+    _, root, seqs = served
+    server = start_service(root, f"sqlite:///{_edited_copy(root)}", name="edited")
+    context = browser.new_context(base_url=server.url)
+    try:
+        page = context.new_page()
+        page.goto(f"/pages/entry/{seqs['deny']}")
+        page.fill("#token", TOKENS["auditor"])
+        page.click("#login button")
+        page.wait_for_url(f"**/pages/entry/{seqs['deny']}")
+        page.click("#replay-button")
+        page.wait_for_url(f"**/pages/decisions/{seqs['deny']}/replay")
+        result = page.inner_text("#replay-result")
+        assert "Replay fault: bundle mismatch" in result and "Reproduced" not in result
+        assert "policy_bundle entry" in page.inner_text("#replay-detail")
+        _shot(page, shots, "decision-replay-fault")
+    finally:
+        context.close()
+        server.stop()
 
 
 def test_model_charts(auditor: Any, shots: Path) -> None:

@@ -1,6 +1,7 @@
 """The auditor's web pages of ``policyengine serve`` (server-rendered, read-only).
 
-Part of the service adapter: :func:`install` adds the pages router, the
+Part of the service adapter: :func:`install` adds the pages routers (``routes``;
+``flows``: replay and what-if), the
 verification-badge cache, the session keys and :class:`PagesGuard`, which
 
 - refuses (403) every request other than GET/HEAD that carries a page session
@@ -82,9 +83,10 @@ async def _forbidden(send: Send) -> None:
 
 def install(app: Any, svc: Any) -> None:
     """Add the pages to ``app`` (router, badge cache, session keys, guard)."""
-    from policyengine.service.pages.routes import router
+    from policyengine.service.pages import flows, routes
 
     app.state.badges = BadgeCache()
     app.state.session_keys = SessionKeys(svc.signer)
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(flows.router)  # replay and what-if
     app.add_middleware(PagesGuard)

@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.errors import PolicyEngineError
-from policyengine.service.pages import charts, hooks
+from policyengine.service.pages import charts
 from policyengine.service.pages.session import (
     COOKIE,
     SESSION_SECONDS,
@@ -41,7 +41,7 @@ from policyengine.timeline import (
     timeline,
 )
 
-__all__ = ["router"]
+__all__ = ["login_redirect", "render", "render_entry", "router"]
 
 router = APIRouter(prefix="/pages", include_in_schema=False)
 _HERE = Path(__file__).parent
@@ -68,14 +68,16 @@ def _svc(request: Request) -> Any:
     return request.app.state.svc
 
 
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Template ``name`` with the verification badge and the reader (``who``)."""
     badge = request.app.state.badges.get(_svc(request)) if name != "login.html" else None
     html = _TEMPLATES.get_template(name).render(badge=badge, who=context.pop("who", None),
                                                 **context)
     return HTMLResponse(html, status_code=status)
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
+def login_redirect(request: Request) -> RedirectResponse:
+    """To the login form, coming back to this page afterwards."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/pages/login?next={quote(target, safe='')}", status_code=303)
 
@@ -104,7 +106,7 @@ def stylesheet() -> Response:
 @router.get("/login")
 def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     """The login form: paste a bearer token once; the session cookie carries a reference."""
-    return _render(request, "login.html", next=_safe_next(next), error=None)
+    return render(request, "login.html", next=_safe_next(next), error=None)
 
 
 @router.post("/login")
@@ -115,7 +117,7 @@ async def login(request: Request) -> Response:
     target = _safe_next((form.get("next") or [""])[0] or None)
     found = login_cookie(request.app.state.session_keys, request.app.state.tokens, token)
     if found is None:
-        return _render(request, "login.html", 401, next=target,
+        return render(request, "login.html", 401, next=target,
                        error="unknown token: paste a token from the service's token file")
     value, principal = found
     request.state.actor = principal.id
@@ -149,14 +151,14 @@ def entries(request: Request) -> Response:
     """Entries matching the filters, newest first."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     params = {k: v for k, v in request.query_params.items() if k in _FILTERS}
     try:
         rows = list(query(_svc(request).log, _filters(params), _verifiers(request)))
         error = None
     except PolicyEngineError as exc:
         rows, error = [], str(exc)
-    return _render(request, "entries.html", 400 if error else 200, who=who, rows=rows,
+    return render(request, "entries.html", 400 if error else 200, who=who, rows=rows,
                    params=params, error=error, limit=_PAGE_LIMIT)
 
 
@@ -170,8 +172,8 @@ def models(request: Request) -> Response:
     """Every model the log names."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
-    return _render(request, "models.html", who=who, models=_model_names(_svc(request).log))
+        return login_redirect(request)
+    return render(request, "models.html", who=who, models=_model_names(_svc(request).log))
 
 
 def _model_names(log: Any) -> list[str]:
@@ -212,7 +214,7 @@ def model_page(request: Request, name: str) -> Response:
     """A model's versions, where each stands, and its metrics and fairness charts."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     log = _svc(request).log
     tl = timeline(log, name, None, _verifiers(request))
     versions = _versions(tl)
@@ -220,7 +222,7 @@ def model_page(request: Request, name: str) -> Response:
     svgs = [Markup(charts.line_chart(s, names))
             for s in charts.series_from_cards(_cards(log, name))]
     status = 200 if tl.rows else 404
-    return _render(request, "model.html", status, who=who, model=name, versions=versions,
+    return render(request, "model.html", status, who=who, model=name, versions=versions,
                    charts=svgs)
 
 
@@ -229,10 +231,10 @@ def version_page(request: Request, model: str, version: str) -> Response:
     """One version's timeline: every entry, what it says, and whether a checkpoint covers it."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     tl = timeline(_svc(request).log, model, version, _verifiers(request))
     found = any(r.version == version for r in tl.rows)
-    return _render(request, "version.html", 200 if found else 404, who=who, tl=tl,
+    return render(request, "version.html", 200 if found else 404, who=who, tl=tl,
                    found=found, standing=standing(tl.rows))
 
 
@@ -241,17 +243,22 @@ def entry_page(request: Request, seq: int) -> Response:
     """One entry; a decision shows every rule's outcome, message, values and location."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
+        return login_redirect(request)
+    return render_entry(request, seq, who)
+
+
+def render_entry(request: Request, seq: int, who: Any, status: int = 200,
+                 **extra: Any) -> HTMLResponse:
+    """The entry page of ``seq`` (404 past the end), with ``extra`` for its template."""
     svc = _svc(request)
     if not 0 <= seq < svc.log.size():
-        return _render(request, "error.html", 404, who=who, error=f"no entry {seq} in the log")
+        return render(request, "error.html", 404, who=who, error=f"no entry {seq} in the log")
     entry = svc.log.get(seq)
     decision = decision_of(entry.payload) if entry.envelope.get("type") == "decision" else {}
     decisive = {id(r) for r in decisive_results(decision)}
     results = [dict(r, decided=id(r) in decisive) for r in decision.get("results") or []]
-    extra = {k: Markup(v) for k, v in hooks.sections(svc, seq).items()} if decision else {}
-    return _render(request, "entry.html", who=who, entry=entry, env=entry.envelope,
-                   decision=decision, results=results, payload=entry.payload, hooks=extra)
+    return render(request, "entry.html", status, who=who, entry=entry, env=entry.envelope,
+                   decision=decision, results=results, payload=entry.payload, **extra)
 
 
 @router.get("/verify")
@@ -259,15 +266,15 @@ def verify_page(request: Request) -> Response:
     """The verification badge in full: what was checked and what was found."""
     who = principal_of(request)
     if who is None:
-        return _login_redirect(request)
-    return _render(request, "verify.html", who=who)
+        return login_redirect(request)
+    return render(request, "verify.html", who=who)
 
 
 @router.get("/evidence.zip")
 async def evidence(request: Request, model: str, version: str) -> Response:
     """The version's evidence pack (report, PDF when WeasyPrint is installed, bundle) as a zip."""
     if principal_of(request) is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     from policyengine.evidence_pack import pack_zip, pdf_available
 
     svc = _svc(request)
