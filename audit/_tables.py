@@ -17,6 +17,7 @@ __all__ = [
     "CHECKPOINTS",
     "ENTRIES",
     "HEAD",
+    "HISTORY_INDEXES",
     "HOLDS",
     "KEYS",
     "NODES",
@@ -44,6 +45,16 @@ class EntryRow(_Base, table=True):
     """One log entry: the envelope bytes exactly as hashed, plus query columns."""
 
     __tablename__ = "audit_entries"
+    # A version's history reads (name, version, type) and a model's waivers
+    # (name, type) in seq order, one type per query: these indexes seek to
+    # exactly those rows, already in seq order, however many other entries
+    # (earlier decisions) the subject has. With `type IN (...)` SQLite prefers a
+    # one-column index that yields seq order and filters every entry of the version.
+    __table_args__ = (
+        sa.Index("ix_audit_entries_subject_type", "subject_name", "type", "seq"),
+        sa.Index("ix_audit_entries_version_type",
+                 "subject_name", "subject_version", "type", "seq"),
+    )
     seq: int = Field(sa_type=_SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
     leaf_hash: bytes = Field(sa_type=sa.LargeBinary)
     envelope: bytes = Field(sa_type=sa.LargeBinary)
@@ -121,6 +132,11 @@ HEAD = HeadRow.__table__  # type: ignore[attr-defined]
 HOLDS = HoldRow.__table__  # type: ignore[attr-defined]
 KEYS = KeyRow.__table__  # type: ignore[attr-defined]
 TABLES = [ENTRIES, PAYLOADS, CHECKPOINTS, NODES, HOLDS, KEYS, HEAD]
+HISTORY_INDEXES: list[sa.Index] = sorted(
+    (ix for ix in ENTRIES.indexes
+     if ix.name in ("ix_audit_entries_subject_type", "ix_audit_entries_version_type")),
+    key=lambda ix: str(ix.name))
+"""Indexes a log made before them gains when next opened for writing."""
 metadata = _Base.metadata
 """The metadata holding only the audit tables."""
 _E, _P, _N, _H = ENTRIES, PAYLOADS, NODES, HEAD

@@ -30,6 +30,7 @@ from audit._tables import (
     CHECKPOINTS,
     ENTRIES,
     HEAD,
+    HISTORY_INDEXES,
     HOLDS,
     KEYS,
     NODES,
@@ -209,19 +210,43 @@ class Store:
                 return False
             return conn.execute(sa.select(_H.c.id)).first() is not None
 
+    def _missing_indexes(self) -> list[sa.Index]:
+        """History indexes a log made before them lacks (one catalog query)."""
+        wanted = [str(ix.name) for ix in HISTORY_INDEXES]
+        if self.dialect == "sqlite":
+            listing = sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                              "AND name IN :names")
+        else:
+            listing = sa.text("SELECT indexname FROM pg_indexes WHERE "
+                              "schemaname = current_schema() AND indexname IN :names")
+        listing = listing.bindparams(sa.bindparam("names", expanding=True))
+        with self._errors(), self.engine.connect() as conn:
+            found = set(conn.execute(listing, {"names": wanted}).scalars())
+        return [ix for ix in HISTORY_INDEXES if ix.name not in found]
+
     def ensure_schema(
         self, origin: str = "policyengine.local/audit", *, create: bool = True
     ) -> None:
         """Create tables, guards and the head row once, safely under concurrency.
 
         An initialised log is only read, so opening it needs no write access
-        (an auditor's read-only copy) and does not queue behind appenders.
+        (an auditor's read-only copy) and does not queue behind appenders. A
+        log made before the history indexes gains them when opened to write.
         """
         if not self._initialised():
             if not create:
                 raise _unavailable(self.url, "no audit log in this database",
                                    "check --log or POLICYENGINE_LOG_URL")
             self._create_schema(origin)
+        elif create:
+            missing = self._missing_indexes()
+            if missing:
+                try:
+                    with self.write() as conn:
+                        for index in missing:
+                            index.create(conn, checkfirst=True)
+                except StorageError:  # a read-only copy: queries stay right, only slower
+                    pass
         if self.dialect == "postgresql":
             self._group_commit = _postgres.can_group_commit(self.engine)
 

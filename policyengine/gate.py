@@ -7,7 +7,8 @@ Owns the gate's sequence, in the order that keeps it fail-closed:
    :class:`~policyengine.engine.Engine` compiles once per stage);
 3. load the trust file and the checkpoint signing key (no key: nothing is written);
 4. open the log and build this version's history from it (approvals, waivers,
-   decisions, promotions, events; signatures verified, see ``history.py``);
+   evidence, and the decisions, promotions, events the policies can read;
+   signatures verified, see ``history.py``);
 5. evaluate;
 6. record the decision entry (payload: the Decision, the input card and
    event, the history evaluate read with its digest, and the evaluation
@@ -115,7 +116,7 @@ def gate(
         trust = engine.trust
         ev = event_for(card, event, stage, engine.actor(actor))
         log = engine.log
-        hist = _history(log, engine.config, trust, ev)
+        hist = _history(log, engine.config, trust, ev, policies.compiled.history_reads)
         context = Context(card=card, event=ev, history=hist.history)
         when = now or datetime.now(UTC)
         decided = evaluate(policies.compiled, context, when)
@@ -170,8 +171,9 @@ def decision_payload(card: dict[str, Any], ev: dict[str, Any], decision: dict[st
     }
 
 
-def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any]) -> HistoryResult:
-    """This model version's verified history, read from the log."""
+def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any],
+             reads: frozenset[str]) -> HistoryResult:
+    """This model version's verified history (the fields the policies read), from the log."""
     from policyengine.history import build_history
 
     with log_errors(config):
@@ -181,4 +183,5 @@ def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any
             version=ev["version"],
             trust=trust,
             allow_unsigned=config.allow_unsigned_approvals,
+            reads=reads,
         )

@@ -20,6 +20,15 @@ reports can say why an approval did not count. Decision payloads (which hold
 whole cards) are not re-hashed here: they only inform policies, and
 ``promote`` re-hashes the one decision it relies on.
 
+Bounded work: decisions (and promotions, events) pile up for as long as a
+version is decided; approvals, waivers and evidence do not. The gate builds
+only the lists its policies can read (``CompiledPolicySet.history_reads``, a
+conservative scan of the rules' CEL), each entry type through its own indexed
+query, so a version decided 100,000 times costs what one decided ten times
+costs when no rule reads ``history.decisions``. The lists left out are absent
+from the history, so the history a decision records (for replay) is what
+its policies could read, and a what-if can tell "not read" from "empty".
+
 Not handled here: signing (``approvals.py``), evaluating (``policy/``),
 appending (``gate.py``).
 """
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +52,7 @@ from policyengine.approvals import (
 
 __all__ = [
     "EVENT_TYPES",
+    "GROWING_LISTS",
     "HistoryResult",
     "Rejection",
     "build_history",
@@ -61,9 +71,14 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 _SIGNED = ("approval", "waiver", "waiver_revoked", "approval_revoked")
 _MODEL_TYPES = ("waiver", "waiver_revoked")
-_VERSION_TYPES = (
-    "approval", "approval_revoked", "decision", "promoted", "evidence", *EVENT_TYPES
-)
+_ALWAYS_TYPES = ("approval", "approval_revoked", "evidence")
+"""This version's entry types read for every decision (few per version)."""
+GROWING_LISTS: Mapping[str, tuple[str, ...]] = {
+    "decisions": ("decision",),
+    "promotions": ("promoted",),
+    "events": EVENT_TYPES,
+}
+"""History lists that grow for as long as a version is decided, and their entry types."""
 
 
 class _Entry(Protocol):
@@ -138,6 +153,7 @@ def build_history(
     version: str,
     trust: TrustStore,
     allow_unsigned: bool = False,
+    reads: Collection[str] | None = None,
 ) -> HistoryResult:
     """Read this model's entries from the log and build the verified history.
 
@@ -146,17 +162,31 @@ def build_history(
         model, version: the model version being decided.
         trust: approvers and their keys.
         allow_unsigned: let unsigned approvals and waivers count (marked unsigned).
+        reads: the history fields the policies can read
+            (``CompiledPolicySet.history_reads``); ``decisions``, ``promotions``
+            and ``events`` not among them are left out (absent, not empty), the
+            rest is always built. None: every field.
     """
-    # Two indexed queries instead of every entry of the model: waivers (and their
-    # revocations) may cover any version, everything else is this version's own.
-    # Merged in seq order, they are exactly the entries the builder would keep.
-    # The (few) waivers are read first, so only one query streams at a time.
-    model_wide = list(log.query(name=model, types=list(_MODEL_TYPES)))
-    own = log.query(name=model, version=version, types=list(_VERSION_TYPES))
-    entries = heapq.merge(own, model_wide, key=lambda entry: entry.seq)
-    return history_from_entries(
+    kinds = [*_ALWAYS_TYPES]
+    for key, types in GROWING_LISTS.items():
+        if reads is None or key in reads:
+            kinds.extend(types)
+    # One query per entry type, each a seek on the (name, [version,] type, seq)
+    # index (audit._tables): the rows come back in seq order, and entries of
+    # types not asked for (above all the earlier decisions of the version) are
+    # never touched. Waivers and their revocations may cover any version, the
+    # rest is this version's own. Merged in seq order, they are exactly the
+    # entries the builder keeps from a full read of the model's entries.
+    streams = [log.query(name=model, types=[kind]) for kind in _MODEL_TYPES]
+    streams += [log.query(name=model, version=version, types=[kind]) for kind in kinds]
+    entries = heapq.merge(*streams, key=lambda entry: entry.seq)
+    result = history_from_entries(
         entries, model=model, version=version, trust=trust, allow_unsigned=allow_unsigned
     )
+    if reads is not None:
+        for key in GROWING_LISTS.keys() - set(reads):  # not read: absent, not claimed empty
+            del result.history[key]
+    return result
 
 
 def history_from_entries(

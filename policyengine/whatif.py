@@ -10,7 +10,9 @@ too, so a deny that would now allow shows. A result that changes verdict is
 a flip, with the rules that now block.
 
 Decisions recorded before payloads carried replay inputs are listed as not
-evaluated, with the reason; they are never counted as flips.
+evaluated, with the reason; they are never counted as flips. So is a
+decision whose recorded history lacks a list the new policies read (its own
+policies did not read ``history.decisions``, so it was not built).
 
 Not handled here: loading and compiling the new policies (the caller passes
 the compiled set), rendering (``report/whatif.py`` is not needed: the CLI
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from policyengine.bundles import replay_inputs
 from policyengine.errors import PolicyEngineError
-from policyengine.history import payload_problem
+from policyengine.history import GROWING_LISTS, payload_problem
 
 if TYPE_CHECKING:
     from audit.log import AuditLog, Entry
@@ -146,6 +148,12 @@ def _try(compiled: CompiledPolicySet,
     inputs = replay_inputs(entry.payload)
     if isinstance(inputs, str):
         return None, (), inputs
+    # A list the recorded decision's policies did not read was not built (history.py):
+    # absent, so the new policies would see it empty. Not evaluated rather than guessed.
+    unread = sorted((set(GROWING_LISTS) & compiled.history_reads) - set(inputs.history))
+    if unread:
+        return None, (), ("recorded history lacks " + ", ".join(f"history.{k}" for k in unread)
+                          + " (the policies it was decided under did not read it)")
     try:
         context = Context(card=inputs.card, event=inputs.event, history=inputs.history)
         decided = evaluate(compiled, context, inputs.now)

@@ -11,11 +11,18 @@ transpiler produced.
 
 The cache holds code that will be executed, so it lives only in a directory
 the current user owns and nobody else can write (``$XDG_CACHE_HOME/
-policyengine``, mode 0700), like lark's grammar cache beside it. An entry
-that cannot be read or does not have the expected shape is ignored (and
-rebuilt); ``POLICYENGINE_PARSER_CACHE=off`` disables both caches. Only
+policyengine``, mode 0700), like lark's grammar cache beside it. Each file
+is JSON (never pickle): a format name and version, the entry's body as a
+string, and the SHA-256 of that string. A file that is truncated, not JSON,
+of another format or version, whose body does not hash to its digest or
+does not have the expected shape, or that holds another expression, is
+corrupt: a structlog warning names it and the reason, the expression is
+prepared afresh and the entry rewritten, so a corrupted entry never changes a
+decision. ``POLICYENGINE_PARSER_CACHE=off`` disables both caches. Only
 expressions that parsed and passed the depth limits are stored, so syntax
-errors are always reported from a fresh parse.
+errors are always reported from a fresh parse. The key covers the
+expression's text, so a changed policy file never meets a stale entry (and
+the bundle digest is computed from the file as loaded, never from the cache).
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ from policyengine.policy.cel_ast import ExprInfo, Reference
 
 __all__ = ["cache_dir", "load", "store"]
 
-_VERSION = "1"
+_VERSION = "2"
 """Bump when the entry format or the transpiled code's contract changes."""
+_FORMAT = "policyengine-cel-cache"
 
 
 def cache_dir() -> Path | None:
@@ -104,19 +112,56 @@ def _decode_info(data: dict[str, Any]) -> ExprInfo:
     return info
 
 
+def _corrupt(path: Path, reason: str) -> None:
+    import structlog
+
+    structlog.get_logger("policyengine.policy").warning(
+        "cel_cache_entry_corrupt", path=str(path), reason=reason, action="rebuilt")
+
+
+def _body(raw: str) -> str:
+    """The checked body of one cache file; ValueError names what is wrong."""
+    try:
+        outer = json.loads(raw)
+    except ValueError:
+        raise ValueError("not JSON (truncated?)") from None
+    if not isinstance(outer, dict) or outer.get("format") != _FORMAT:
+        raise ValueError("not a policyengine CEL cache entry")
+    if outer.get("version") != _VERSION:
+        raise ValueError(f"format version {outer.get('version')!r}, expected {_VERSION!r}")
+    body, digest = outer.get("body"), outer.get("sha256")
+    if not isinstance(body, str) or hashlib.sha256(body.encode()).hexdigest() != digest:
+        raise ValueError("body does not match its SHA-256")
+    return body
+
+
 def load(text: str, roots: frozenset[str]) -> dict[str, Any] | None:
-    """The cached entry for ``text``: depth, macros, literal, info, python; or None."""
+    """The cached entry for ``text``: depth, macros, literal, info, python; or None.
+
+    None on a miss, and on a corrupt entry (logged as a warning; the caller
+    prepares the expression afresh and :func:`store` replaces the entry).
+    """
     folder = cache_dir()
     if folder is None:
         return None
+    path = _path(folder, text, roots)
     try:
-        data = json.loads(_path(folder, text, roots).read_text(encoding="utf-8"))
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        _corrupt(path, f"unreadable: {type(exc).__name__}")
+        return None
+    try:
+        data = json.loads(_body(raw))
         if data["text"] != text:
-            return None
+            raise ValueError("holds another expression")
         return {"depth": int(data["depth"]), "macros": int(data["macros"]),
                 "literal": data["literal"], "info": _decode_info(data["info"]),
                 "python": str(data["python"])}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError) as exc:
+        _corrupt(path, str(exc) if isinstance(exc, ValueError) else
+                 f"bad shape: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -129,11 +174,14 @@ def store(text: str, roots: frozenset[str], depth: int, macros: int, literal: st
     target = _path(folder, text, roots)
     body = json.dumps({"text": text, "depth": depth, "macros": macros, "literal": literal,
                        "info": _encode_info(info), "python": python})
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    wrapped = json.dumps({"format": _FORMAT, "version": _VERSION, "sha256": digest,
+                          "body": body})
     try:
         target.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
+            handle.write(wrapped)
         os.replace(tmp, target)
     except OSError:
         return

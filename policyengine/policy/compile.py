@@ -25,7 +25,7 @@ import copy
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +45,14 @@ from policyengine.policy.params import merge_overrides, parse_set
 
 __all__ = [
     "ENGINES",
+    "HISTORY_FIELDS",
     "CompiledPolicy",
     "CompiledPolicySet",
     "CompiledRule",
     "compile_policies",
     "digest_of",
     "engine_setting",
+    "history_reads",
     "merge_overrides",
     "parse_set",
 ]
@@ -111,6 +113,43 @@ class CompiledRule:
     """:func:`~.explain.values_read` of ``reads``, planned at compile time."""
 
 
+HISTORY_FIELDS: frozenset[str] = frozenset({
+    "approvals", "waivers", "decisions", "promotions", "events", "evidence",
+    "rejected_approvals"})
+"""Every top-level field of ``history`` (schemas/history.schema.json)."""
+
+# `history` then `.name`, `.?name`, `?.name` or `["name"]`; any other use of the
+# variable (passed whole, a macro over its keys, a computed index) reads every field.
+_HISTORY_USE = re.compile(
+    r"\bhistory\b(?:\s*(?:\.\s*\??|\?\s*\.)\s*(\w+)|\s*\[\s*[\"'](\w+)[\"']\s*\])?")
+
+
+def history_reads(texts: Iterable[str]) -> frozenset[str]:
+    """The ``history`` fields CEL text can read: a conservative scan of its words.
+
+    Each ``history.name`` (or ``history["name"]``) naming a history field reads
+    that field; any other mention of the word (the variable passed whole,
+    ``history.all(k, ...)`` over its keys, a computed index, the word inside a
+    string literal) reads every field, so nothing a rule could read is left out.
+    """
+    found: set[str] = set()
+    for text in texts:
+        for match in _HISTORY_USE.finditer(text):
+            key = match.group(1) or match.group(2)
+            if key not in HISTORY_FIELDS:
+                return HISTORY_FIELDS
+            found.add(key)
+    return frozenset(found)
+
+
+def _cel_texts(docs: Iterable[PolicyDocument]) -> Iterator[str]:
+    """Every CEL text of the documents (each rule's ``expr`` and ``message``)."""
+    for doc in docs:
+        for rule in doc.data["spec"]["rules"]:
+            yield str(rule.get("expr", ""))
+            yield str(rule.get("message", ""))
+
+
 ENGINES = ("reference", "fast", "shadow")
 """reference: cel-python only; fast: native where a rule qualifies; shadow: both, compared."""
 
@@ -158,6 +197,8 @@ class CompiledPolicySet:
     """RFC 8785 bytes of ``{policy name: params}``, part of every input digest."""
     params_sizes: tuple[int, int] = (0, 0)
     """Sizes (:func:`.cel_native.plain_and_sizes`) of every policy's params."""
+    history_reads: frozenset[str] = HISTORY_FIELDS
+    """The ``history`` fields the rules can read (:func:`history_reads`); never in a digest."""
 
     def __post_init__(self) -> None:
         if not self.policies:
@@ -346,4 +387,5 @@ def compile_policies(docs: list[PolicyDocument],
     bundle = sorted(({"name": p.name, "version": p.version, "digest": p.digest}
                      for p in policies), key=lambda item: item["name"])
     return CompiledPolicySet(policies=policies, bundle_digest=digest_of(bundle), limits=limits,
-                             engine=engine, native_env=env)
+                             engine=engine, native_env=env,
+                             history_reads=history_reads(_cel_texts(docs)))

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from audit.canonical import dumps
-from audit.keys import Signer, generate_key
+from audit.keys import Signer
 from policyengine.approvals import (
     approval_statement,
-    load_trust,
     revocation_statement,
     sign_statement,
     waiver_statement,
@@ -52,24 +51,6 @@ class Log:
         entry = FakeEntry(len(self.entries), env, payload)
         self.entries.append(entry)
         return entry
-
-
-@pytest.fixture
-def keys():
-    """Keys for bob (model-risk), carol (domain-owner) and mallory (untrusted)."""
-    return {n: generate_key(n) for n in ("bob", "carol", "mallory")}
-
-
-@pytest.fixture
-def trust(tmp_path, keys):
-    """The trust file for bob and carol."""
-    path = tmp_path / "approvers.yaml"
-    path.write_text(
-        "approvers:\n"
-        f"  - {{id: bob, roles: [model-risk], keys: ['{keys['bob'][1]}']}}\n"
-        f"  - {{id: carol, roles: [domain-owner], keys: ['{keys['carol'][1]}']}}\n"
-    )
-    return load_trust(path)
 
 
 def approve(log, keys, approver, role, *, signer=None, digest=DIGEST, expires=None):
