@@ -270,7 +270,6 @@ def _verify_log(args: argparse.Namespace, trusted: str | None, out: IO[str],
 def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None,
                   total: int | None, out: IO[str], err: IO[str], *, bundle: Any = None,
                   transitions: Any = ()) -> int:
-    from audit.transition import first_key
     from audit.verify import Verifier
 
     transitions = list(transitions)
@@ -291,27 +290,25 @@ def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None
     redacted = len(report.redacted_seqs)
     out.write(f"ok: {report.entries_checked} entries, {report.checkpoints_checked} checkpoints "
               f"verified; {redacted} redacted payload(s)\n")
-    _print_transitions(transitions, first_key(transitions), out)
+    _print_transitions(report.transitions, out)
     if report.unsigned_entries:
         out.write(f"note: {report.unsigned_entries} entries after the last checkpoint are "
                   "not yet covered by a signature\n")
     return 0
 
 
-def _print_transitions(transitions: list[Any], first: Any, out: IO[str]) -> None:
-    """One line per key transition, so an auditor sees the log's key history."""
-    from audit.errors import InvalidSignatureError
-    from audit.transition import transition_from_payload
+def _print_transitions(transitions: Any, out: IO[str]) -> None:
+    """One line per verified key transition, so an auditor sees the log's key history.
 
-    if first is not None:
+    ``transitions`` are the ``(seq, transition)`` pairs the verifier followed
+    (never the bundle's ``transitions.jsonl`` hints, which nothing signs as a file).
+    """
+    if transitions:
+        first = transitions[0][1].old
         out.write(f"key chain: first key {first.name}+{first.key_id.hex()}\n")
-    for payload in transitions:
-        try:
-            t = transition_from_payload(payload)
-        except InvalidSignatureError:
-            continue
-        out.write(f"key transition at size {t.size}: {t.old.name}+{t.old.key_id.hex()} -> "
-                  f"{t.new.name}+{t.new.key_id.hex()}\n")
+    for seq, t in transitions:
+        out.write(f"key transition at size {t.size} (seq {seq}): {t.old.name}+"
+                  f"{t.old.key_id.hex()} -> {t.new.name}+{t.new.key_id.hex()}\n")
 
 
 def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
