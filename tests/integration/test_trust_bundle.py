@@ -184,3 +184,33 @@ def test_rotated_witnessed_timestamped_bundle_verifies_offline(
     assert "1 valid witness cosignature(s), expected at least 2" in stripped.stdout
     assert _offline(stranger, "--key", "first.pub", "--witness", "witness1.vkey").returncode == 0
 
+
+
+def test_export_witnesses_the_checkpoint_it_signs(
+        workdir: Path, witnessed: dict[str, object]) -> None:
+    """Entries the service appended unsigned get their checkpoint from `audit export`: that one is
+    cosigned and timestamped too (the bundle verifies with 2 witnesses); no witness: exit 3."""
+    from audit.log import AuditLog
+
+    witnesses: _Witnesses = witnessed["witnesses"]  # type: ignore[assignment]
+    tsa: Tsa = witnessed["tsa"]  # type: ignore[assignment]
+    witnesses.start((workdir / "keys" / "first.pub").read_text().strip())
+    _configure(workdir, witnesses, tsa)
+    assert gate().code == 1
+    log = AuditLog.open(f"sqlite:///{workdir / '.policyengine' / 'audit.db'}")
+    log.append("webhook_received", {"name": "m", "version": "1"}, "registry", {"n": 1})
+    assert cli("audit", "export", "--out", "bundle").code == 0
+    checkpoints = (workdir / "bundle" / "checkpoints.jsonl").read_text().splitlines()
+    assert [json.loads(c)["size"] for c in checkpoints] == [2, 3]
+    verified = cli("audit", "verify", "--bundle", "bundle", "--key", "keys/first.pub",
+                   "--witness", "witnesses/witness1.vkey", "--witness", "witnesses/witness2.vkey",
+                   "--tsa-cert", str(tsa.cert_path))
+    assert verified.code == 0, verified.out + verified.err
+    assert "witness2.example 2/2" in verified.out and "timestamps: 2 verified" in verified.out
+
+    witnesses.stop()
+    log.append("webhook_received", {"name": "m", "version": "1"}, "registry", {"n": 2})
+    refused = cli("audit", "export", "--out", "later")
+    assert refused.code == 3, refused.out + refused.err
+    assert "cosigned by 0 witness(es), expected at least 2" in refused.err
+    assert not (workdir / "later").exists()
