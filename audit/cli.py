@@ -336,7 +336,7 @@ def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
     from audit.export import BundleIntegrityError, verify_filtered_bundle
 
     try:
-        verify_filtered_bundle(bundle, keys)
+        transitions = verify_filtered_bundle(bundle, keys)
     except BundleIntegrityError as e:
         out.write(f"TAMPERED: filtered bundle at seq {e.seq}: {e}\n")
         return 1
@@ -348,6 +348,7 @@ def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
         return 1
     count = bundle.manifest.get("counts", {}).get("entries", 0)
     out.write(f"ok: {count} entries verified by inclusion proofs (filtered bundle)\n")
+    _print_transitions(transitions, out)
     return 0
 
 

@@ -129,3 +129,23 @@ def test_verify_lists_the_transitions_it_followed(
     assert code == 0 and len(lines) == 2, out.getvalue()
     assert lines[0] == (f"key transition at size 2 (seq 1): {ORIGIN}+{keys[0].key_id.hex()} -> "
                         f"{ORIGIN}+{keys[1].key_id.hex()}")
+
+
+def test_filtered_bundle_verification_lists_the_transitions(
+        rotated: tuple[AuditLog, list[Signer]], tmp_path: Path) -> None:
+    """A slice of a rotated log names its key chain too: the transitions travel with any slice."""
+    import io
+
+    from audit.cli import main
+
+    log, keys = rotated
+    export_bundle(log, tmp_path / "part", name="m")
+    assert [s for s, _t in verify_filtered_bundle(open_bundle(tmp_path / "part"),
+                                                  [keys[0].verifier()])] == [1, 3]
+    out = io.StringIO()
+    code = main(["verify", "--bundle", str(tmp_path / "part"), "--key", keys[0].vkey],
+                stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    assert code == 0 and "(filtered bundle)" in text, text
+    assert f"key chain: first key {ORIGIN}+{keys[0].key_id.hex()}" in text
+    assert text.count("key transition at size") == 2
