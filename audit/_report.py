@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audit.transition import KeyTransition
 
 __all__ = ["Fault", "FaultClass", "VerificationReport"]
 
@@ -45,6 +49,7 @@ class VerificationReport:
         redacted_seqs: seqs whose payload was redacted under a tombstone.
         checkpoint_size: size of the checkpoint at fault, for checkpoint faults.
         unsigned_entries: entries after the last verified checkpoint.
+        transitions: ``(seq, transition)`` of each key transition verified, in log order.
     """
 
     ok: bool
@@ -56,6 +61,7 @@ class VerificationReport:
     redacted_seqs: tuple[int, ...] = ()
     checkpoint_size: int | None = None
     unsigned_entries: int = 0
+    transitions: tuple[tuple[int, KeyTransition], ...] = ()
 
     def __bool__(self) -> bool:
         return self.ok

@@ -4,8 +4,9 @@ Thin: parses arguments, calls the library, prints, and maps errors to exit
 codes in one place (:data:`_EXIT`). ``verify`` exits 0 when the log verifies,
 1 when it is tampered (naming the fault class and the first bad seq) and 2 on
 any error. Other commands exit 0 on success, 1 when a check fails, 2 on bad
-input and 3 when the log or a key is unavailable. ``policyengine audit ...``
-forwards here.
+input and 3 when the log or a key is unavailable, or when fewer witnesses
+than required cosigned a checkpoint the command signed (it stays signed).
+``policyengine audit ...`` forwards here, with the configured witnesses.
 
 Long runs (verify, export) draw a progress line on stderr only when stderr is
 a terminal and ``CI`` is not set.
@@ -17,7 +18,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,9 @@ from typing import IO, Any
 from audit.errors import AuditError, IntegrityError, KeyLoadError, LogUnavailableError
 
 __all__ = ["DEFAULT_LOG_URL", "log_url", "main"]
+
+Publish = Callable[[Any, Any], None]
+"""A checkpoint hook ``(log, signed checkpoint)``, as in ``AuditLog.publishers``."""
 
 DEFAULT_LOG_URL = "sqlite:///.policyengine/audit.db"
 ENV_LOG_URL = "POLICYENGINE_LOG_URL"
@@ -36,6 +40,15 @@ _EXIT: list[tuple[type[BaseException], int]] = [
     (AuditError, 2),
 ]
 """Error class -> exit code, first match wins (verify maps every error to 2)."""
+
+
+def _exit_code(e: AuditError, command: str) -> int:
+    """The exit code of an error (see the module doc)."""
+    if command == "verify" and not isinstance(e, LogUnavailableError):
+        return 2
+    if e.code == "audit_witness_unavailable":
+        return 3  # audit.publish.WitnessError: signed and kept, but not witnessed
+    return next(code for cls, code in _EXIT if isinstance(e, cls))
 
 
 class _Progress:
@@ -147,7 +160,10 @@ def _open(args: argparse.Namespace, *, signed: bool = False, create: bool = Fals
         from audit.keys import load_signer
 
         signer = load_signer(args.signing_key)
-    return AuditLog.open(_url(args), signer=signer, create=create)
+    log = AuditLog.open(_url(args), signer=signer, create=create)
+    if signer is not None:
+        log.publishers.extend(getattr(args, "publishers", ()))
+    return log
 
 
 def _emit(out: IO[str], obj: Any) -> None:
@@ -155,8 +171,14 @@ def _emit(out: IO[str], obj: Any) -> None:
 
 
 def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None,
-         stderr: IO[str] | None = None) -> int:
-    """Run the audit command line; return the exit code (never raises for user errors)."""
+         stderr: IO[str] | None = None, publishers: Sequence[Publish] = ()) -> int:
+    """Run the audit command line; return the exit code (never raises for user errors).
+
+    ``publishers`` run on each checkpoint a command signs (``checkpoint``,
+    ``export``), as :attr:`audit.log.AuditLog.publishers`: the witnesses and
+    TSA a log's operator configured (:class:`audit.publish.Publisher`), so a
+    checkpoint signed here is cosigned and timestamped like any other.
+    """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = _parser()
@@ -164,14 +186,13 @@ def main(argv: list[str] | None = None, *, stdout: IO[str] | None = None,
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse already printed usage
         return 0 if e.code == 0 else 2
+    args.publishers = list(publishers)
     func: Callable[[argparse.Namespace, IO[str], IO[str]], int] = args.func
     try:
         return func(args, out, err)
     except AuditError as e:
         err.write(f"error: {e.diagnostics()}\n")
-        if args.command == "verify" and not isinstance(e, LogUnavailableError):
-            return 2
-        return next(code for cls, code in _EXIT if isinstance(e, cls))
+        return _exit_code(e, args.command)
     except OSError as e:
         err.write(f"error: {e.strerror or e}: {e.filename or ''}\n")
         return 2
@@ -270,7 +291,6 @@ def _verify_log(args: argparse.Namespace, trusted: str | None, out: IO[str],
 def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None,
                   total: int | None, out: IO[str], err: IO[str], *, bundle: Any = None,
                   transitions: Any = ()) -> int:
-    from audit.transition import first_key
     from audit.verify import Verifier
 
     transitions = list(transitions)
@@ -291,34 +311,32 @@ def _run_verifier(source: Any, keys: list[Any], origin: str, trusted: str | None
     redacted = len(report.redacted_seqs)
     out.write(f"ok: {report.entries_checked} entries, {report.checkpoints_checked} checkpoints "
               f"verified; {redacted} redacted payload(s)\n")
-    _print_transitions(transitions, first_key(transitions), out)
+    _print_transitions(report.transitions, out)
     if report.unsigned_entries:
         out.write(f"note: {report.unsigned_entries} entries after the last checkpoint are "
                   "not yet covered by a signature\n")
     return 0
 
 
-def _print_transitions(transitions: list[Any], first: Any, out: IO[str]) -> None:
-    """One line per key transition, so an auditor sees the log's key history."""
-    from audit.errors import InvalidSignatureError
-    from audit.transition import transition_from_payload
+def _print_transitions(transitions: Any, out: IO[str]) -> None:
+    """One line per verified key transition, so an auditor sees the log's key history.
 
-    if first is not None:
+    ``transitions`` are the ``(seq, transition)`` pairs the verifier followed
+    (never the bundle's ``transitions.jsonl`` hints, which nothing signs as a file).
+    """
+    if transitions:
+        first = transitions[0][1].old
         out.write(f"key chain: first key {first.name}+{first.key_id.hex()}\n")
-    for payload in transitions:
-        try:
-            t = transition_from_payload(payload)
-        except InvalidSignatureError:
-            continue
-        out.write(f"key transition at size {t.size}: {t.old.name}+{t.old.key_id.hex()} -> "
-                  f"{t.new.name}+{t.new.key_id.hex()}\n")
+    for seq, t in transitions:
+        out.write(f"key transition at size {t.size} (seq {seq}): {t.old.name}+"
+                  f"{t.old.key_id.hex()} -> {t.new.name}+{t.new.key_id.hex()}\n")
 
 
 def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
     from audit.export import BundleIntegrityError, verify_filtered_bundle
 
     try:
-        verify_filtered_bundle(bundle, keys)
+        transitions = verify_filtered_bundle(bundle, keys)
     except BundleIntegrityError as e:
         out.write(f"TAMPERED: filtered bundle at seq {e.seq}: {e}\n")
         return 1
@@ -330,6 +348,7 @@ def _verify_filtered(bundle: Any, keys: list[Any], out: IO[str]) -> int:
         return 1
     count = bundle.manifest.get("counts", {}).get("entries", 0)
     out.write(f"ok: {count} entries verified by inclusion proofs (filtered bundle)\n")
+    _print_transitions(transitions, out)
     return 0
 
 

@@ -151,6 +151,8 @@ class EvidenceReport:
     """Tokens that verified."""
     latest_time: datetime | None = None
     """genTime of the last verified token."""
+    unchecked_timestamps: int = 0
+    """Tokens present but not checked (no TSA certificate was given)."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -162,6 +164,9 @@ class EvidenceReport:
         if self.timestamps:
             out += (f"; timestamps: {self.timestamps} verified, latest "
                     f"{self.latest_time.isoformat() if self.latest_time else '?'}")
+        elif self.unchecked_timestamps:
+            out += (f"; timestamps: {self.unchecked_timestamps} present, not checked "
+                    "(pass --tsa-cert to verify them)")
         return out
 
 
@@ -215,6 +220,7 @@ def _check_one(item: CheckpointEvidence, witnesses: Sequence[CosignatureVerifier
     for name in verified:
         report.cosigned[name] += 1
     if tsa_cert is None:
+        report.unchecked_timestamps += item.timestamp is not None
         return
     if item.timestamp is None:
         raise _EvidenceFault(FaultClass.BAD_TIMESTAMP, size,

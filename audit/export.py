@@ -45,7 +45,13 @@ from audit.log import AuditLog, entry_filters, format_time
 from audit.note import open_note, parse_checkpoint
 from audit.records import StoredCheckpoint, StoredEntry
 from audit.store import ENTRIES
-from audit.transition import TRANSITION_TYPE, KeyChain, first_key, transition_from_payload
+from audit.transition import (
+    TRANSITION_TYPE,
+    KeyChain,
+    KeyTransition,
+    first_key,
+    transition_from_payload,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -322,11 +328,12 @@ def open_bundle(path: str | Path) -> Bundle:
 
 def _chain(
     bundle: Bundle, verifiers: list[NoteVerifier]
-) -> list[tuple[int, NoteVerifier | None, bool]]:
+) -> tuple[list[tuple[int, NoteVerifier | None, bool]], KeyChain]:
     """The key in force after each transition in the bundle's entries, followed in order.
 
-    Returns ``[(size from which it signs, key in force, anchored)]``; the entries
-    themselves are proven by inclusion like any other (see :func:`_check_entry`).
+    Returns ``[(size from which it signs, key in force, anchored)]`` and the
+    chain followed; the entries themselves are proven by inclusion like any
+    other (see :func:`_check_entry`).
     """
     chain = KeyChain(verifiers, first_key(bundle.iter_transitions()))
     steps = [(0, chain.in_force, chain.anchored)]
@@ -342,11 +349,12 @@ def _chain(
             raise BundleIntegrityError(f"forged_transition: key transition at seq {entry.seq} "
                                        f"{problem}", entry.seq)
         steps.append((entry.seq + 1, chain.in_force, chain.anchored))
-    return steps
+    return steps, chain
 
 
-def _signed_roots(bundle: Bundle, verifiers: list[NoteVerifier]) -> dict[int, bytes]:
-    steps = _chain(bundle, verifiers)
+def _signed_roots(bundle: Bundle, verifiers: list[NoteVerifier]
+                  ) -> tuple[dict[int, bytes], KeyChain]:
+    steps, chain = _chain(bundle, verifiers)
     roots: dict[int, bytes] = {}
     anchored = True
     for cp in bundle.iter_checkpoints():
@@ -363,10 +371,12 @@ def _signed_roots(bundle: Bundle, verifiers: list[NoteVerifier]) -> dict[int, by
         raise BundleIntegrityError(
             "unknown_key: the latest checkpoint is signed by a key of the log's chain that none "
             "of the given keys vouches for")
-    return roots
+    return roots, chain
 
 
-def verify_filtered_bundle(bundle: Bundle, verifiers: list[NoteVerifier] | None = None) -> None:
+def verify_filtered_bundle(
+    bundle: Bundle, verifiers: list[NoteVerifier] | None = None,
+) -> list[tuple[int, KeyTransition]]:
     """Verify each entry of a filtered bundle by its inclusion proof (RFC 9162 §2.1.3.2).
 
     Checks: the key transitions the bundle carries (each signed by the key in
@@ -374,15 +384,20 @@ def verify_filtered_bundle(bundle: Bundle, verifiers: list[NoteVerifier] | None 
     leaf hash, each entry's proof against a signed root, and each unredacted
     payload's digest against the envelope.
 
+    Returns:
+        ``(seq, transition)`` of each key transition followed, in log order.
+
     Raises:
         InvalidSignatureError: a checkpoint has no valid signature by the key in force.
         BundleIntegrityError: a transition, entry, payload or proof fails (``.seq``
             names it), or no given key vouches for the latest checkpoint.
     """
-    roots = _signed_roots(bundle, verifiers if verifiers is not None else bundle.verifiers)
+    roots, chain = _signed_roots(
+        bundle, verifiers if verifiers is not None else bundle.verifiers)
     proofs = bundle.iter_proofs()
     for entry in bundle.iter_entries():
         _check_entry(entry, next(proofs, None), roots)
+    return list(chain.history)
 
 
 def _check_entry(entry: StoredEntry, proof: tuple[int, int, list[bytes]] | None,

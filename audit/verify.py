@@ -214,10 +214,10 @@ class _Run:
                 True, None, None,
                 f"ok: {self.p} entries, {self.checked} checkpoints, {len(redacted)} redacted, "
                 f"{unsigned} entries after the last checkpoint",
-                self.p, self.checked, redacted, None, unsigned)
+                self.p, self.checked, redacted, None, unsigned, tuple(self.chain.history))
         return VerificationReport(False, fault.fault, fault.seq, fault.message, self.p,
                                   self.checked, redacted, fault.checkpoint_size,
-                                  self.p - self.verified_size)
+                                  self.p - self.verified_size, tuple(self.chain.history))
 
     def consume(self, it: Iterator[EntryTuple]) -> None:
         """The hot loop: one pass over the entries (the common case inline, for speed).

@@ -108,10 +108,18 @@ def open_log(config: Config, signer: Signer | None = None) -> AuditLog:
             if not path.parent.is_dir():
                 raise FileNotFoundError(f"directory {path.parent} does not exist")
         log = AuditLog.open(config.log_url, origin=config.origin, signer=signer)
-        if config.witnessing is not None:
-            log.publishers.append(_publisher(config))
+        log.publishers.extend(checkpoint_publishers(config))
         return log
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def checkpoint_publishers(config: Config) -> list[Any]:
+    """What runs on each checkpoint a log of ``config`` signs: its ``witnessing:``, if any.
+
+    Raises:
+        ConfigError: a witness key is malformed or ``min_witnesses`` is out of range.
+    """
+    return [] if config.witnessing is None else [_publisher(config)]
 
 
 def _publisher(config: Config) -> Any:

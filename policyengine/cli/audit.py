@@ -8,7 +8,10 @@ filled in from the gate's configuration (flags of ``audit.cli`` still win):
 - ``--key`` for ``verify``: the configured log keys and the public key of the
   configured signing key, or of the local development key;
 - ``--signing-key`` for ``checkpoint`` and ``export``: the local development
-  key, when no key is configured and not under CI.
+  key, when no key is configured and not under CI;
+- for ``checkpoint`` and ``export``, the configured ``witnessing:``: a
+  checkpoint they sign is cosigned and timestamped like one a ``gate`` signs
+  (fewer witnesses than ``min_witnesses``: exit 3).
 
 ``audit replay`` is policyengine's own (it re-evaluates policies, which
 ``audit`` knows nothing of): see ``cli/audit_replay.py``.
@@ -89,16 +92,21 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return run(argv[1:], out, err)
     if argv and argv[0] in _ENGINE_SIDE:
         return _run_engine_side(argv, out, err)
+    publishers: list[Any] = []
     if argv and argv[0] in _READS_LOG:
         from policyengine.config import load_config
         from policyengine.errors import PolicyEngineError
+        from policyengine.ledger import checkpoint_publishers
 
         try:
-            argv = forwarded_args(argv, load_config())
+            config = load_config()
+            argv = forwarded_args(argv, config)
+            if argv[0] in _SIGNS:  # a checkpoint signed here is witnessed like any other
+                publishers = checkpoint_publishers(config)
         except PolicyEngineError as exc:
             err.write(f"policyengine audit: {exc.diagnostics()}\n")
             return 2
-    code = int(audit_main(argv, stdout=out, stderr=err))
+    code = int(audit_main(argv, stdout=out, stderr=err, publishers=publishers))
     if not argv or argv[0] in ("-h", "--help"):
         out.write(f"\nwith the engine's configuration also: {', '.join(_ENGINE_SIDE)} "
                   "(policyengine audit query --help, ...)\n")

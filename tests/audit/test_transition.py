@@ -101,3 +101,51 @@ def test_bundles_carry_the_chain(rotated: tuple[AuditLog, list[Signer]], tmp_pat
     export_bundle(log, tmp_path / "part", name="m")
     part = open_bundle(tmp_path / "part")
     verify_filtered_bundle(part, [keys[0].verifier()])
+
+
+def test_verify_lists_the_transitions_it_followed(
+        rotated: tuple[AuditLog, list[Signer]], tmp_path: Path) -> None:
+    """verify --bundle prints each verified transition once, whatever transitions.jsonl says."""
+    import hashlib
+    import io
+    import json
+
+    from audit.cli import main
+
+    log, keys = rotated
+    export_bundle(log, tmp_path / "b")
+    assert [s for s, _t in _verify(log, keys[0]).transitions] == [1, 3]
+    hints = tmp_path / "b" / "transitions.jsonl"
+    text = hints.read_text()
+    hints.write_text(text + text.splitlines(keepends=True)[-1])  # a repeated hint line
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["files"]["transitions.jsonl"] = "sha256:" + hashlib.sha256(
+        hints.read_bytes()).hexdigest()
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    out = io.StringIO()
+    code = main(["verify", "--bundle", str(tmp_path / "b"), "--key", keys[0].vkey],
+                stdout=out, stderr=io.StringIO())
+    lines = [x for x in out.getvalue().splitlines() if x.startswith("key transition")]
+    assert code == 0 and len(lines) == 2, out.getvalue()
+    assert lines[0] == (f"key transition at size 2 (seq 1): {ORIGIN}+{keys[0].key_id.hex()} -> "
+                        f"{ORIGIN}+{keys[1].key_id.hex()}")
+
+
+def test_filtered_bundle_verification_lists_the_transitions(
+        rotated: tuple[AuditLog, list[Signer]], tmp_path: Path) -> None:
+    """A slice of a rotated log names its key chain too: the transitions travel with any slice."""
+    import io
+
+    from audit.cli import main
+
+    log, keys = rotated
+    export_bundle(log, tmp_path / "part", name="m")
+    assert [s for s, _t in verify_filtered_bundle(open_bundle(tmp_path / "part"),
+                                                  [keys[0].verifier()])] == [1, 3]
+    out = io.StringIO()
+    code = main(["verify", "--bundle", str(tmp_path / "part"), "--key", keys[0].vkey],
+                stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    assert code == 0 and "(filtered bundle)" in text, text
+    assert f"key chain: first key {ORIGIN}+{keys[0].key_id.hex()}" in text
+    assert text.count("key transition at size") == 2

@@ -134,3 +134,62 @@ def test_revoke_approval_of_a_non_approval_writes_nothing(approvers, workdir):
     run = cli("revoke-approval", "0", "--reason", "x",
               "--key", str(approvers / "bob@bank.example.key"))
     assert run.code == 2 and "not an approval" in run.err
+
+
+def _decisions():
+    """The decision entries of the log, oldest first, as `audit query` lists them."""
+    run = cli("audit", "query", "--type", "decision", "--format", "json")
+    assert run.code == 0, run.err
+    return [row["seq"] for row in json.loads(run.out)]
+
+
+def _recorded_history(seq):
+    """The history dict the decision at ``seq`` recorded (what its evaluation read)."""
+    shown = cli("audit", "show", str(seq))
+    assert shown.code == 0, shown.err
+    return json.loads(shown.out)["payload"]["history"]
+
+
+def _replayed(seq):
+    """`audit replay SEQ --format json`: exit code and the one result."""
+    run = cli("audit", "replay", str(seq), "--format", "json")
+    (result,) = json.loads(run.out)["results"]
+    return run.code, result
+
+
+def test_replay_of_a_decision_after_a_revocation_reproduces_the_deny(approvers, workdir):
+    """Approved, one approval revoked, then a deny: replay reproduces it from what it recorded."""
+    assert approve(approvers, "bob@bank.example", "model-risk").code == 0
+    assert approve(approvers, "carol@bank.example", "domain-owner").code == 0
+    assert cli("revoke-approval", "0", "--reason", "signed the wrong card",
+               "--key", str(approvers / "bob@bank.example.key")).code == 0
+    assert gate().code == 1
+    (deny,) = _decisions()
+    code, result = _replayed(deny)
+    assert code == 0 and result["status"] == "reproduced" and result["verdict"] == "deny", result
+    history = _recorded_history(deny)
+    assert [a["approver"] for a in history["approvals"]] == ["carol@bank.example"]
+    (withdrawn,) = history["rejected_approvals"]
+    assert withdrawn["seq"] == 0 and withdrawn["approver"] == "bob@bank.example"
+    assert withdrawn["reason"].startswith("revoked by bob@bank.example at ")
+    assert withdrawn["reason"].endswith(": signed the wrong card")
+
+
+def test_a_revocation_after_a_decision_leaves_its_replay_unchanged(approvers, workdir):
+    """An allow made before the revocation replays as that allow: the record is what it saw."""
+    assert approve(approvers, "bob@bank.example", "model-risk").code == 0
+    assert approve(approvers, "carol@bank.example", "domain-owner").code == 0
+    assert gate().code == 0
+    assert cli("revoke-approval", "0", "--reason", "signed the wrong card",
+               "--key", str(approvers / "bob@bank.example.key")).code == 0
+    assert gate().code == 1
+    allow, deny = _decisions()
+    code, result = _replayed(allow)
+    assert code == 0 and result["status"] == "reproduced" and result["verdict"] == "allow", result
+    approvers_seen = [a["approver"] for a in _recorded_history(allow)["approvals"]]
+    assert approvers_seen == ["bob@bank.example", "carol@bank.example"]
+    assert _recorded_history(allow)["rejected_approvals"] == []
+    every = cli("audit", "replay", "--all", "--format", "json")
+    assert every.code == 0, every.out
+    assert [(r["seq"], r["verdict"], r["status"]) for r in json.loads(every.out)["results"]] == [
+        (allow, "allow", "reproduced"), (deny, "deny", "reproduced")]
