@@ -384,7 +384,8 @@ class AuditLog:
 
         ``signers[-1]`` must be the key in force (the last transition's new key).
         """
-        with self.store.locked() as (conn, head):
+        # The barrier: on PostgreSQL the sequencer is not held across the WAL flush.
+        with self.store.locked(barrier=True) as (conn, head):
             _check_in_force(conn, signers[-1])
             self._check_last(conn, head)
             rows = self._build_rows(head, prepare(head))
