@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["append_transaction", "can_group_commit", "install_guards", "make_durable"]
+__all__ = ["append_transaction", "can_group_commit", "flush_barrier", "install_guards",
+           "make_async", "make_durable"]
 
 _HeadT = TypeVar("_HeadT")
 
@@ -119,6 +120,18 @@ def install_guards(conn: Connection) -> None:
 def make_durable(conn: Connection) -> None:
     """Make the commit of the caller's transaction wait for the WAL flush."""
     conn.exec_driver_sql(_DURABLE_COMMIT)
+
+
+def make_async(conn: Connection) -> None:
+    """Commit the caller's transaction asynchronously; :func:`flush_barrier` must follow."""
+    conn.exec_driver_sql(_ASYNC_COMMIT)
+
+
+def flush_barrier(conn: Connection) -> None:
+    """After an asynchronous commit: return once it is on disk (the barrier above)."""
+    conn.exec_driver_sql(_DURABLE_COMMIT)
+    conn.exec_driver_sql(_FLUSH_BARRIER)
+    conn.commit()
 
 
 def can_group_commit(engine: Engine) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from audit import merkle
+from audit._group import GroupCommit
 from audit.canonical import dumps, dumps_envelope
 from audit.errors import InputError, IntegrityError, StorageError
 from audit.keys import Signer
@@ -202,6 +203,12 @@ class AuditLog:
         self.publishers: list[Callable[[AuditLog, SignedCheckpoint], None]] = []
         """Called with each newly signed checkpoint after it is committed (e.g.
         :class:`audit.publish.Publisher`: witness cosignatures, timestamps)."""
+        # Group commit (audit._group): concurrent appends of this process share
+        # one transaction, and signed ones one checkpoint, per batch.
+        self.signed_group: GroupCommit[list[_Prepared], SignedAppend] = GroupCommit(
+            self._write_signed)
+        self.plain_group: GroupCommit[list[_Prepared], list[AppendResult]] = GroupCommit(
+            self._write_plain)
 
     @classmethod
     def open(
@@ -257,7 +264,18 @@ class AuditLog:
             StorageError: the database refused the write.
         """
         prepared = [_prepare(e) for e in entries]
-        return self._append(prepared)
+        if not prepared:
+            return []
+        return self.plain_group.submit(prepared, len(prepared))
+
+    def _write_plain(self, items: Sequence[list[_Prepared]]) -> list[list[AppendResult]]:
+        """One transaction for a batch of callers' entries; each gets its own results."""
+        results = self._append([p for item in items for p in item])
+        out, start = [], 0
+        for item in items:
+            out.append(results[start : start + len(item)])
+            start += len(item)
+        return out
 
     def append_within(
         self, type: str, subject: dict[str, str], actor: str, payload: Any,
@@ -285,7 +303,10 @@ class AuditLog:
 
         Both are durable when this returns, or neither is written: a key that
         cannot sign, or a stored tree that disagrees with the last checkpoint,
-        rolls the entry back.
+        rolls the entry back. Concurrent calls in this process are grouped
+        (:mod:`audit._group`): one transaction and one checkpoint, covering
+        every entry of the batch, at most 256 entries; a lone call is a
+        batch of one.
 
         Raises:
             InputError, CanonicalizationError: the entry is invalid (nothing written).
@@ -293,14 +314,17 @@ class AuditLog:
             IntegrityError: the stored tree disagrees with the last checkpoint.
         """
         prepared = _prepare(NewEntry(type, subject, actor, payload, time))
-        return self._append_signed(lambda _head: [prepared], [self._signer()])
+        return self._submit_signed([prepared])
 
     def append_signed_many(self, entries: Sequence[NewEntry]) -> SignedAppend:
-        """Append entries in order and sign one checkpoint over the last, in one transaction.
+        """Append entries in order and sign one checkpoint covering them, in one transaction.
 
         For entries the last one relies on (a decision's policy bundle): all of
         them and the checkpoint are durable when this returns, or none is
-        written. The result describes the last entry; the others precede it.
+        written. The result describes the last entry; the others directly
+        precede it. Grouped like :meth:`append_signed`: the submission is one
+        member of its batch, its entries contiguous, and the batch's
+        checkpoint covers the last of them.
 
         Raises:
             InputError, CanonicalizationError: any entry is invalid, or there is
@@ -310,8 +334,25 @@ class AuditLog:
         """
         if not entries:
             raise InputError("entries: expected at least one entry to append")
-        prepared = [_prepare(e) for e in entries]
-        return self._append_signed(lambda _head: prepared, [self._signer()])
+        return self._submit_signed([_prepare(e) for e in entries])
+
+    def _submit_signed(self, prepared: list[_Prepared]) -> SignedAppend:
+        """Queue one submission (its entries contiguous) for the next signed batch."""
+        self._signer()  # no key: refused at once, before queueing
+        return self.signed_group.submit(prepared, len(prepared))
+
+    def _write_signed(self, items: Sequence[list[_Prepared]]) -> list[SignedAppend]:
+        """One transaction for a batch of submissions, and one checkpoint covering them all.
+
+        Each submission's result describes its last entry, with the batch's checkpoint.
+        """
+        flat = [p for item in items for p in item]
+        appended, checkpoint = self._append_signed(lambda _head: flat, [self._signer()])
+        out, end = [], 0
+        for item in items:
+            end += len(item)
+            out.append(SignedAppend(appended[end - 1], checkpoint))
+        return out
 
     def rotate_key(self, new: Signer, actor: str) -> SignedAppend:
         """Hand signing over to ``new``: append a ``key_transition`` signed by the key in force.
@@ -333,17 +374,18 @@ class AuditLog:
             entry = NewEntry(TRANSITION_TYPE, {"name": self.origin}, actor, {"transition": note})
             return [_prepare(entry, internal=True)]
 
-        signed = self._append_signed(prepare, [new, old])
+        appended, checkpoint = self._append_signed(prepare, [new, old])
         self.signer = new
-        return signed
+        return SignedAppend(appended[0], checkpoint)
 
     def _append_signed(self, prepare: Callable[[Head], list[_Prepared]],
-                       signers: list[Signer]) -> SignedAppend:
-        """Append entries and a checkpoint over the last signed by ``signers``; one transaction.
+                       signers: list[Signer]) -> tuple[list[AppendResult], SignedCheckpoint]:
+        """Append entries and one checkpoint over them signed by ``signers``; one transaction.
 
         ``signers[-1]`` must be the key in force (the last transition's new key).
         """
-        with self.store.locked() as (conn, head):
+        # The barrier: on PostgreSQL the sequencer is not held across the WAL flush.
+        with self.store.locked(barrier=True) as (conn, head):
             _check_in_force(conn, signers[-1])
             self._check_last(conn, head)
             rows = self._build_rows(head, prepare(head))
@@ -354,9 +396,9 @@ class AuditLog:
             root = merkle.CompactRange(new.size, new.frontier).root()
             note = sign_note(Checkpoint(self.origin, new.size, root).body(), signers)
             self.store.insert_checkpoint(conn, new.size, root, note, [s.vkey for s in signers])
-        r = rows[-1]
-        appended = AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
-        return SignedAppend(appended, self._published(SignedCheckpoint(new.size, root, note)))
+        appended = [AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
+                    for r in rows]
+        return appended, self._published(SignedCheckpoint(new.size, root, note))
 
     def _append(
         self, prepared: list[_Prepared], inside: Callable[[Connection, Head], None] | None = None

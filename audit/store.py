@@ -266,19 +266,30 @@ class Store:
                 )
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success."""
+    def write(self, *, barrier: bool = False) -> Iterator[Connection]:
+        """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success.
+
+        Returns once the commit is durable. With ``barrier`` on PostgreSQL (when
+        the role may, see :mod:`audit._postgres`) the transaction commits
+        asynchronously, releasing the sequencer at once, and durability comes
+        from the flush barrier after it: appends share WAL flushes.
+        """
+        group = barrier and self._group_commit
         with self._errors(), self._queue.turn(), self.engine.connect() as conn:
             conn = conn.execution_options(write=True)
             with conn.begin():
-                if self.dialect == "postgresql":
+                if group:
+                    _postgres.make_async(conn)
+                elif self.dialect == "postgresql":
                     _postgres.make_durable(conn)
                 yield conn
+            if group:
+                _postgres.flush_barrier(conn)
 
     @contextmanager
-    def locked(self) -> Iterator[tuple[Connection, Head]]:
+    def locked(self, *, barrier: bool = False) -> Iterator[tuple[Connection, Head]]:
         """A write transaction holding the sequencer, with the head read inside it."""
-        with self.write() as conn:
+        with self.write(barrier=barrier) as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             yield conn, self._read_locked_head(cur)
 

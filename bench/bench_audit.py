@@ -97,10 +97,13 @@ def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
         log.append(e.type, e.subject, e.actor, e.payload, time=e.time)
     rate = single / (time.perf_counter() - start)
     rows = [(log.get(s).envelope_bytes, json.dumps(_payload(s)).encode()) for s in range(200)]
+    log.close()
+    threaded, batches = _threads_rate(f"sqlite:///{tmp / 'threads.db'}", 8, single // 8, True)
     rows = (rows * (single // 200 + 1))[:single]
     base = _raw_sqlite(tmp / "raw-single.db", rows, 1)
     _line("single durable appends/s (AuditLog.append)", rate, "/s", 3000, base)
-    log.close()
+    _line("signed appends/s, 8 threads, group commit", threaded, "/s", None, base)
+    print(f"   ({single // 8 * 8} signed appends in {batches} group commits, one checkpoint each)")
 
     log = AuditLog.open(f"sqlite:///{tmp / 'batched.db'}")
     entries = [_entry(i) for i in range(batched)]
@@ -161,6 +164,35 @@ def _pg_run(target: object, args: tuple, writers: int, count: int) -> float:
     return writers * count / elapsed
 
 
+def _threads_rate(url: str, writers: int, per_writer: int, signed: bool) -> tuple[float, int]:
+    """Appends/s of ``writers`` threads sharing one AuditLog (group commit), and its batches."""
+    import threading
+
+    skey, _ = generate_key("bench.example/audit")
+    log = AuditLog.open(url, signer=Signer.from_skey(skey))
+    go = threading.Barrier(writers + 1)
+
+    def writer(w: int) -> None:
+        go.wait()
+        for i in range(per_writer):
+            if signed:
+                log.append_signed("decision", {"name": "pg", "version": str(w)}, "w", _payload(i))
+            else:
+                log.append("decision", {"name": "pg", "version": str(w)}, "w", _payload(i))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    go.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    rate = writers * per_writer / (time.perf_counter() - start)
+    group = log.signed_group if signed else log.plain_group
+    log.close()
+    return rate, group.batches
+
+
 def bench_postgres(writers: int, per_writer: int) -> None:
     print(f"\n== PostgreSQL ({writers} writer processes, durable commits)")
     server = os.environ.get("POLICYENGINE_TEST_PG_URL")
@@ -183,6 +215,11 @@ def bench_postgres(writers: int, per_writer: int) -> None:
             rate = _pg_run(_pg_writer, (url, per_writer, batch), writers, per_writer)
             label = "single appends" if batch == 1 else f"append_many of {batch}"
             _line(f"appends/s, {writers} writers, {label}", rate, "/s", 2000, base)
+        for signed in (False, True):
+            rate, batches = _threads_rate(url, writers, per_writer, signed)
+            label = "signed appends (+checkpoint)" if signed else "single appends"
+            _line(f"appends/s, {writers} threads, one process, {label}", rate, "/s", 2000, base)
+            print(f"   ({writers * per_writer} appends in {batches} group commits)")
         print("   (baseline: the same writers inserting + committing bare rows, no log)")
     finally:
         with admin.connect() as conn:
