@@ -16,6 +16,11 @@ from policyengine.cli import EXIT_OK as EXIT_ALLOW
 from policyengine.cli._common import add_config_options, engine_from_args, guarded, write_json
 from policyengine.cli.eval import add_engine_option
 
+PRELOAD = ("policyengine.cards.validate", "policyengine.config", "policyengine.engine",
+           "policyengine.gate", "audit.log")
+"""Modules every gate run imports; a whole process imports them with the parser
+(``policyengine.cli._start_process``: start-up time)."""
+
 
 def register(subparsers: Any) -> None:
     """Add the ``gate`` command."""
