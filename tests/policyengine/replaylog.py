@@ -89,7 +89,7 @@ def build_batched(engine: Engine, n: int, *, batch: int = 500) -> None:
         stage = "production" if i % 5 == 4 else "staging"
         policies = engine.policies(stage)
         ev = event_for(data, "promote", stage, engine.actor(None))
-        hist = _history(log, engine.config, engine.trust, ev)
+        hist = _history(log, engine.config, engine.trust, ev, policies.compiled.history_reads)
         when = T0 + timedelta(seconds=i)
         decision = evaluate(policies.compiled, Context(data, ev, hist.history), when).to_dict()
         subject = {"name": ev["model"], "version": ev["version"], "digest": ev["digest"]}
