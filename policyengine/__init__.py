@@ -30,9 +30,9 @@ standalone package :mod:`audit`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from policyengine._lazy import lazy_names
 from policyengine._version import __version__ as __version__
 
 _LAZY: dict[str, str] = {
@@ -133,15 +133,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from policyengine.trust import TrustStore, load_trust
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'policyengine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

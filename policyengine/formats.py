@@ -18,12 +18,14 @@ plus our own:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+if TYPE_CHECKING:  # jsonschema is imported only when a reference validator is built
+    from jsonschema import FormatChecker
 
-__all__ = ["FORMAT_CHECKER", "is_date", "is_date_time"]
+__all__ = ["FORMAT_CHECKER", "is_date", "is_date_time"]  # noqa: F822 (module __getattr__)
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _DATE_TIME = re.compile(
@@ -59,12 +61,18 @@ def is_date_time(value: Any) -> bool:
             and int(second) <= 59 and int(off_hour or 0) <= 23 and int(off_minute or 0) <= 59)
 
 
+@functools.cache
 def _checker() -> FormatChecker:
+    from jsonschema import Draft202012Validator, FormatChecker
+
     checker = FormatChecker(formats=Draft202012Validator.FORMAT_CHECKER.checkers)
     checker.checks("date-time")(is_date_time)
     checker.checks("date")(is_date)
     return checker
 
 
-FORMAT_CHECKER = _checker()
-"""Format checker for every schema validator policyengine builds."""
+def __getattr__(name: str) -> Any:
+    """``FORMAT_CHECKER``: the format checker for every schema validator, built on first use."""
+    if name == "FORMAT_CHECKER":
+        return _checker()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

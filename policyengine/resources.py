@@ -19,9 +19,10 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:  # imported where a reference validator is built: start-up time
+    from jsonschema import Draft202012Validator
 
 __all__ = ["fast_validator", "is_valid", "policies_dir", "schema", "schema_path", "schemas_dir",
            "validator"]
@@ -65,6 +66,8 @@ def schema(name: str) -> dict[str, Any]:
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A prebuilt Draft 2020-12 validator for schema ``name`` (cached per process)."""
+    from jsonschema import Draft202012Validator
+
     from policyengine.formats import FORMAT_CHECKER
 
     return Draft202012Validator(schema(name), format_checker=FORMAT_CHECKER)

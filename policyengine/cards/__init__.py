@@ -9,21 +9,29 @@ Public API:
   (``policyengine.cards.importers``).
 """
 
-from policyengine.cards._build import ImportResult
-from policyengine.cards._errors import (
-    CardImportError,
-    CardLoadError,
-    CardValidationError,
-)
-from policyengine.cards.importers import FORMATS, import_card, import_text
-from policyengine.cards.validate import (
-    CardIssue,
-    card_issues,
-    event_issues,
-    load_document,
-    validate_card,
-    validate_event,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from policyengine._lazy import lazy_names
+
+_LAZY: dict[str, str] = {
+    "ImportResult": "policyengine.cards._build",
+    "CardImportError": "policyengine.cards._errors",
+    "CardLoadError": "policyengine.cards._errors",
+    "CardValidationError": "policyengine.cards._errors",
+    "FORMATS": "policyengine.cards.importers",
+    "import_card": "policyengine.cards.importers",
+    "import_text": "policyengine.cards.importers",
+    "CardIssue": "policyengine.cards.validate",
+    "card_issues": "policyengine.cards.validate",
+    "event_issues": "policyengine.cards.validate",
+    "load_document": "policyengine.cards.validate",
+    "validate_card": "policyengine.cards.validate",
+    "validate_event": "policyengine.cards.validate",
+}
+"""Public name -> the module that defines it; imported on first use (PEP 562), so
+validating a card (every gate run) does not load the importers (start-up time)."""
 
 __all__ = [
     "FORMATS",
@@ -40,3 +48,23 @@ __all__ = [
     "validate_card",
     "validate_event",
 ]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
+    from policyengine.cards._build import ImportResult
+    from policyengine.cards._errors import (
+        CardImportError,
+        CardLoadError,
+        CardValidationError,
+    )
+    from policyengine.cards.importers import FORMATS, import_card, import_text
+    from policyengine.cards.validate import (
+        CardIssue,
+        card_issues,
+        event_issues,
+        load_document,
+        validate_card,
+        validate_event,
+    )
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -14,14 +14,15 @@ and ``read_text`` are re-exported here).
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from policyengine.errors import CardValidationError, SchemaError
 from policyengine.inputs import PyLoader as _PlainLoader  # noqa: F401  # the HF importer uses it
 from policyengine.inputs import json_path, load_document, parse_document, read_text
 from policyengine.resources import is_valid, validator
+
+if TYPE_CHECKING:  # jsonschema loads only when a card is invalid (start-up time)
+    from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "CardIssue",

@@ -9,12 +9,18 @@ start fast.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
 from policyengine.cli import EXIT_DENY
 from policyengine.cli import EXIT_OK as EXIT_ALLOW
 from policyengine.cli._common import add_config_options, engine_from_args, guarded, write_json
 from policyengine.cli.eval import add_engine_option
+
+PRELOAD = ("policyengine.cards.validate", "policyengine.config", "policyengine.engine",
+           "policyengine.gate", "audit.log")
+"""Modules every gate run imports; a whole process imports them with the parser
+(``policyengine.cli._start_process``: start-up time)."""
 
 
 def register(subparsers: Any) -> None:
@@ -59,17 +65,36 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_ALLOW if result.allow else EXIT_DENY
 
 
-def _card_lines(path: str) -> dict[str, int]:
-    """Value path -> card line for annotations; none when the card cannot be re-read
-    (the decision is already logged: a report never fails the gate)."""
-    from policyengine.cards.validate import read_text
-    from policyengine.errors import PolicyEngineError
-    from policyengine.report.lines import card_lines
+class _CardLines(Mapping[str, int]):
+    """Value path -> card line for annotations, indexed on first use: only the SARIF
+    and GitHub reports point at lines (start-up time of the others). Empty when
+    the card cannot be re-read (the decision is already logged: a report never
+    fails the gate)."""
 
-    try:
-        return card_lines(read_text(path))
-    except PolicyEngineError:
-        return {}
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lines: dict[str, int] | None = None
+
+    def _index(self) -> dict[str, int]:
+        if self._lines is None:
+            from policyengine.cards.validate import read_text
+            from policyengine.errors import PolicyEngineError
+            from policyengine.report.lines import card_lines
+
+            try:
+                self._lines = card_lines(read_text(self._path))
+            except PolicyEngineError:
+                self._lines = {}
+        return self._lines
+
+    def __getitem__(self, key: str) -> int:
+        return self._index()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index())
+
+    def __len__(self) -> int:
+        return len(self._index())
 
 
 def _report(args: argparse.Namespace, result: Any, out: TextIO) -> None:
@@ -82,7 +107,7 @@ def _report(args: argparse.Namespace, result: Any, out: TextIO) -> None:
     decision = Decision.from_dict(result.decision)
     context = ReportContext(
         card_path=args.card,
-        card_lines=_card_lines(args.card),
+        card_lines=_CardLines(args.card),
         rule_locations=result.rule_locations,
         seq=result.seq,
         checkpoint_size=result.checkpoint.size,

@@ -37,7 +37,8 @@ import sys
 import threading
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
@@ -225,7 +226,19 @@ class Program:
     """One compiled expression, ready to evaluate many times (thread-safe)."""
 
     source: str
-    code: types.CodeType
+    python: str = field(repr=False)
+    """The Python source cel-python's transpiler made of it."""
+
+    @cached_property
+    def code(self) -> types.CodeType:
+        """The compiled ``python``, on first use.
+
+        A program read from the per-user cache is compiled only when it is
+        evaluated (start-up time: a gate run evaluates about a third of the
+        built-in packs' expressions); its source compiled when it was stored,
+        with the same Python (part of the cache key).
+        """
+        return compile(self.python, "<cel>", "exec")
 
     def evaluate(self, act: Any, budget: Budget) -> Any:
         """Evaluate against an :func:`activation` within ``budget``.
@@ -255,7 +268,14 @@ class Program:
 
 def compile_program(tree: Tree[Token], source: str) -> Program:
     """Transpile a parsed (and measured) expression to a code object, once."""
-    return Program(source=source, code=_transpile(tree)[1])
+    return _compiled(source, *_transpile(tree))
+
+
+def _compiled(source: str, python: str, code: types.CodeType) -> Program:
+    """A Program whose code the transpiler has already compiled."""
+    program = Program(source=source, python=python)
+    program.__dict__["code"] = code  # what cached_property would store on first use
+    return program
 
 
 def _transpile(tree: Tree[Token]) -> tuple[str, types.CodeType]:
@@ -287,18 +307,17 @@ class Prepared:
         Raises:
             CelTooComplexError: the generated code nests too deeply to compile.
         """
+        if self.python is not None:  # from the cache: compiled on first evaluation
+            return Program(source=self.text, python=self.python)
         try:
-            if self.python is not None:
-                code = compile(self.python, "<cel>", "exec")
-            else:
-                assert self.tree is not None and self.info is not None
-                python, code = _transpile(self.tree)
-                self.python = python
-                cel_cache.store(self.text, self.roots, self.depth, self.macros, self.literal,
-                                self.info, python)
+            assert self.tree is not None and self.info is not None
+            python, code = _transpile(self.tree)
+            self.python = python
+            cel_cache.store(self.text, self.roots, self.depth, self.macros, self.literal,
+                            self.info, python)
         except (RecursionError, SyntaxError, MemoryError) as exc:
             raise _too_complex(f"cannot compile: {type(exc).__name__}") from None
-        return Program(source=self.text, code=code)
+        return _compiled(self.text, python, code)
 
 
 def prepare(text: str, roots: frozenset[str], *, max_depth: int,

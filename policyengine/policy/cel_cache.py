@@ -57,6 +57,13 @@ def cache_dir() -> Path | None:
         root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     except (RuntimeError, KeyError):  # no home directory (some CI containers)
         return None
+    return _private_folder(root)
+
+
+@cache
+def _private_folder(root: str) -> Path | None:
+    """Create and check ``root/policyengine`` once per process and root (start-up time:
+    ``load`` and ``store`` ask for every expression)."""
     folder = Path(root) / "policyengine"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -20,15 +20,16 @@ twice. This module owns these checks; it reads no files.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from policyengine import resources
 from policyengine.errors import Diagnostic
 from policyengine.policy import cel
 from policyengine.policy.document import JsonPath, PolicyDocument
 from policyengine.policy.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # jsonschema loads only when a document is invalid (start-up time)
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["ROOTS", "lint_documents"]
 
@@ -65,6 +66,8 @@ def _field(path: JsonPath) -> str:
 
 
 def _schema_problems(doc: PolicyDocument) -> list[Diagnostic]:
+    if resources.is_valid("policy", doc.data):  # jsonschema-rs; the reference words errors
+        return []
     errors = resources.validator("policy").iter_errors(doc.data)
     out: list[Diagnostic] = []
     for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):

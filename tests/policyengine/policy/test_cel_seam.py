@@ -153,6 +153,21 @@ def test_cached_expression_behaves_like_a_fresh_one(source, tmp_path, monkeypatc
     assert first.evaluate(act, Budget(Limits())) == cached.program().evaluate(act, Budget(Limits()))
 
 
+def test_a_cached_program_compiles_when_first_evaluated(tmp_path, monkeypatch):
+    """A program read from the cache is compiled on its first evaluation, once, and decides
+    like the freshly transpiled one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = "card.a + 1 == 2"
+    fresh = cel.prepare(source, ROOTS, max_depth=24, max_comprehensions=3).program()
+    program = cel.prepare(source, ROOTS, max_depth=24, max_comprehensions=3).program()
+    assert "code" in vars(fresh) and "code" not in vars(program)
+    act = cel.activation({"card": to_cel({"a": 1})})
+    assert program.evaluate(act, Budget(Limits())) == fresh.evaluate(act, Budget(Limits()))
+    code = vars(program)["code"]
+    program.evaluate(act, Budget(Limits()))
+    assert vars(program)["code"] is code
+
+
 def test_corrupt_cache_entry_is_ignored(tmp_path, monkeypatch):
     """A damaged entry is rebuilt from a fresh parse, not trusted."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
