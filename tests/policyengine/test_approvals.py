@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.keys import Signer, generate_key
+from audit.keys import Signer
 from policyengine.approvals import (
     approval_statement,
     load_trust,
@@ -17,12 +17,6 @@ from policyengine.approvals import (
 from policyengine.errors import ConfigError
 
 DIGEST = "sha256:" + "3e" * 32
-
-
-@pytest.fixture
-def keys():
-    """Key pairs for bob, carol and an outsider."""
-    return {name: generate_key(name) for name in ("bob", "carol", "mallory")}
 
 
 @pytest.fixture
