@@ -2,7 +2,7 @@
 
 Pure: no I/O, no randomness, no wall-clock reads; the caller passes ``now``
 (as OPA's EvalTime) and the same inputs always give the same Decision, id
-included. The only clock is a monotonic run-time deadline (:mod:`.limits`)
+included. The only clock is a CPU-time run-time deadline (:mod:`.limits`)
 that turns a runaway rule into ``error``; it never enters a Decision
 otherwise. This module imports nothing from ``audit``.
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from policyengine.policy import cel
-from policyengine.policy.limits import Budget, LimitExceeded, Limits
+from policyengine.policy.limits import CLOCK_EVERY, Budget, LimitExceeded, Limits
 
 TEN = "[1,2,3,4,5,6,7,8,9,10]"
 
@@ -79,6 +81,24 @@ def test_deadline_stops_slow_evaluation():
             program.evaluate(cel.activation({}), budget)
         costs.add(budget.cost)
     assert len(costs) == 1 and costs.pop() < 1000
+
+
+def test_waiting_does_not_spend_the_time_budget():
+    """The default deadline counts the thread's CPU time, so time spent off the CPU is free."""
+    budget = Budget(Limits(max_seconds=0.05))
+    time.sleep(0.2)  # four budgets of wall time pass; almost no CPU time does
+    budget.charge(CLOCK_EVERY)  # past the sampling interval: the clock is read
+    assert budget.cost == CLOCK_EVERY
+
+
+def test_a_busy_thread_spends_the_time_budget():
+    """CPU work past the deadline stops the next sampled charge."""
+    budget = Budget(Limits(max_seconds=0.01))
+    end = time.thread_time() + 0.05
+    while time.thread_time() < end:
+        pass
+    with pytest.raises(LimitExceeded, match=r"^evaluation exceeded limit: time > 0.01s$"):
+        budget.charge(1)
 
 
 def test_small_comprehensions_are_within_budget(decide):
