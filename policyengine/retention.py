@@ -9,8 +9,8 @@ the new entry is covered by a signature like every other.
 
 Refusals become policyengine errors: :class:`RetentionRefusedError` (inside
 the floor, under hold, already redacted, nothing held: exit 2, HTTP 409) and
-:class:`InputError` (no such entry, an entry the log wrote itself: exit 2,
-HTTP 422). Nothing is written when either is raised.
+:class:`InputError` (no such entry, an entry the log wrote itself, a policy
+bundle, which replay needs: exit 2, HTTP 422). Nothing is written when either is raised.
 """
 
 from __future__ import annotations
@@ -94,13 +94,23 @@ def redact(
     Raises:
         RetentionRefusedError: inside the retention floor, under legal hold, or
             already redacted.
-        InputError: no such entry, an empty reason, or an entry the log wrote itself.
+        InputError: no such entry, an empty reason, an entry the log wrote
+            itself, or a policy bundle (kept for replay).
         LogUnavailableError, KeyUnavailableError: exit 3.
     """
     from audit.retention import redact as audit_redact
 
+    from policyengine.bundles import BUNDLE_TYPE
+
     reason, by = _text(reason, "reason"), engine.actor(actor)
-    subject = dict(_entry(engine, seq).envelope.get("subject") or {})
+    envelope = _entry(engine, seq).envelope
+    if envelope.get("type") == BUNDLE_TYPE:
+        # Decisions are replayed from the bundle's policy text (bundles.py); it
+        # is policy, not personal data, so erasing it would only break replay.
+        raise InputError(
+            f"entry {seq} is a policy_bundle entry: decisions made under it are replayed "
+            "from its policy text, so it is kept; redact the decision or card entry instead")
+    subject = dict(envelope.get("subject") or {})
     appended, size = _write(engine, lambda: audit_redact(engine.log, seq, by, reason, now=now))
     return RetentionResult(appended.seq, "redaction", subject, size)
 

@@ -42,7 +42,8 @@ def approvers(workdir):
 
 @pytest.fixture
 def story(approvers, workdir):
-    """deny (0), two approvals (1, 2), allow (3), promotion (4) of the example model."""
+    """Policy bundle (0), deny (1), two approvals (2, 3), allow (4), promotion (5) of the example
+    model."""
     assert gate().code == 1
     assert approve(approvers, "bob@bank.example", "model-risk").code == 0
     assert approve(approvers, "carol@bank.example", "domain-owner").code == 0

@@ -72,9 +72,27 @@ def test_timeline_tells_the_story(story):
 def test_redact_inside_floor_is_refused_with_exit_2(story):
     """Redacting a fresh entry exits 2 naming the retention floor; nothing is written."""
     before = json.loads(cli("audit", "query", "--format", "json").out)
-    run = cli("audit", "redact", "0", "--reason", "erasure request 7")
+    run = cli("audit", "redact", "1", "--reason", "erasure request 7")
     assert run.code == 2
     assert "within the retention floor" in run.err and "redactable after" in run.err
+    assert json.loads(cli("audit", "query", "--format", "json").out) == before
+
+
+def test_redact_of_a_policy_bundle_is_refused_even_when_old(story):
+    """A policy bundle is kept whatever its age: replay needs its text; exit 2, nothing written."""
+    old = datetime.now(UTC) - timedelta(days=400)
+    from audit.log import AuditLog
+
+    log = AuditLog.open(f"sqlite:///{story / '.policyengine' / 'audit.db'}")
+    try:
+        seq = log.append("policy_bundle", {"name": "policy-bundle", "digest": "sha256:" + "2" * 64},
+                         "ci-bot", {"bundle_digest": "sha256:" + "2" * 64}, time=old).seq
+    finally:
+        log.close()
+    before = json.loads(cli("audit", "query", "--format", "json").out)
+    run = cli("audit", "redact", str(seq), "--reason", "erasure request 8")
+    assert run.code == 2
+    assert f"entry {seq} is a policy_bundle entry" in run.err and "replayed" in run.err
     assert json.loads(cli("audit", "query", "--format", "json").out) == before
 
 
