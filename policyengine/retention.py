@@ -99,7 +99,6 @@ def redact(
         LogUnavailableError, KeyUnavailableError: exit 3.
     """
     from audit.retention import redact as audit_redact
-
     from policyengine.bundles import BUNDLE_TYPE
 
     reason, by = _text(reason, "reason"), engine.actor(actor)
