@@ -172,7 +172,7 @@ class Store:
         lock_path = None
         if self.dialect == "sqlite" and engine.url.database:
             lock_path = engine.url.database + "-appendlock"
-        self._queue = AppendQueue(lock_path)
+        self._queue = AppendQueue(lock_path, engine.url.database)
 
     def close(self) -> None:
         """Release pooled connections and the append queue file."""
@@ -302,30 +302,36 @@ class Store:
         SQLAlchemy's per-call overhead, which costs more than SQLite's commit.
         Returns only once the transaction is durable.
         """
+        if self.dialect == "sqlite":
+            with self._errors(), self._sqlite_append() as pair:
+                yield pair
+            return
         with self._errors():
             raw = self.engine.raw_connection()
             try:
-                if self.dialect == "sqlite":
-                    with self._sqlite_append(raw) as pair:
-                        yield pair
-                else:
-                    with _postgres.append_transaction(
-                            raw, self._read_locked_head, group_commit=self._group_commit) as pair:
-                        yield pair
+                with _postgres.append_transaction(
+                        raw, self._read_locked_head, group_commit=self._group_commit) as pair:
+                    yield pair
             finally:
                 raw.close()
 
     @contextmanager
-    def _sqlite_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
+    def _sqlite_append(self) -> Iterator[tuple[Any, Head]]:
+        """On the process's kept append connection, which only the queue's holder uses."""
         with self._queue.turn():
-            cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
+            raw = self._queue.connection()
             try:
-                yield cur, self._read_locked_head(cur)
+                cur = raw.cursor()
+                cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                try:
+                    yield cur, self._read_locked_head(cur)
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
             except BaseException:
-                raw.rollback()
+                self._queue.discard()  # a failed connection is not reused
                 raise
-            raw.commit()
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)
