@@ -20,13 +20,14 @@ depend on float formatting. Storage and hashing are not handled here.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 import rfc8785
 
 from audit.errors import CanonicalizationError
 
-__all__ = ["dumps", "dumps_envelope"]
+__all__ = ["dumps", "dumps_envelope", "json_string"]
 
 # RFC 8785 §3.2.2.3 / I-JSON (RFC 7493 §2.2): integers are exact only within
 # the IEEE 754 double range of 53 bits.
@@ -76,6 +77,25 @@ def _encode_fast(obj: Any) -> bytes:
     except UnicodeEncodeError as exc:
         raise CanonicalizationError(
             f"string holds a lone surrogate: expected valid unicode, got {exc.reason}"
+        ) from exc
+
+
+def json_string(value: str, where: str) -> bytes:
+    """Return the RFC 8785 bytes of one string, quotes included (RFC 8785 §3.2.2.2).
+
+    The escaping is the fast path's (``encode_basestring`` is what the
+    encoder applies to every string when ``ensure_ascii`` is off).
+
+    Raises:
+        CanonicalizationError: ``value`` is not a ``str`` or holds a lone surrogate.
+    """
+    if type(value) is not str:
+        raise CanonicalizationError(f"{where}: {type(value).__name__} is not a JSON string")
+    try:
+        return encode_basestring(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError(
+            f"{where}: string holds a lone surrogate: expected valid unicode, got {exc.reason}"
         ) from exc
 
 
