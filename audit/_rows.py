@@ -98,8 +98,8 @@ def rfc3339(utc: datetime) -> str:
 def _check_subject(subject: Any) -> dict[str, str]:
     if not isinstance(subject, dict):
         raise InputError(f"subject: expected a dict with 'name', got {type(subject).__name__}")
-    extra = set(subject) - _SUBJECT_KEYS
-    if extra:
+    if not subject.keys() <= _SUBJECT_KEYS:
+        extra = set(subject) - _SUBJECT_KEYS
         raise InputError(
             f"subject: expected keys name, version, digest, got unknown {sorted(map(str, extra))}"
         )

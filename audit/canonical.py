@@ -19,8 +19,7 @@ depend on float formatting. Storage and hashing are not handled here.
 
 from __future__ import annotations
 
-import json
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import rfc8785
@@ -33,9 +32,16 @@ __all__ = ["dumps", "dumps_envelope", "json_string"]
 # the IEEE 754 double range of 53 bits.
 _MAX_SAFE_INT = 2**53 - 1
 
-_encoder = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-)
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+# The C encoder json.dumps(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+# allow_nan=False) builds on every call, built once. No circular-reference markers:
+# every value is walked first (_fast_path_problem, _jcs_ready), which a cycle
+# never gets through.
+_c_encode = c_make_encoder(
+    None, _not_json, encode_basestring, None, ":", ",", True, False, False)
 
 
 def _fast_path_problem(obj: Any, where: str) -> str | None:
@@ -73,7 +79,7 @@ def _fast_path_problem(obj: Any, where: str) -> str | None:
 
 def _encode_fast(obj: Any) -> bytes:
     try:
-        return _encoder.encode(obj).encode("utf-8")
+        return "".join(_c_encode(obj, 0)).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalizationError(
             f"string holds a lone surrogate: expected valid unicode, got {exc.reason}"
@@ -169,7 +175,10 @@ def _jcs_ready(obj: Any) -> Any:
         for key, value in obj.items():
             if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
                 raise _Slow
-            ready = value if type(value) is str else _jcs_ready(value)
+            kind = type(value)  # strings and safe integers inline: no call for the common leaves
+            if kind is str or (kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT):
+                continue
+            ready = _jcs_ready(value)
             if ready is not value:
                 if out is None:
                     out = dict(obj)
@@ -178,7 +187,10 @@ def _jcs_ready(obj: Any) -> Any:
     if kind is list:
         items = None
         for i, value in enumerate(obj):
-            ready = value if type(value) is str else _jcs_ready(value)
+            kind = type(value)
+            if kind is str or (kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT):
+                continue
+            ready = _jcs_ready(value)
             if ready is not value:
                 if items is None:
                     items = list(obj)
