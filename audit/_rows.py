@@ -73,20 +73,31 @@ class Prepared(NamedTuple):
     """``subject`` as an RFC 8785 object."""
 
 
+_last_time: tuple[datetime | None, str] = (None, "")
+"""The last time formatted: a batch's entries often share one datetime (immutable)."""
+
+
 def format_time(value: datetime) -> str:
     """Return RFC 3339 UTC with microseconds and ``Z``.
 
     Raises:
         InputError: ``value`` is naive (no timezone).
     """
+    global _last_time
+    last = _last_time
+    if value is last[0]:
+        return last[1]
     if not isinstance(value, datetime):
         raise InputError(f"time: expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is UTC:  # the common case: no conversion
-        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.tzinfo is UTC:  # the common case: no conversion; "+00:00" becomes "Z"
+        text = value.isoformat(timespec="microseconds")[:-6] + "Z"
+    elif value.tzinfo is None or value.utcoffset() is None:
         raise InputError(
             "time: expected a timezone-aware datetime, got a naive one; pass tzinfo=UTC")
-    return rfc3339(value.astimezone(UTC))
+    else:
+        text = rfc3339(value.astimezone(UTC))
+    _last_time = (value, text)
+    return text
 
 
 def rfc3339(utc: datetime) -> str:

@@ -95,3 +95,15 @@ def test_format_time_converts_other_zones_to_utc() -> None:
     ist = timezone(timedelta(hours=5, minutes=30))
     assert format_time(datetime(2026, 1, 1, 5, 30, tzinfo=ist)) == "2026-01-01T00:00:00.000000Z"
     assert format_time(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TIME)
+def test_format_time_is_rfc3339_utc_with_microseconds(value: datetime) -> None:
+    """Any aware time formats as its UTC instant, zero-padded, six fraction digits and Z,
+    also when the same object is formatted twice."""
+    u = value.astimezone(UTC)
+    want = (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+            f"{u.second:02d}.{u.microsecond:06d}Z")
+    assert format_time(value) == want
+    assert format_time(value) == want
