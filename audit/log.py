@@ -1,9 +1,9 @@
 """AuditLog: append, checkpoint, prove and read entries over a :class:`Store`.
 
-Owns the entry envelope (built, canonicalised with RFC 8785 and hashed per
-RFC 9162 §2.1.1 inside the append transaction, where seq and prev are known),
-input validation (done before any transaction, so bad input never touches the
-log), signing checkpoints, proofs, reads and receipts.
+Owns the append transactions (entries are validated before any transaction
+starts, so bad input never touches the log, and their envelopes are built and
+hashed inside it, where seq and prev are known: :mod:`audit._rows`), signing
+checkpoints, proofs, reads and receipts.
 
 It does not store rows (:mod:`audit.store`), compute tree nodes
 (:mod:`audit.tree`), decide what may be redacted (:mod:`audit.retention`) or

@@ -296,7 +296,10 @@ class Store:
 
     @contextmanager
     def appending(self) -> Iterator[tuple[Any, Head]]:
-        """The hot append transaction on a pooled DBAPI connection: (cursor, head).
+        """The hot append transaction on a DBAPI connection: (cursor, head).
+
+        On SQLite the process's kept append connection (:mod:`audit._sqlite`),
+        elsewhere a pooled one.
 
         Statements are the Core statements of these tables compiled once
         (:class:`audit._tables.CompiledStatements`); executing them on the driver cursor skips
