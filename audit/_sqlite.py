@@ -1,16 +1,17 @@
 """SQLite specifics of the audit store: the engine settings and the append queue.
 
 Owns how a SQLite log file is opened (WAL, synchronous=FULL, BEGIN IMMEDIATE
-for writers) and the file lock that queues writers. Tables, transactions and
-reads live in :mod:`audit.store`.
+for writers), the file lock that queues writers and the one connection per
+process that appends. Tables, transactions and reads live in :mod:`audit.store`.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def sqlite_engine(
     return engine
 
 
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+def _on_connect(dbapi_conn: Any, _record: Any = None) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -80,20 +81,32 @@ class AppendQueue:
     the turn over at once; BEGIN IMMEDIATE still serialises everyone else.
     """
 
-    def __init__(self, path: str | None) -> None:
-        """Queue on ``path`` (None: no queue, SQLite's busy handler only)."""
+    def __init__(self, path: str | None, database: str | None = None) -> None:
+        """Queue on ``path`` (None: no queue, SQLite's busy handler only).
+
+        ``database`` is the log file :meth:`connection` appends to.
+        """
         self._path = path
+        self._database = database
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._conn: sqlite3.Connection | None = None
+        self._conn_pid = 0
+        # Connections inherited across fork are kept open, never used: closing
+        # one may checkpoint and delete the parent's WAL (sqlite.org/howtocorrupt.html §2.6).
+        self._inherited: list[sqlite3.Connection] = []
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Hold the queue's lock (exclusive between threads and processes)."""
-        if self._path is None or fcntl is None:
+        if self._path is None:
             yield
             return
         with self._thread_lock:
+            if fcntl is None:  # one thread at a time still (the append connection)
+                yield
+                return
             if self._fd is None or self._pid != os.getpid():
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
                 self._pid = os.getpid()
@@ -103,8 +116,37 @@ class AppendQueue:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def connection(self) -> sqlite3.Connection:
+        """This process's append connection (opened once, settings as :func:`sqlite_engine`).
+
+        Use it only inside :meth:`turn`, whose thread lock makes one thread at
+        a time its user: a kept connection saves a pool checkout and the
+        pool's reset per append.
+        """
+        if self._conn is None or self._conn_pid != os.getpid():
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            assert self._database is not None
+            conn = sqlite3.connect(
+                self._database, timeout=60.0, isolation_level=None, check_same_thread=False)
+            _on_connect(conn)
+            self._conn, self._conn_pid = conn, os.getpid()
+        return self._conn
+
+    def discard(self) -> None:
+        """Drop the append connection (after an error: its state is not trusted)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._conn_pid != os.getpid():
+            self._inherited.append(conn)
+            return
+        with suppress(sqlite3.Error):
+            conn.close()
+
     def close(self) -> None:
-        """Close the lock file descriptor opened by this process."""
+        """Close the lock file descriptor and append connection opened by this process."""
+        self.discard()
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = None

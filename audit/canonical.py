@@ -19,22 +19,29 @@ depend on float formatting. Storage and hashing are not handled here.
 
 from __future__ import annotations
 
-import json
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import rfc8785
 
 from audit.errors import CanonicalizationError
 
-__all__ = ["dumps", "dumps_envelope"]
+__all__ = ["dumps", "dumps_envelope", "json_string"]
 
 # RFC 8785 §3.2.2.3 / I-JSON (RFC 7493 §2.2): integers are exact only within
 # the IEEE 754 double range of 53 bits.
 _MAX_SAFE_INT = 2**53 - 1
 
-_encoder = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-)
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+# The C encoder json.dumps(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+# allow_nan=False) builds on every call, built once. No circular-reference markers:
+# every value is walked first (_fast_path_problem, _jcs_ready), which a cycle
+# never gets through.
+_c_encode = c_make_encoder(
+    None, _not_json, encode_basestring, None, ":", ",", True, False, False)
 
 
 def _fast_path_problem(obj: Any, where: str) -> str | None:
@@ -72,10 +79,29 @@ def _fast_path_problem(obj: Any, where: str) -> str | None:
 
 def _encode_fast(obj: Any) -> bytes:
     try:
-        return _encoder.encode(obj).encode("utf-8")
+        return "".join(_c_encode(obj, 0)).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalizationError(
             f"string holds a lone surrogate: expected valid unicode, got {exc.reason}"
+        ) from exc
+
+
+def json_string(value: str, where: str) -> bytes:
+    """Return the RFC 8785 bytes of one string, quotes included (RFC 8785 §3.2.2.2).
+
+    The escaping is the fast path's (``encode_basestring`` is what the
+    encoder applies to every string when ``ensure_ascii`` is off).
+
+    Raises:
+        CanonicalizationError: ``value`` is not a ``str`` or holds a lone surrogate.
+    """
+    if type(value) is not str:
+        raise CanonicalizationError(f"{where}: {type(value).__name__} is not a JSON string")
+    try:
+        return encode_basestring(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError(
+            f"{where}: string holds a lone surrogate: expected valid unicode, got {exc.reason}"
         ) from exc
 
 
@@ -149,7 +175,10 @@ def _jcs_ready(obj: Any) -> Any:
         for key, value in obj.items():
             if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
                 raise _Slow
-            ready = value if type(value) is str else _jcs_ready(value)
+            kind = type(value)  # strings and safe integers inline: no call for the common leaves
+            if kind is str or (kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT):
+                continue
+            ready = _jcs_ready(value)
             if ready is not value:
                 if out is None:
                     out = dict(obj)
@@ -158,7 +187,10 @@ def _jcs_ready(obj: Any) -> Any:
     if kind is list:
         items = None
         for i, value in enumerate(obj):
-            ready = value if type(value) is str else _jcs_ready(value)
+            kind = type(value)
+            if kind is str or (kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT):
+                continue
+            ready = _jcs_ready(value)
             if ready is not value:
                 if items is None:
                     items = list(obj)

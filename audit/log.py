@@ -1,9 +1,9 @@
 """AuditLog: append, checkpoint, prove and read entries over a :class:`Store`.
 
-Owns the entry envelope (built, canonicalised with RFC 8785 and hashed per
-RFC 9162 §2.1.1 inside the append transaction, where seq and prev are known),
-input validation (done before any transaction, so bad input never touches the
-log), signing checkpoints, proofs, reads and receipts.
+Owns the append transactions (entries are validated before any transaction
+starts, so bad input never touches the log, and their envelopes are built and
+hashed inside it, where seq and prev are known: :mod:`audit._rows`), signing
+checkpoints, proofs, reads and receipts.
 
 It does not store rows (:mod:`audit.store`), compute tree nodes
 (:mod:`audit.tree`), decide what may be redacted (:mod:`audit.retention`) or
@@ -12,9 +12,7 @@ verify a whole log (:mod:`audit.verify`).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from audit import merkle
 from audit._group import GroupCommit
-from audit.canonical import dumps, dumps_envelope
+from audit._rows import NewEntry, Prepared, build_rows, format_time, prepare, rfc3339
 from audit.errors import InputError, IntegrityError, StorageError
 from audit.keys import Signer
 from audit.note import Checkpoint, parse_checkpoint, sign_note
@@ -52,25 +50,6 @@ DEFAULT_ORIGIN = "policyengine.local/audit"
 MIN_RETENTION_DAYS = 180
 """Retention floor: payloads younger than this many days are never redacted."""
 
-_TYPE_RE = re.compile(r"[a-z_]+")
-_SUBJECT_KEYS = frozenset({"name", "version", "digest"})
-_ZERO = "0" * 64
-
-
-@dataclass(frozen=True)
-class NewEntry:
-    """One entry to append with :meth:`AuditLog.append_many`."""
-
-    type: str
-    """Entry type, ``[a-z_]+``."""
-    subject: dict[str, str]
-    """``{"name": ..., "version"?: ..., "digest"?: ...}``, string values."""
-    actor: str
-    """Who caused the entry."""
-    payload: Any
-    """Any JSON value; stored as RFC 8785 bytes beside the envelope."""
-    time: datetime | None = None
-    """Entry time (timezone-aware); now when None."""
 
 
 @dataclass(frozen=True)
@@ -115,69 +94,8 @@ class SignedAppend:
     """The checkpoint signed at the size the entry made the log."""
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    type: str
-    subject: dict[str, str]
-    actor: str
-    payload: bytes
-    digest: str
-    time: str | None
-
-
-def format_time(value: datetime) -> str:
-    """Return RFC 3339 UTC with microseconds and ``Z``.
-
-    Raises:
-        InputError: ``value`` is naive (no timezone).
-    """
-    if not isinstance(value, datetime):
-        raise InputError(f"time: expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(
-            "time: expected a timezone-aware datetime, got a naive one; pass tzinfo=UTC")
-    return _rfc3339(value.astimezone(UTC))
-
-
-def _check_subject(subject: Any) -> dict[str, str]:
-    if not isinstance(subject, dict):
-        raise InputError(f"subject: expected a dict with 'name', got {type(subject).__name__}")
-    extra = set(subject) - _SUBJECT_KEYS
-    if extra:
-        raise InputError(
-            f"subject: expected keys name, version, digest, got unknown {sorted(map(str, extra))}"
-        )
-    if not subject.get("name"):
-        raise InputError("subject: 'name' is required and must be a non-empty string")
-    for key, value in subject.items():
-        if not isinstance(value, str):
-            raise InputError(f"subject.{key}: expected a string, got {type(value).__name__}")
-    return dict(subject)
-
-
-def _prepare(entry: NewEntry, *, internal: bool = False) -> _Prepared:
-    """Validate and canonicalise one entry before any transaction starts."""
-    if not isinstance(entry.type, str) or not _TYPE_RE.fullmatch(entry.type):
-        raise InputError(f"type: expected [a-z_]+, got {entry.type!r}")
-    if entry.type in AUDIT_TYPES and not internal:
-        raise InputError(f"type: {entry.type!r} is written by the audit log itself")
-    if not isinstance(entry.actor, str) or not entry.actor:
-        raise InputError(f"actor: expected a non-empty string, got {entry.actor!r}")
-    subject = _check_subject(entry.subject)
-    payload = dumps(entry.payload)
-    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
-    time = None if entry.time is None else format_time(entry.time)
-    return _Prepared(entry.type, subject, entry.actor, payload, digest, time)
-
-
 def _now() -> str:
-    return _rfc3339(datetime.now(UTC))
-
-
-def _rfc3339(utc: datetime) -> str:
-    """RFC 3339 text of a UTC datetime: always 6 fraction digits, then ``Z``."""
-    # isoformat is several times faster than strftime and zero-pads the year.
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return rfc3339(datetime.now(UTC))
 
 
 class AuditLog:
@@ -205,9 +123,9 @@ class AuditLog:
         :class:`audit.publish.Publisher`: witness cosignatures, timestamps)."""
         # Group commit (audit._group): concurrent appends of this process share
         # one transaction, and signed ones one checkpoint, per batch.
-        self.signed_group: GroupCommit[list[_Prepared], SignedAppend] = GroupCommit(
+        self.signed_group: GroupCommit[list[Prepared], SignedAppend] = GroupCommit(
             self._write_signed)
-        self.plain_group: GroupCommit[list[_Prepared], list[AppendResult]] = GroupCommit(
+        self.plain_group: GroupCommit[list[Prepared], list[AppendResult]] = GroupCommit(
             self._write_plain)
 
     @classmethod
@@ -263,12 +181,12 @@ class AuditLog:
             InputError, CanonicalizationError: any entry is invalid (nothing written).
             StorageError: the database refused the write.
         """
-        prepared = [_prepare(e) for e in entries]
+        prepared = [prepare(e) for e in entries]
         if not prepared:
             return []
         return self.plain_group.submit(prepared, len(prepared))
 
-    def _write_plain(self, items: Sequence[list[_Prepared]]) -> list[list[AppendResult]]:
+    def _write_plain(self, items: Sequence[list[Prepared]]) -> list[list[AppendResult]]:
         """One transaction for a batch of callers' entries; each gets its own results."""
         results = self._append([p for item in items for p in item])
         out, start = [], 0
@@ -292,7 +210,7 @@ class AuditLog:
         """
         if type not in AUDIT_TYPES:
             raise InputError(f"type: expected one of {sorted(AUDIT_TYPES)}, got {type!r}")
-        prepared = _prepare(NewEntry(type, subject, actor, payload), internal=True)
+        prepared = prepare(NewEntry(type, subject, actor, payload), internal=True)
         return self._append([prepared], inside)[0]
 
     def append_signed(
@@ -313,7 +231,7 @@ class AuditLog:
             StorageError: no signer, or the database refused the write (nothing written).
             IntegrityError: the stored tree disagrees with the last checkpoint.
         """
-        prepared = _prepare(NewEntry(type, subject, actor, payload, time))
+        prepared = prepare(NewEntry(type, subject, actor, payload, time))
         return self._submit_signed([prepared])
 
     def append_signed_many(self, entries: Sequence[NewEntry]) -> SignedAppend:
@@ -334,14 +252,14 @@ class AuditLog:
         """
         if not entries:
             raise InputError("entries: expected at least one entry to append")
-        return self._submit_signed([_prepare(e) for e in entries])
+        return self._submit_signed([prepare(e) for e in entries])
 
-    def _submit_signed(self, prepared: list[_Prepared]) -> SignedAppend:
+    def _submit_signed(self, prepared: list[Prepared]) -> SignedAppend:
         """Queue one submission (its entries contiguous) for the next signed batch."""
         self._signer()  # no key: refused at once, before queueing
         return self.signed_group.submit(prepared, len(prepared))
 
-    def _write_signed(self, items: Sequence[list[_Prepared]]) -> list[SignedAppend]:
+    def _write_signed(self, items: Sequence[list[Prepared]]) -> list[SignedAppend]:
         """One transaction for a batch of submissions, and one checkpoint covering them all.
 
         Each submission's result describes its last entry, with the batch's checkpoint.
@@ -369,16 +287,16 @@ class AuditLog:
         if new.vkey == old.vkey:
             raise InputError("new key: expected a key other than the one in force")
 
-        def prepare(head: Head) -> list[_Prepared]:
+        def transition(head: Head) -> list[Prepared]:
             note = sign_transition(self.origin, head.size + 1, old, new)
             entry = NewEntry(TRANSITION_TYPE, {"name": self.origin}, actor, {"transition": note})
-            return [_prepare(entry, internal=True)]
+            return [prepare(entry, internal=True)]
 
-        appended, checkpoint = self._append_signed(prepare, [new, old])
+        appended, checkpoint = self._append_signed(transition, [new, old])
         self.signer = new
         return SignedAppend(appended[0], checkpoint)
 
-    def _append_signed(self, prepare: Callable[[Head], list[_Prepared]],
+    def _append_signed(self, prepare: Callable[[Head], list[Prepared]],
                        signers: list[Signer]) -> tuple[list[AppendResult], SignedCheckpoint]:
         """Append entries and one checkpoint over them signed by ``signers``; one transaction.
 
@@ -401,7 +319,7 @@ class AuditLog:
         return appended, self._published(SignedCheckpoint(new.size, root, note))
 
     def _append(
-        self, prepared: list[_Prepared], inside: Callable[[Connection, Head], None] | None = None
+        self, prepared: list[Prepared], inside: Callable[[Connection, Head], None] | None = None
     ) -> list[AppendResult]:
         if not prepared:
             return []
@@ -420,23 +338,8 @@ class AuditLog:
             for r in rows
         ]
 
-    def _build_rows(self, head: Head, prepared: list[_Prepared]) -> list[NewRow]:
-        rows: list[NewRow] = []
-        prev = head.last_leaf.hex() if head.size else _ZERO
-        now = _now()
-        for i, p in enumerate(prepared):
-            seq = head.size + i
-            time = p.time or now
-            envelope = dumps_envelope({
-                "v": 1, "log": self.origin, "seq": seq, "time": time, "type": p.type,
-                "subject": p.subject, "actor": p.actor, "payload_digest": p.digest,
-                "prev": prev,
-            })
-            leaf = merkle.leaf_hash(envelope)
-            rows.append(NewRow(seq, leaf, envelope, p.type, p.subject, p.actor, time,
-                               p.digest, p.payload))
-            prev = leaf.hex()
-        return rows
+    def _build_rows(self, head: Head, prepared: list[Prepared]) -> list[NewRow]:
+        return build_rows(self.origin, head, prepared, _now())
 
     # -- tree and checkpoints --------------------------------------------------
 

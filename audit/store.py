@@ -15,10 +15,10 @@ The hot path uses SQLAlchemy Core statements on these tables, not ORM sessions.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -33,6 +33,8 @@ from audit._tables import (
     HISTORY_INDEXES,
     HOLDS,
     KEYS,
+    MOVE_PARAMS,
+    NODE_PARAMS,
     NODES,
     PAYLOADS,
     TABLES,
@@ -101,8 +103,7 @@ class Head:
     """Compact range of the tree (RFC 9162 perfect subtrees, largest first)."""
 
 
-@dataclass(frozen=True)
-class NewRow:
+class NewRow(NamedTuple):
     """An entry ready to persist: envelope built and hashed by the log."""
 
     seq: int
@@ -172,7 +173,7 @@ class Store:
         lock_path = None
         if self.dialect == "sqlite" and engine.url.database:
             lock_path = engine.url.database + "-appendlock"
-        self._queue = AppendQueue(lock_path)
+        self._queue = AppendQueue(lock_path, engine.url.database)
 
     def close(self) -> None:
         """Release pooled connections and the append queue file."""
@@ -295,37 +296,46 @@ class Store:
 
     @contextmanager
     def appending(self) -> Iterator[tuple[Any, Head]]:
-        """The hot append transaction on a pooled DBAPI connection: (cursor, head).
+        """The hot append transaction on a DBAPI connection: (cursor, head).
+
+        On SQLite the process's kept append connection (:mod:`audit._sqlite`),
+        elsewhere a pooled one.
 
         Statements are the Core statements of these tables compiled once
         (:class:`audit._tables.CompiledStatements`); executing them on the driver cursor skips
         SQLAlchemy's per-call overhead, which costs more than SQLite's commit.
         Returns only once the transaction is durable.
         """
+        if self.dialect == "sqlite":
+            with self._errors(), self._sqlite_append() as pair:
+                yield pair
+            return
         with self._errors():
             raw = self.engine.raw_connection()
             try:
-                if self.dialect == "sqlite":
-                    with self._sqlite_append(raw) as pair:
-                        yield pair
-                else:
-                    with _postgres.append_transaction(
-                            raw, self._read_locked_head, group_commit=self._group_commit) as pair:
-                        yield pair
+                with _postgres.append_transaction(
+                        raw, self._read_locked_head, group_commit=self._group_commit) as pair:
+                    yield pair
             finally:
                 raw.close()
 
     @contextmanager
-    def _sqlite_append(self, raw: Any) -> Iterator[tuple[Any, Head]]:
+    def _sqlite_append(self) -> Iterator[tuple[Any, Head]]:
+        """On the process's kept append connection, which only the queue's holder uses."""
         with self._queue.turn():
-            cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
+            raw = self._queue.connection()
             try:
-                yield cur, self._read_locked_head(cur)
+                cur = raw.cursor()
+                cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                try:
+                    yield cur, self._read_locked_head(cur)
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
             except BaseException:
-                raw.rollback()
+                self._queue.discard()  # a failed connection is not reused
                 raise
-            raw.commit()
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)
@@ -344,18 +354,25 @@ class Store:
         """
         frontier, nodes = extend(head.size, head.frontier, [r.leaf_hash for r in rows])
         sql = self._sql
-        if len(rows) == 1:
-            cur.execute(sql.entry, _entry_params(rows[0]))
-            cur.execute(sql.payload, _payload_params(rows[0]))
-        else:
-            cur.executemany(sql.entry, [_entry_params(r) for r in rows])
-            cur.executemany(sql.payload, [_payload_params(r) for r in rows])
-        if nodes:
-            cur.executemany(sql.node, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
         size = head.size + len(rows)
         last = rows[-1].leaf_hash
-        cur.execute(
-            sql.move, {"size": size, "last_leaf": last, "frontier": pack_frontier(frontier)})
+        move: Any = (size, last, pack_frontier(frontier))
+        node_params: list[Any] = nodes
+        entry: Callable[[NewRow], Any] = _entry_tuple
+        payload: Callable[[NewRow], Any] = _payload_tuple
+        if not sql.positional:
+            entry, payload = _entry_params, _payload_params
+            node_params = [dict(zip(NODE_PARAMS, n, strict=True)) for n in nodes]
+            move = dict(zip(MOVE_PARAMS, move, strict=True))
+        if len(rows) == 1:
+            cur.execute(sql.entry, entry(rows[0]))
+            cur.execute(sql.payload, payload(rows[0]))
+        else:
+            cur.executemany(sql.entry, [entry(r) for r in rows])
+            cur.executemany(sql.payload, [payload(r) for r in rows])
+        if node_params:
+            cur.executemany(sql.node, node_params)
+        cur.execute(sql.move, move)
         return Head(head.origin, size, last, frontier)
 
     def read_head(self) -> Head:
@@ -504,6 +521,18 @@ class Store:
 def _blob(value: Any) -> bytes:
     """Bytes of a stored blob (a row edited by hand may hold text instead)."""
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _payload_tuple(r: NewRow) -> tuple[Any, ...]:
+    """Payload bind values in ``PAYLOAD_PARAMS`` order."""
+    return (r.seq, r.payload_digest, r.payload, False)
+
+
+def _entry_tuple(r: NewRow) -> tuple[Any, ...]:
+    """Entry bind values in ``ENTRY_PARAMS`` order."""
+    subject = r.subject
+    return (r.seq, r.leaf_hash, r.envelope, r.type, subject["name"], subject.get("version"),
+            subject.get("digest"), r.actor, r.time)
 
 
 def _payload_params(r: NewRow) -> dict[str, Any]:

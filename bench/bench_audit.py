@@ -86,6 +86,31 @@ def _raw_sqlite(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> floa
     return len(rows) / elapsed
 
 
+def _raw_log_tables(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> float:
+    """The same rows through bare sqlite3 into the log's own tables and indexes.
+
+    Not a goal: the most any append path on this schema could reach (no
+    envelope, Merkle nodes or head; same WAL and synchronous=FULL).
+    """
+    AuditLog.open(f"sqlite:///{path}").close()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=FULL")
+    start = time.perf_counter()
+    for lo in range(0, len(rows), batch):
+        con.execute("BEGIN IMMEDIATE")
+        chunk = rows[lo : lo + batch]
+        con.executemany("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)", [
+            (lo + i, merkle.leaf_hash(env), env, "decision", f"model-{(lo + i) % 50}",
+             str((lo + i) % 7), None, "ci", "t") for i, (env, _) in enumerate(chunk)])
+        con.executemany("INSERT INTO audit_payloads VALUES (?,?,?,0)", [
+            (lo + i, "sha256:" + hashlib.sha256(p).hexdigest(), p)
+            for i, (_, p) in enumerate(chunk)])
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return len(rows) / elapsed
+
+
 def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
     print("\n== SQLite (WAL, synchronous=FULL: every acknowledged append is durable)")
     log = AuditLog.open(f"sqlite:///{tmp / 'single.db'}")
@@ -102,6 +127,8 @@ def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
     rows = (rows * (single // 200 + 1))[:single]
     base = _raw_sqlite(tmp / "raw-single.db", rows, 1)
     _line("single durable appends/s (AuditLog.append)", rate, "/s", 3000, base)
+    floor = _raw_log_tables(tmp / "floor-single.db", rows, 1)
+    _line("   bare inserts into the log's tables and indexes", floor, "/s", None, base)
     _line("signed appends/s, 8 threads, group commit", threaded, "/s", None, base)
     print(f"   ({single // 8 * 8} signed appends in {batches} group commits, one checkpoint each)")
 
@@ -114,6 +141,8 @@ def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
     rows = (rows * (batched // len(rows) + 1))[:batched]
     base = _raw_sqlite(tmp / "raw-batched.db", rows, batch)
     _line(f"batched appends/s (append_many of {batch})", rate, "/s", 20000, base)
+    floor = _raw_log_tables(tmp / "floor-batched.db", rows, batch)
+    _line("   bare inserts into the log's tables and indexes", floor, "/s", None, base)
     log.close()
 
 

@@ -133,3 +133,19 @@ def test_dumps_refuses_non_canonical_values(value: object) -> None:
     """Values RFC 8785 cannot represent raise CanonicalizationError, not a foreign error."""
     with pytest.raises(CanonicalizationError, match="not canonical JSON"):
         dumps(value)
+
+
+@pytest.mark.parametrize("edge", [2**53 - 1, -(2**53 - 1), 2**53, -(2**53), 2**64])
+@pytest.mark.parametrize(
+    "wrap", [lambda v: {"n": v}, lambda v: [v], lambda v: {"a": [1, {"n": v}]}])
+def test_integers_inside_containers_at_the_safe_bound(edge: int, wrap: object) -> None:
+    """Integers checked inline in objects and arrays give rfc8785's bytes within
+    +-(2**53-1) and the same refusal beyond it."""
+    value = wrap(edge)  # type: ignore[operator]
+    try:
+        want = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(CanonicalizationError):
+            dumps(value)
+    else:
+        assert dumps(value) == want
