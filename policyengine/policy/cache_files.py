@@ -12,7 +12,8 @@ The directory is ``$XDG_CACHE_HOME/policyengine`` (mode 0700), used only
 when this user owns it and nobody else can write it, because the caches
 hold code that will be executed (:mod:`.cel_cache`).
 ``POLICYENGINE_PARSER_CACHE=off`` disables every cache. Users:
-:mod:`.cel_cache` (one prepared expression per file) and lark's grammar cache.
+:mod:`.cel_cache` (one prepared expression per file), :mod:`.bundle_cache`
+(the loaded documents of a whole policy set) and lark's grammar cache.
 """
 
 from __future__ import annotations

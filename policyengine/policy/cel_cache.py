@@ -13,7 +13,8 @@ The cache holds code that will be executed, so it lives only in a directory
 the current user owns and nobody else can write (``$XDG_CACHE_HOME/
 policyengine``, mode 0700), like lark's grammar cache beside it. Each file
 is JSON (never pickle): a format name and version, the entry's body as a
-string, and the SHA-256 of that string (:mod:`.cache_files`). A file that is truncated, not JSON,
+string, and the SHA-256 of that string (:mod:`.cache_files`, shared with the
+bundle cache). A file that is truncated, not JSON,
 of another format or version, whose body does not hash to its digest or
 does not have the expected shape, or that holds another expression, is
 corrupt: a structlog warning names it and the reason, the expression is
@@ -23,6 +24,8 @@ expressions that parsed and passed the depth limits are stored, so syntax
 errors are always reported from a fresh parse. The key covers the
 expression's text, so a changed policy file never meets a stale entry (and
 the bundle digest is computed from the file as loaded, never from the cache).
+:mod:`.bundle_cache` holds these entries too, for a whole policy set in one
+file; this cache still serves each expression of a set seen for the first time.
 """
 
 from __future__ import annotations

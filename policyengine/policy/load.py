@@ -24,6 +24,7 @@ import yaml
 
 from policyengine.errors import Diagnostic, InputError, PolicyLoadError
 from policyengine.inputs import DocumentError, check_data, compose_all, load_document, read_text
+from policyengine.policy import bundle_cache
 from policyengine.policy.document import JsonPath, PolicyDocument, Span
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.params import merge_overrides, parse_set
@@ -164,6 +165,8 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
 
     Returns:
         The documents, in file order, each with its CEL parsed and analysed.
+        A set that loaded clean before is read from the per-user
+        :mod:`.bundle_cache` (the files are read and hashed every time).
 
     Raises:
         PolicyLoadError: with every problem found in every file, together.
@@ -175,6 +178,11 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
         except InputError as exc:
             text = Diagnostic(str(file), 0, 0, None, None, str(exc).removeprefix(f"{file}: "))
         files.append((str(file), relative, text))
+    readable = [(f, r, t) for f, r, t in files if isinstance(t, str)]
+    if len(readable) == len(files) and readable:
+        cached = bundle_cache.load(readable)  # a clean set loaded before: no YAML, no lint
+        if cached is not None:
+            return cached
     docs: list[PolicyDocument] = []
     problems: list[Diagnostic] = []
     for name, relative, text in files:
@@ -191,6 +199,7 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     problems.extend(lint_documents(docs))
     if problems:
         raise PolicyLoadError(problems)
+    bundle_cache.store(readable, docs)
     return docs
 
 
