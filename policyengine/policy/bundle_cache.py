@@ -60,12 +60,16 @@ SourceFile = tuple[str, str, str]
 
 
 @cache
-def _salt() -> str:
+def _salt() -> str | None:
+    """What every entry depends on besides the files; None (no cache) if it cannot be read."""
     here = Path(__file__).parent
     code = [here / name for name in ("load.py", "document.py", "lint.py", "limits.py")]
     code += [here.parent / "inputs.py", resources.schema_path("policy")]
-    parts = [_VERSION, __version__, cel_cache.salt()]
-    parts += [hashlib.sha256(path.read_bytes()).hexdigest() for path in code]
+    try:
+        parts = [_VERSION, __version__, cel_cache.salt()]
+        parts += [hashlib.sha256(path.read_bytes()).hexdigest() for path in code]
+    except OSError:  # an installation without its sources: load without the cache
+        return None
     return "|".join(parts)
 
 
@@ -74,16 +78,18 @@ def _listing(files: list[SourceFile]) -> list[list[str]]:
             for file, path, text in files]
 
 
-def _key(listing: list[list[str]]) -> str:
-    digest = hashlib.sha256(_salt().encode())
+def _key(salt: str, listing: list[list[str]]) -> str:
+    digest = hashlib.sha256(salt.encode())
     for item in listing:
         digest.update(b"\0" + "\0".join(item).encode("utf-8"))
     return digest.hexdigest()
 
 
-def _folder() -> Path | None:
+def _folder() -> tuple[Path, str] | None:
+    """The entries' folder and the salt of their keys; None when the cache is off."""
     folder = cache_files.cache_dir()
-    return None if folder is None else folder / "bundles"
+    salt = None if folder is None else _salt()
+    return None if folder is None or salt is None else (folder / "bundles", salt)
 
 
 def _encode_marks(marks: dict[JsonPath, tuple[int, int]]) -> list[list[Any]]:
@@ -150,11 +156,12 @@ def load(files: list[SourceFile]) -> list[PolicyDocument] | None:
     A corrupt entry is reported as a warning and gives None (the caller loads
     afresh and :func:`store` replaces it).
     """
-    folder = _folder()
-    if folder is None:
+    where = _folder()
+    if where is None:
         return None
+    folder, salt = where
     listing = _listing(files)
-    key = _key(listing)
+    key = _key(salt, listing)
     path = folder / f"{key}.json"
     try:
         body = cache_files.read(path, _FORMAT, _VERSION)
@@ -180,15 +187,16 @@ def store(files: list[SourceFile], docs: list[PolicyDocument]) -> None:
     Nothing is written when an expression was not prepared in full; failures
     to write are ignored (it is a cache).
     """
-    folder = _folder()
-    if folder is None or not docs:
+    where = _folder()
+    if where is None or not docs:
         return
+    folder, salt = where
     index = {file: i for i, (file, _, _) in enumerate(files)}
     encoded = [_encode(doc, index[doc.file]) for doc in docs if doc.file in index]
     if len(encoded) != len(docs) or any(item is None for item in encoded):
         return
     listing = _listing(files)
-    key = _key(listing)
+    key = _key(salt, listing)
     body = json.dumps({"key": key, "files": listing, "documents": encoded})
     if cache_files.write(folder / f"{key}.json", _FORMAT, _VERSION, body):
         _prune(folder)

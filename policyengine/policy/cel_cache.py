@@ -75,7 +75,10 @@ def _encode_path(path: tuple[Any, ...]) -> list[Any]:
 
 
 def _decode_path(items: list[Any]) -> tuple[Any, ...]:
-    return tuple(_decode_path(step) if isinstance(step, list) else step for step in items)
+    path = tuple(items)
+    if list in map(type, path):  # nested steps are rare; the test runs at C speed
+        path = tuple(_decode_path(step) if isinstance(step, list) else step for step in path)
+    return path
 
 
 def encode_info(info: ExprInfo) -> dict[str, Any]:
