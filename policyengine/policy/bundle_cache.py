@@ -13,7 +13,7 @@ reported from a fresh load.
 
 Key: SHA-256 over this format's version, the package version, the CEL
 cache's salt (grammar, transpiler, analysis, lark, Python), the source of the
-loading and linting code and the policy schema (an editable install changes
+loading, linting and this caching code and the policy schema (an editable install changes
 them without a new version), and each file's name, path relative to its
 root and the SHA-256 of its text. Every run reads the files and derives the
 key from their bytes, so an edit never meets a stale entry. Param overrides
@@ -64,7 +64,7 @@ def _salt() -> str | None:
     """What every entry depends on besides the files; None (no cache) if it cannot be read."""
     here = Path(__file__).parent
     code = [here / name for name in ("load.py", "document.py", "lint.py", "limits.py")]
-    code += [here.parent / "inputs.py", resources.schema_path("policy")]
+    code += [Path(__file__), here.parent / "inputs.py", resources.schema_path("policy")]
     try:
         parts = [_VERSION, __version__, cel_cache.salt()]
         parts += [hashlib.sha256(path.read_bytes()).hexdigest() for path in code]
