@@ -16,8 +16,13 @@ carries, so any decision can be re-evaluated from the log alone:
 
 Payload of a ``policy_bundle`` entry (subject ``{name: policy-bundle, digest}``)::
 
-    {"bundle_digest": "sha256:...", "params": {policy: {param: value}},
+    {"bundle_digest": "sha256:...", "digest_version": 2, "params": {policy: {param: value}},
      "files": [{"path": "fairness/policy.yaml", "source": "<as loaded>", "text": "..."}]}
+
+The bundle digest covers each file's ``path`` and ``text`` as recorded here
+(``policy/compile.py``), so recompiling the entry derives it again.
+``digest_version`` names the digest's definition; entries recorded before it
+existed lack it and are recompiled under version 1 (canonical forms only).
 
 Not handled here: evaluating or comparing (``replay.py``, ``whatif.py``).
 """
@@ -27,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,29 +57,23 @@ BUNDLE_SUBJECT = "policy-bundle"
 """Subject name of every bundle entry (the digest is the subject digest)."""
 
 
-def _relative(file: str, roots: tuple[str, ...]) -> str:
-    """``file`` relative to the configured root it was found under (a file root: its name)."""
-    path = Path(file)
-    for root in roots:
-        base = Path(root)
-        if path == base:
-            return path.name
-        if path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    return path.name
-
-
 def bundle_payload(policies: Policies) -> dict[str, Any]:
-    """The ``policy_bundle`` payload of a compiled set: its files, in load order, and params."""
+    """The ``policy_bundle`` payload of a compiled set: its files, in load order, and params.
+
+    Each file's ``path`` is the one its bundle digest covers (:func:`~.compile.file_path`:
+    relative to the configured root it was found under; a file root: its name).
+    """
+    from policyengine.policy.compile import BUNDLE_DIGEST_VERSION, file_path
+
     files: list[dict[str, str]] = []
     seen: set[str] = set()
     for doc in policies.documents:
         if doc.file not in seen:
             seen.add(doc.file)
-            files.append({"path": _relative(doc.file, policies.roots), "source": doc.file,
-                          "text": doc.text})
+            files.append({"path": file_path(doc), "source": doc.file, "text": doc.text})
     return {
         "bundle_digest": policies.compiled.bundle_digest,
+        "digest_version": BUNDLE_DIGEST_VERSION,
         "params": {name: dict(values) for name, values in policies.params.items()},
         "files": files,
     }
@@ -112,8 +110,8 @@ def bundle_entries(engine: Engine, policies: Policies, actor: str) -> list[NewEn
     return [NewEntry(BUNDLE_TYPE, subject, actor, bundle_payload(policies))]
 
 
-def _parse(text: str, label: str) -> list[Any]:
-    """Policy documents of one stored file, labelled ``label``.
+def _parse(text: str, label: str, path: str) -> list[Any]:
+    """Policy documents of one stored file, labelled ``label``, at ``path`` in its root.
 
     Raises:
         PolicyLoadError: the stored text does not parse.
@@ -121,7 +119,7 @@ def _parse(text: str, label: str) -> list[Any]:
     from policyengine.errors import PolicyLoadError
     from policyengine.policy.load import OTHER_KINDS, parse_documents
 
-    found, problems = parse_documents(text, label)
+    found, problems = parse_documents(text, label, path)
     if problems:
         raise PolicyLoadError(problems)
     return [d for d in found
@@ -138,21 +136,34 @@ def compile_bundle(payload: Mapping[str, Any],
             file holding that policy is labelled so (one bundle serves decisions
             made from checkouts at different paths). Default: the stored source.
 
+    The digest is derived under the entry's ``digest_version``; an entry
+    without one was recorded before the marker existed, when the digest
+    covered the policies' canonical forms only (version 1), and is recompiled
+    so, so decisions recorded then still replay. A new entry always carries
+    the marker, so it never falls back to the weaker definition unnoticed: its
+    decision recorded a version-2 digest, which a version-1 recompilation
+    does not match (``bundle_mismatch``).
+
     Raises:
-        PolicyLoadError, ConfigError: the stored files or params do not compile.
+        PolicyLoadError, ConfigError: the stored files or params do not compile,
+            or the digest version is unknown.
         KeyError, TypeError: the payload is not a bundle payload.
     """
     from policyengine.policy import compile_policies
 
     docs: list[Any] = []
     for item in payload["files"]:
-        text, label = str(item["text"]), str(item.get("source") or item["path"])
-        found = _parse(text, label)
+        text, path = str(item["text"]), str(item["path"])
+        label = str(item.get("source") or path)
+        found = _parse(text, label, path)
         wanted = {sources[d.name] for d in found if sources and d.name in sources}
         if len(wanted) == 1 and label not in wanted:
-            found = _parse(text, wanted.pop())
+            found = _parse(text, wanted.pop(), path)
         docs.extend(found)
-    return compile_policies(docs, params=payload.get("params") or {})
+    version = payload.get("digest_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TypeError(f"digest_version {version!r} is not an integer")
+    return compile_policies(docs, params=payload.get("params") or {}, digest_version=version)
 
 
 def format_now(now: datetime) -> str:

@@ -13,7 +13,8 @@ The cache holds code that will be executed, so it lives only in a directory
 the current user owns and nobody else can write (``$XDG_CACHE_HOME/
 policyengine``, mode 0700), like lark's grammar cache beside it. Each file
 is JSON (never pickle): a format name and version, the entry's body as a
-string, and the SHA-256 of that string. A file that is truncated, not JSON,
+string, and the SHA-256 of that string (:mod:`.cache_files`, shared with the
+bundle cache). A file that is truncated, not JSON,
 of another format or version, whose body does not hash to its digest or
 does not have the expected shape, or that holds another expression, is
 corrupt: a structlog warning names it and the reason, the expression is
@@ -23,15 +24,15 @@ expressions that parsed and passed the depth limits are stored, so syntax
 errors are always reported from a fresh parse. The key covers the
 expression's text, so a changed policy file never meets a stale entry (and
 the bundle digest is computed from the file as loaded, never from the cache).
+:mod:`.bundle_cache` holds these entries too, for a whole policy set in one
+file; this cache still serves each expression of a set seen for the first time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,45 +40,21 @@ from typing import Any
 import celpy
 import lark
 
-from policyengine.policy import cel_ast
+from policyengine.policy import cache_files, cel_ast
+from policyengine.policy.cache_files import cache_dir
 from policyengine.policy.cel_ast import ExprInfo, Reference
 
-__all__ = ["cache_dir", "load", "store"]
+__all__ = ["cache_dir", "decode_info", "encode_info", "load", "salt", "store"]
 
 _VERSION = "2"
 """Bump when the entry format or the transpiled code's contract changes."""
 _FORMAT = "policyengine-cel-cache"
 
 
-def cache_dir() -> Path | None:
-    """``$XDG_CACHE_HOME/policyengine`` when private to this user, else None."""
-    if os.environ.get("POLICYENGINE_PARSER_CACHE", "").lower() in {"0", "off", "no", "false"}:
-        return None
-    try:
-        root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    except (RuntimeError, KeyError):  # no home directory (some CI containers)
-        return None
-    return _private_folder(root)
-
-
 @cache
-def _private_folder(root: str) -> Path | None:
-    """Create and check ``root/policyengine`` once per process and root (start-up time:
-    ``load`` and ``store`` ask for every expression)."""
-    folder = Path(root) / "policyengine"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.stat()
-    except OSError:
-        return None
-    getuid = getattr(os, "getuid", None)
-    if (getuid is not None and info.st_uid != getuid()) or info.st_mode & 0o022:
-        return None
-    return folder
-
-
-@cache
-def _salt() -> str:
+def salt() -> str:
+    """What every prepared expression depends on besides its text: this format's
+    version, cel-python's grammar and transpiler, our analysis, lark, Python."""
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_bytes()
     transpiler = Path(celpy.__file__).parent / "evaluation.py"
     analysis = Path(cel_ast.__file__)  # a change to the analysis invalidates every entry
@@ -89,7 +66,7 @@ def _salt() -> str:
 
 
 def _path(folder: Path, text: str, roots: frozenset[str]) -> Path:
-    key = hashlib.sha256(f"{_salt()}|{','.join(sorted(roots))}|{text}".encode()).hexdigest()
+    key = hashlib.sha256(f"{salt()}|{','.join(sorted(roots))}|{text}".encode()).hexdigest()
     return folder / "expressions" / f"{key}.json"
 
 
@@ -98,10 +75,14 @@ def _encode_path(path: tuple[Any, ...]) -> list[Any]:
 
 
 def _decode_path(items: list[Any]) -> tuple[Any, ...]:
-    return tuple(_decode_path(step) if isinstance(step, list) else step for step in items)
+    path = tuple(items)
+    if list in map(type, path):  # nested steps are rare; the test runs at C speed
+        path = tuple(_decode_path(step) if isinstance(step, list) else step for step in path)
+    return path
 
 
-def _encode_info(info: ExprInfo) -> dict[str, Any]:
+def encode_info(info: ExprInfo) -> dict[str, Any]:
+    """:class:`ExprInfo` as JSON data (:func:`decode_info` reads it back)."""
     refs = {name: [[r.name, r.line, r.column] for r in getattr(info, name)]
             for name in ("variables", "functions", "params", "problems")}
     paths = {name: [_encode_path(p) for p in getattr(info, name)]
@@ -109,7 +90,9 @@ def _encode_info(info: ExprInfo) -> dict[str, Any]:
     return {**refs, **paths}
 
 
-def _decode_info(data: dict[str, Any]) -> ExprInfo:
+def decode_info(data: dict[str, Any]) -> ExprInfo:
+    """The :class:`ExprInfo` of :func:`encode_info`'s data; KeyError, TypeError or
+    ValueError when it has another shape."""
     info = ExprInfo()
     for name in ("variables", "functions", "params", "problems"):
         getattr(info, name).extend(Reference(str(n), int(line), int(col))
@@ -117,29 +100,6 @@ def _decode_info(data: dict[str, Any]) -> ExprInfo:
     for name in ("paths", "optional_paths"):
         getattr(info, name).extend(_decode_path(p) for p in data[name])
     return info
-
-
-def _corrupt(path: Path, reason: str) -> None:
-    import structlog
-
-    structlog.get_logger("policyengine.policy").warning(
-        "cel_cache_entry_corrupt", path=str(path), reason=reason, action="rebuilt")
-
-
-def _body(raw: str) -> str:
-    """The checked body of one cache file; ValueError names what is wrong."""
-    try:
-        outer = json.loads(raw)
-    except ValueError:
-        raise ValueError("not JSON (truncated?)") from None
-    if not isinstance(outer, dict) or outer.get("format") != _FORMAT:
-        raise ValueError("not a policyengine CEL cache entry")
-    if outer.get("version") != _VERSION:
-        raise ValueError(f"format version {outer.get('version')!r}, expected {_VERSION!r}")
-    body, digest = outer.get("body"), outer.get("sha256")
-    if not isinstance(body, str) or hashlib.sha256(body.encode()).hexdigest() != digest:
-        raise ValueError("body does not match its SHA-256")
-    return body
 
 
 def load(text: str, roots: frozenset[str]) -> dict[str, Any] | None:
@@ -153,22 +113,19 @@ def load(text: str, roots: frozenset[str]) -> dict[str, Any] | None:
         return None
     path = _path(folder, text, roots)
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        _corrupt(path, f"unreadable: {type(exc).__name__}")
-        return None
-    try:
-        data = json.loads(_body(raw))
+        body = cache_files.read(path, _FORMAT, _VERSION)
+        if body is None:
+            return None
+        data = json.loads(body)
         if data["text"] != text:
             raise ValueError("holds another expression")
         return {"depth": int(data["depth"]), "macros": int(data["macros"]),
-                "literal": data["literal"], "info": _decode_info(data["info"]),
+                "literal": data["literal"], "info": decode_info(data["info"]),
                 "python": str(data["python"])}
     except (ValueError, KeyError, TypeError) as exc:
-        _corrupt(path, str(exc) if isinstance(exc, ValueError) else
-                 f"bad shape: {type(exc).__name__}: {exc}")
+        cache_files.report_corrupt("cel_cache_entry_corrupt", path,
+                                   str(exc) if isinstance(exc, ValueError) else
+                                   f"bad shape: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -178,17 +135,6 @@ def store(text: str, roots: frozenset[str], depth: int, macros: int, literal: st
     folder = cache_dir()
     if folder is None:
         return
-    target = _path(folder, text, roots)
     body = json.dumps({"text": text, "depth": depth, "macros": macros, "literal": literal,
-                       "info": _encode_info(info), "python": python})
-    digest = hashlib.sha256(body.encode()).hexdigest()
-    wrapped = json.dumps({"format": _FORMAT, "version": _VERSION, "sha256": digest,
-                          "body": body})
-    try:
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(wrapped)
-        os.replace(tmp, target)
-    except OSError:
-        return
+                       "info": encode_info(info), "python": python})
+    cache_files.write(_path(folder, text, roots), _FORMAT, _VERSION, body)

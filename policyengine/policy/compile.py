@@ -10,8 +10,18 @@ part of each policy's canonical form, so they change the bundle digest.
 Canonical form of a policy: the document as loaded with ``spec.params``
 replaced by the effective params and every number a double
 (:mod:`.numbers`), serialised with RFC 8785 (JCS). Policy digest = SHA-256
-of those bytes; bundle digest = SHA-256 of the RFC 8785 list of
-``{name, version, digest}`` sorted by name.
+of those bytes.
+
+Bundle digest (:data:`BUNDLE_DIGEST_VERSION` 2) = SHA-256 of the RFC 8785
+object ``{"digest_version": 2, "policies": [{name, version, digest}] sorted
+by name, "files": [{path, sha256}] sorted}``, where each policy file's
+``path`` is relative to its policies root and ``sha256`` is the hex SHA-256
+of its UTF-8 text as loaded (:func:`file_digests`): exactly what a
+``policy_bundle`` log entry records, so replay derives the same digest from
+the entry, and any edit of a file (a comment, whitespace) changes it.
+Version 1, the digest of decisions recorded before, is the RFC 8785 list of
+``{name, version, digest}`` alone; replay recompiles a bundle entry without
+a ``digest_version`` marker under it (``bundles.compile_bundle``).
 
 This module owns compilation and digests; it reads no files and evaluates
 nothing.
@@ -44,6 +54,7 @@ from policyengine.policy.numbers import normalise, to_cel
 from policyengine.policy.params import merge_overrides, parse_set
 
 __all__ = [
+    "BUNDLE_DIGEST_VERSION",
     "ENGINES",
     "HISTORY_FIELDS",
     "CompiledPolicy",
@@ -52,6 +63,8 @@ __all__ = [
     "compile_policies",
     "digest_of",
     "engine_setting",
+    "file_digests",
+    "file_path",
     "history_reads",
     "merge_overrides",
     "parse_set",
@@ -69,6 +82,32 @@ def digest_of(value: Any) -> str:
     except CanonicalizationError as exc:
         raise ValueError(str(exc)) from exc
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+BUNDLE_DIGEST_VERSION = 2
+"""How :func:`compile_policies` defines the bundle digest (module docstring).
+
+Recorded in every ``policy_bundle`` entry. Decisions recorded under version 1
+(policy canonical forms only: a comment-only edit kept the digest) stay in
+logs that must replay for as long as they are kept, so version 1 is
+recognised by the entry's missing marker rather than guessed from the digest
+string (both are ``sha256:<hex>``) or by trying both definitions."""
+
+
+def file_path(doc: PolicyDocument) -> str:
+    """The path a bundle records for ``doc``'s file: relative to its root, else its name."""
+    return doc.path or os.path.basename(doc.file)
+
+
+def file_digests(docs: Iterable[PolicyDocument]) -> list[dict[str, str]]:
+    """``{path, sha256}`` of each distinct file of ``docs``, sorted: part of the bundle digest.
+
+    ``sha256`` is over the file's UTF-8 text as loaded (``read_text`` drops a
+    leading BOM and nothing else), the text a ``policy_bundle`` entry records.
+    """
+    found = {(file_path(doc), hashlib.sha256(doc.text.encode("utf-8")).hexdigest())
+             for doc in docs}
+    return [{"path": path, "sha256": digest} for path, digest in sorted(found)]
 
 
 INPUT_NAMES = frozenset({"card", "event", "history", "now"})
@@ -353,7 +392,8 @@ def _compile_policy(doc: PolicyDocument, params: dict[str, Any],
 def compile_policies(docs: list[PolicyDocument],
                      params: Mapping[str, Mapping[str, Any]] | None = None,
                      *, limits: Limits = DEFAULT_LIMITS,
-                     engine: str | None = None) -> CompiledPolicySet:
+                     engine: str | None = None,
+                     digest_version: int = BUNDLE_DIGEST_VERSION) -> CompiledPolicySet:
     """Compile documents from :func:`~.load.load_policies` into a policy set.
 
     Args:
@@ -362,14 +402,21 @@ def compile_policies(docs: list[PolicyDocument],
         limits: run-time limits for every evaluation of this set.
         engine: one of :data:`ENGINES`; default: the :func:`engine_setting` in force,
             else ``$POLICYENGINE_ENGINE``, else reference.
+        digest_version: the bundle digest definition (:data:`BUNDLE_DIGEST_VERSION`);
+            1 only to replay a bundle recorded under it.
 
     Returns:
-        The compiled set; ``bundle_digest`` covers every policy's canonical form.
+        The compiled set; ``bundle_digest`` covers every policy's canonical form
+        (effective params included) and every policy file's path and exact text.
 
     Raises:
         PolicyLoadError: documents that were never linted and do not lint clean.
-        ConfigError: overrides for unknown policies or params, or of the wrong type.
+        ConfigError: overrides for unknown policies or params, or of the wrong type;
+            an unknown ``digest_version``.
     """
+    if digest_version not in (1, BUNDLE_DIGEST_VERSION):
+        raise ConfigError(f"unknown bundle digest version {digest_version!r}; "
+                          f"expected 1 or {BUNDLE_DIGEST_VERSION}")
     engine = engine or _ENGINE.get() or os.environ.get("POLICYENGINE_ENGINE") or "reference"
     if engine not in ENGINES:
         raise ConfigError(f"bad engine {engine!r}: expected one of {', '.join(ENGINES)}")
@@ -384,8 +431,11 @@ def compile_policies(docs: list[PolicyDocument],
                      for index, doc in enumerate(docs))
     if not policies:
         raise ConfigError("no policies to compile; expected at least one policy document")
-    bundle = sorted(({"name": p.name, "version": p.version, "digest": p.digest}
-                     for p in policies), key=lambda item: item["name"])
+    bundle: Any = sorted(({"name": p.name, "version": p.version, "digest": p.digest}
+                          for p in policies), key=lambda item: item["name"])
+    if digest_version != 1:
+        bundle = {"digest_version": digest_version, "policies": bundle,
+                  "files": file_digests(docs)}
     return CompiledPolicySet(policies=policies, bundle_digest=digest_of(bundle), limits=limits,
                              engine=engine, native_env=env,
                              history_reads=history_reads(_cel_texts(docs)))

@@ -39,6 +39,10 @@ class PolicyDocument:
     """The document as plain JSON-like data (timestamps stay strings)."""
     text: str = field(repr=False)
     """Whole file text (shared by the documents of one file)."""
+    path: str = ""
+    """The file's path relative to the policies root it was found under (a file
+    named directly: its name), as the ``policy_bundle`` entry records it; with
+    ``text``, part of the bundle digest (``compile.py``). Empty: the file's name."""
     marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)
     """JSON path -> 0-based (line, col) of the value node."""
     key_marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)

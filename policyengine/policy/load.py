@@ -24,6 +24,7 @@ import yaml
 
 from policyengine.errors import Diagnostic, InputError, PolicyLoadError
 from policyengine.inputs import DocumentError, check_data, compose_all, load_document, read_text
+from policyengine.policy import bundle_cache
 from policyengine.policy.document import JsonPath, PolicyDocument, Span
 from policyengine.policy.lint import lint_documents
 from policyengine.policy.params import merge_overrides, parse_set
@@ -83,11 +84,14 @@ class _Builder:
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Diagnostic]]:
+def parse_documents(text: str, file: str,
+                    path: str = "") -> tuple[list[PolicyDocument], list[Diagnostic]]:
     """Compose every YAML document in ``text``; returns documents and problems.
 
-    Limits, duplicate keys and numbers are checked by :mod:`policyengine.inputs`,
-    as for every other input; a refusal becomes a located diagnostic.
+    ``path`` is the file's path relative to its policies root
+    (:attr:`PolicyDocument.path`). Limits, duplicate keys and numbers are
+    checked by :mod:`policyengine.inputs`, as for every other input; a refusal
+    becomes a located diagnostic.
     """
     docs: list[PolicyDocument] = []
     try:
@@ -98,7 +102,7 @@ def parse_documents(text: str, file: str) -> tuple[list[PolicyDocument], list[Di
     for index, node in enumerate(nodes):
         if node is None:
             continue
-        doc = PolicyDocument(file=file, index=index, data=None, text=text)
+        doc = PolicyDocument(file=file, index=index, data=None, text=text, path=path)
         doc.data = _Builder(doc, problems).build(node, ())
         try:
             check_data(doc.data, file)
@@ -125,12 +129,19 @@ def find_policy_files(paths: Iterable[Path]) -> Iterator[Path]:
     Directories yield every ``*.yaml``/``*.yml`` except pack tests
     (:func:`is_test_file`), in sorted order.
     """
+    for file, _ in _policy_files(paths):
+        yield file
+
+
+def _policy_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """:func:`find_policy_files`, each with its path relative to the root it was found under."""
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
-            yield from (p for p in found if p.is_file() and not is_test_file(p, path))
+            yield from ((p, p.relative_to(path).as_posix()) for p in found
+                        if p.is_file() and not is_test_file(p, path))
         else:
-            yield path
+            yield path, path.name
 
 
 OTHER_KINDS = frozenset({"Approvers", "PolicyTest"})
@@ -154,20 +165,31 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
 
     Returns:
         The documents, in file order, each with its CEL parsed and analysed.
+        A set that loaded clean before is read from the per-user
+        :mod:`.bundle_cache` (the files are read and hashed every time).
 
     Raises:
         PolicyLoadError: with every problem found in every file, together.
     """
+    files: list[tuple[str, str, str | Diagnostic]] = []
+    for file, relative in _policy_files(paths):
+        try:
+            text: str | Diagnostic = read_text(file, "policy file")
+        except InputError as exc:
+            text = Diagnostic(str(file), 0, 0, None, None, str(exc).removeprefix(f"{file}: "))
+        files.append((str(file), relative, text))
+    readable = [(f, r, t) for f, r, t in files if isinstance(t, str)]
+    if len(readable) == len(files) and readable:
+        cached = bundle_cache.load(readable)  # a clean set loaded before: no YAML, no lint
+        if cached is not None:
+            return cached
     docs: list[PolicyDocument] = []
     problems: list[Diagnostic] = []
-    for file in find_policy_files(paths):
-        try:
-            text = read_text(file, "policy file")
-        except InputError as exc:
-            problems.append(Diagnostic(str(file), 0, 0, None, None,
-                                       str(exc).removeprefix(f"{file}: ")))
+    for name, relative, text in files:
+        if isinstance(text, Diagnostic):
+            problems.append(text)
             continue
-        found, issues = parse_documents(text, str(file))
+        found, issues = parse_documents(text, name, relative)
         docs.extend(doc for doc in found if not _other_kind(doc))
         problems.extend(issues)
     if not docs and not problems:
@@ -177,6 +199,7 @@ def load_policies(paths: list[Path]) -> list[PolicyDocument]:
     problems.extend(lint_documents(docs))
     if problems:
         raise PolicyLoadError(problems)
+    bundle_cache.store(readable, docs)
     return docs
 
 

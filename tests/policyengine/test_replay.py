@@ -101,6 +101,56 @@ def test_replay_reproduces_allow_and_deny(engine):
         assert result.reproduced and result.fault is None and result.verdict == verdict
 
 
+def test_bundle_entry_recompiles_to_its_digest_and_any_edit_changes_it(engine):
+    """A bundle entry derives its recorded digest; a comment added to a stored file changes it."""
+    from policyengine.bundles import compile_bundle
+
+    result = gate(engine, card("1.0.0"), "staging", "promote", now=T0)
+    payload = engine.log.get(result.seq - 1).payload
+    assert payload["digest_version"] == 2
+    assert compile_bundle(payload).bundle_digest == result.decision["bundle_digest"]
+    edited = json.loads(json.dumps(payload))
+    edited["files"][0]["text"] += "# reviewed\n"
+    assert compile_bundle(edited).bundle_digest != result.decision["bundle_digest"]
+    unmarked = {k: v for k, v in payload.items() if k != "digest_version"}
+    assert compile_bundle(unmarked).bundle_digest != result.decision["bundle_digest"]
+
+
+def test_decisions_recorded_under_the_first_digest_definition_still_replay(tmp_path, monkeypatch):
+    """A log written before digests covered file bytes (no digest_version) replays unchanged."""
+    import policyengine.bundles as bundles
+    import policyengine.policy as policy
+    from policyengine.policy.compile import digest_of
+
+    before = open_engine(tmp_path)
+    with monkeypatch.context() as m:  # what the gate did then: version-1 digest, no marker
+        compile_v1, payload_v2 = policy.compile_policies, bundles.bundle_payload
+        m.setattr(policy, "compile_policies",
+                  lambda *a, **k: compile_v1(*a, **{**k, "digest_version": 1}))
+        m.setattr(bundles, "bundle_payload", lambda policies: {
+            k: v for k, v in payload_v2(policies).items() if k != "digest_version"})
+        allowed = gate(before, card("1.0.0"), "staging", "promote", now=T0)
+        denied = gate(before, card("1.0.0"), "production", "promote", now=T0)
+    before.close()
+    engine = open_engine(tmp_path)  # the same log, read and written by today's code
+    try:
+        entry = engine.log.get(allowed.seq - 1)
+        assert entry.envelope["type"] == BUNDLE_TYPE and "digest_version" not in entry.payload
+        compiled = engine.compiled("staging")
+        first = digest_of(sorted(({"name": p.name, "version": p.version, "digest": p.digest}
+                                  for p in compiled.policies), key=lambda item: item["name"]))
+        assert allowed.decision["bundle_digest"] == first != compiled.bundle_digest
+        for seq, verdict in ((allowed.seq, "allow"), (denied.seq, "deny")):
+            result = replay_decision(engine, seq)
+            assert result.reproduced and result.fault is None and result.verdict == verdict
+        now = gate(engine, card("1.0.1"), "staging", "promote", now=T0)  # a new bundle entry
+        assert now.decision["bundle_digest"] == compiled.bundle_digest
+        assert engine.log.get(now.seq - 1).payload["digest_version"] == 2
+        assert all(r.reproduced for r in replay_all(engine.log))
+    finally:
+        engine.close()
+
+
 def test_replay_of_non_decision_is_bad_input(engine):
     """Asking to replay a bundle entry is refused as bad input."""
     result = gate(engine, card("1.0.0"), "staging", "promote", now=T0)

@@ -1,4 +1,8 @@
-"""The prepared-expression cache: corrupt entries are rebuilt, never change a decision or digest."""
+"""The prepared-expression cache: corrupt entries are rebuilt, never change a decision or digest.
+
+A policy set loaded before is read whole from the bundle cache (test_bundle_cache.py)
+without reading expression entries, so these tests remove its entries first.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ def _decide(policies: Path) -> dict:
     return {k: v for k, v in decision.items() if k not in ("id", "duration_ms")}
 
 
+def _forget_bundles(cache: Path) -> None:
+    """Remove the bundle cache's entries, so the next load reads the expression entries."""
+    shutil.rmtree(cache.parent / "bundles", ignore_errors=True)
+
+
 def _corruptions() -> dict[str, object]:
     def truncate(raw: str) -> str:
         return raw[: len(raw) // 2]
@@ -71,10 +80,12 @@ def test_corrupt_entries_are_rebuilt_with_the_same_decision(cache, monkeypatch, 
     damage = _corruptions()[kind]
     for file in files:
         file.write_text(damage(file.read_text()))  # type: ignore[operator]
+    _forget_bundles(cache)
     with capture_logs() as logs:
         assert _decide(policies) == want
     corrupt = [e for e in logs if e["event"] == "cel_cache_entry_corrupt"]
     assert len(corrupt) == len(files) and all(e["log_level"] == "warning" for e in corrupt)
+    _forget_bundles(cache)
     with capture_logs() as logs:  # rebuilt: read cleanly from now on
         assert _decide(policies) == want
     assert not [e for e in logs if e["event"] == "cel_cache_entry_corrupt"]
@@ -88,6 +99,7 @@ def test_an_entry_of_another_expression_is_not_used(cache):
     first = files[0].read_text()
     for file in files[1:]:
         file.write_text(first)
+    _forget_bundles(cache)
     with capture_logs() as logs:
         assert _decide(policies) == want
     assert any("another expression" in str(e.get("reason")) for e in logs)

@@ -15,11 +15,17 @@ def _cps(write, h, overrides=None, params="{min: 0.8, name: x}"):
 
 
 def test_bundle_digest_is_stable_and_override_sensitive(write, h):
-    """Same policies give the same digest; an override changes it; 0.8 vs 0.80 does not."""
+    """Same files give the same digest; an override changes it; 0.8 vs 0.80 changes only it.
+
+    0.8 and 0.80 are one canonical form (the policy digest), but the bundle
+    digest also covers the file's exact text.
+    """
     a, b = _cps(write, h), _cps(write, h)
     assert a.bundle_digest == b.bundle_digest and a.bundle_digest.startswith("sha256:")
     assert _cps(write, h, {"p": {"min": 0.9}}).bundle_digest != a.bundle_digest
-    assert _cps(write, h, params="{min: 0.80, name: x}").bundle_digest == a.bundle_digest
+    spelled = _cps(write, h, params="{min: 0.80, name: x}")
+    assert spelled.policies[0].digest == a.policies[0].digest
+    assert spelled.bundle_digest != a.bundle_digest
 
 
 def test_override_of_unknown_policy_or_param_or_type(write, h):
