@@ -4,7 +4,8 @@ Owns :class:`Verifier`, which reads entries and checkpoints once, in order,
 from a store or an export bundle, and names the first fault it finds. Memory
 does not grow with the log: it keeps a compact range (RFC 9162 §2.1.1, one
 hash per set bit of the size), the last two leaf hashes, the next
-checkpoint, and the redacted entries still waiting for their tombstone.
+checkpoint, one batch of rows, and the redacted entries still waiting for
+their tombstone.
 
 For each entry at position ``p`` it checks, in this order: the envelope
 parses (a strict pattern of the canonical form, else JSON plus a canonical
@@ -12,7 +13,10 @@ re-encoding); its leaf hash SHA-256(0x00 || envelope) (RFC 9162 §2.1.1)
 equals the stored one; its ``seq`` equals ``p``; its ``prev`` equals the
 previous leaf hash; its ``log`` is the origin; its payload hashes to
 ``payload_digest`` (redacted payloads are reported, not failed, when a
-``redaction`` tombstone names them with the same digest). Each checkpoint is
+``redaction`` tombstone names them with the same digest). Batches of
+ordinary entries are checked whole (:mod:`audit._batch`, the same checks in
+whole-batch passes); any other batch takes these checks one entry at a time,
+so the first fault is always named by them. Each checkpoint is
 checked when the stream reaches its size: signature (c2sp.org/signed-note),
 origin, and root against the streamed tree hash; checkpoints verified this
 way are consistent with each other by construction (they are roots of
