@@ -33,13 +33,15 @@ class Env(NamedTuple):
 # A JSON string as RFC 8785 writes it (no "\/" escapes, lowercase \u00xx),
 # written as an unrolled, possessive loop so plain runs are scanned in one step.
 _S = rb'[^"\\\x00-\x1f]*+(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[^"\\\x00-\x1f]*+)*+'
-# The canonical envelope: keys in RFC 8785 order, subject per the contract.
+# What follows the subject's opening brace (the subject per the contract).
+_TAIL = (rb'(?:"digest":"' + _S + rb'",)?"name":"' + _S + rb'"(?:,"version":"' + _S
+         + rb'")?\},"time":"' + _S + rb'","type":"([a-z_]+)","v":1\}')
+# The canonical envelope: keys in RFC 8785 order.
 ENVELOPE_RE = re.compile(
     rb'\{"actor":"' + _S + rb'","log":"(' + _S + rb')","payload_digest":"sha256:([0-9a-f]{64})"'
-    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"subject":\{(?:"digest":"' + _S
-    + rb'",)?"name":"' + _S + rb'"(?:,"version":"' + _S + rb'")?\},"time":"' + _S
-    + rb'","type":"([a-z_]+)","v":1\}'
+    rb',"prev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"subject":\{' + _TAIL
 )
+_STRING_RE = re.compile(_S)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 ZERO_PREV = b"0" * 64
 
@@ -76,6 +78,27 @@ def read_fields(data: bytes) -> Fields | None:
     if m is None:
         return _json_fields(bytes(data))
     return m.groups()  # type: ignore[return-value]
+
+
+def plain_string(text: bytes) -> bool:
+    """Whether ``text`` is the inside of a canonical JSON string (as the envelope pattern reads)."""
+    return _STRING_RE.fullmatch(text) is not None
+
+
+def fast_pattern(log: bytes) -> re.Pattern[bytes]:
+    """:data:`ENVELOPE_RE` for one log, for callers that already know the fields.
+
+    ``log`` (a :func:`plain_string`) is written into the pattern; the digest
+    and prev are taken as any 64 bytes (``.{64}``, one step in the regex
+    engine) for the caller to compare with the values it expects. Groups:
+    digest, prev, seq, type. A match whose digest and prev equal 64 lowercase
+    hex is a match of :data:`ENVELOPE_RE` with these fields and this log.
+    """
+    return re.compile(
+        rb'\{"actor":"' + _S + rb'","log":"' + re.escape(log)
+        + rb'","payload_digest":"sha256:((?s:.{64}))","prev":"((?s:.{64}))"'
+        rb',"seq":(0|[1-9][0-9]{0,15}),"subject":\{' + _TAIL
+    )
 
 
 def decode(fields: Fields) -> Env | None:
