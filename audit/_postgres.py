@@ -8,7 +8,7 @@ rows written live in :mod:`audit.store` and :mod:`audit._tables`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -85,8 +85,9 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 #   barrier runs on the same backend after the append's COMMIT (in the same
 #   Query message, or after its reply; one backend runs statements in order),
 #   so it lies below the barrier's commit record; when the barrier's
-#   synchronous commit returns, the append is on disk. A flush writes all WAL inserted so far, so one fsync can
-#   serve several writers' barriers (group commit; see also commit_delay).
+#   synchronous commit returns, the append is on disk. A flush writes all WAL
+#   inserted so far, so one fsync can serve several writers' barriers (group
+#   commit; see also commit_delay).
 # - The barrier must write WAL: a transaction without an xid writes no commit
 #   record and does not wait. pg_logical_emit_message(transactional => true)
 #   writes a WAL record in the transaction and assigns an xid (docs,
@@ -128,10 +129,12 @@ def make_async(conn: Connection) -> None:
 
 
 def flush_barrier(conn: Connection) -> None:
-    """After an asynchronous commit: return once it is on disk (the barrier above)."""
-    conn.exec_driver_sql(_DURABLE_COMMIT)
-    conn.exec_driver_sql(_FLUSH_BARRIER)
-    conn.commit()
+    """After an asynchronous commit: return once it is on disk (the barrier above).
+
+    The barrier transaction is one Query message: one round trip, not four.
+    """
+    with _simple_queries(conn.connection.driver_connection, conn.invalidate) as cur:
+        cur.execute(_barrier_transaction())
 
 
 def can_group_commit(engine: Engine) -> bool:
@@ -143,6 +146,11 @@ def can_group_commit(engine: Engine) -> bool:
     except exc.DBAPIError:
         return False
     return True
+
+
+def _barrier_transaction() -> str:
+    """The barrier as one transaction in one message (read at call time, for tests)."""
+    return f"{_BEGIN}; {_DURABLE_COMMIT}; {_FLUSH_BARRIER}; {_COMMIT}"
 
 
 class _Batch:
@@ -165,6 +173,33 @@ class _Batch:
         """Add the statement once per parameter set."""
         for params in params_seq:
             self.execute(statement, params)
+
+
+@contextmanager
+def _simple_queries(conn: Any, invalidate: Callable[[], None]) -> Iterator[Any]:
+    """A client-binding cursor on psycopg ``conn`` with transactions in explicit SQL.
+
+    Statements, BEGIN and COMMIT included, are sent together as one simple
+    Query message (docs, protocol-flow.html, "Multiple Statements in a Simple
+    Query": after a failing statement the rest is not run). On an error the
+    aborted transaction block is rolled back; a connection left in any other
+    state is ``invalidate``d rather than returned to the pool.
+    """
+    from psycopg import ClientCursor  # only here: psycopg is the postgres extra
+    from psycopg.pq import TransactionStatus
+
+    conn.autocommit = True  # psycopg would otherwise begin transactions itself
+    try:
+        yield ClientCursor(conn)
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute(_ROLLBACK)
+        raise
+    finally:
+        if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+            invalidate()  # never hand a half-finished session back to the pool
+        else:
+            conn.autocommit = False
 
 
 @contextmanager
@@ -196,16 +231,9 @@ def append_transaction(
         head_sql: the head query, without parameters.
         group_commit: commit asynchronously, then wait on a flush barrier.
     """
-    from psycopg import ClientCursor  # only here: psycopg is the postgres extra
-    from psycopg.pq import TransactionStatus
-
-    conn = raw.driver_connection
-    cur = ClientCursor(conn)
-    # Transaction control is explicit SQL so that it can share a message.
-    conn.autocommit = True
-    try:
+    with _simple_queries(raw.driver_connection, raw.invalidate) as cur:
         setting = _ASYNC_COMMIT if group_commit else _DURABLE_COMMIT
-        cur.execute(f"BEGIN; {setting}; {head_sql}")
+        cur.execute(f"{_BEGIN}; {setting}; {head_sql}")
         while cur.nextset():  # to the last result: the head row
             pass
         head = cur.fetchone()
@@ -213,15 +241,5 @@ def append_transaction(
             raise RuntimeError("audit_head has no row")
         batch = _Batch(cur)
         yield batch, head
-        tail = [_COMMIT, _BEGIN, _DURABLE_COMMIT, _FLUSH_BARRIER, _COMMIT] if group_commit \
-            else [_COMMIT]
-        cur.execute("; ".join(batch.statements + tail))
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
-            conn.execute(_ROLLBACK)
-        raise
-    finally:
-        if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
-            raw.invalidate()  # never hand a half-finished session back to the pool
-        else:
-            conn.autocommit = False
+        tail = f"{_COMMIT}; {_barrier_transaction()}" if group_commit else _COMMIT
+        cur.execute("; ".join([*batch.statements, tail]))

@@ -165,8 +165,9 @@ def test_failed_append_rolls_back_cleanly(pg_log: AuditLog) -> None:
 def test_commits_stay_durable_when_the_server_default_is_async(
     pg_url: str, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With synchronous_commit=off as the database default, the append barrier and
-    write transactions still commit synchronously (an acknowledged append is flushed)."""
+    """With synchronous_commit=off as the database default, the append barriers (plain
+    and signed) and write transactions still commit synchronously (an acknowledged
+    append is flushed)."""
     from audit import _postgres
 
     db = pg_url.rsplit("/", 1)[1]
@@ -183,6 +184,7 @@ def test_commits_stay_durable_when_the_server_default_is_async(
         assert log.store._group_commit
         for i in range(3):
             log.append("decision", {"name": "m"}, "ci", {"i": i})
+        log.append_signed("decision", {"name": "m"}, "ci", {"i": 3})  # the signed path's barrier
         with log.store.write() as conn:
             in_write = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
         with log.store.engine.connect() as conn:
@@ -193,7 +195,7 @@ def test_commits_stay_durable_when_the_server_default_is_async(
         log.close()
     assert session == "off"
     assert in_write == "on"
-    assert barriers == ["on"] * 3
+    assert barriers == ["on"] * 4
 
 
 def _stored(log: AuditLog) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, int, bytes]],
