@@ -8,17 +8,15 @@ rows written live in :mod:`audit.store` and :mod:`audit._tables`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["append_transaction", "can_group_commit", "flush_barrier", "install_guards",
            "make_async", "make_durable"]
-
-_HeadT = TypeVar("_HeadT")
 
 # Database-level protection: history is append-only. Entries, checkpoints and
 # nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only lose its content
@@ -83,11 +81,13 @@ CREATE OR REPLACE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 #   records, up to and including its commit record, are flushed to local disk.
 #   WAL is one sequential stream: flushing up to an LSN flushes every record
 #   before it (RecordTransactionCommit -> XLogFlush(XactLastRecEnd)).
-# - The append's commit record was inserted before the barrier started (this
-#   process received its commit reply first), so it lies below the barrier's
-#   commit record; when the barrier's synchronous commit returns, the append
-#   is on disk. A flush writes all WAL inserted so far, so one fsync can
-#   serve several writers' barriers (group commit; see also commit_delay).
+# - The append's commit record was inserted before the barrier started: the
+#   barrier runs on the same backend after the append's COMMIT (in the same
+#   Query message, or after its reply; one backend runs statements in order),
+#   so it lies below the barrier's commit record; when the barrier's
+#   synchronous commit returns, the append is on disk. A flush writes all WAL
+#   inserted so far, so one fsync can serve several writers' barriers (group
+#   commit; see also commit_delay).
 # - The barrier must write WAL: a transaction without an xid writes no commit
 #   record and does not wait. pg_logical_emit_message(transactional => true)
 #   writes a WAL record in the transaction and assigns an xid (docs,
@@ -109,6 +109,7 @@ _DURABLE_COMMIT = (
 # A transactional WAL record (an empty logical message) so the commit writes
 # WAL and must flush it; a bare xid assignment writes none and would not wait.
 _FLUSH_BARRIER = "SELECT pg_logical_emit_message(true, 'policyengine.audit', '')"
+_BEGIN, _COMMIT, _ROLLBACK = "BEGIN", "COMMIT", "ROLLBACK"
 
 
 def install_guards(conn: Connection) -> None:
@@ -128,10 +129,12 @@ def make_async(conn: Connection) -> None:
 
 
 def flush_barrier(conn: Connection) -> None:
-    """After an asynchronous commit: return once it is on disk (the barrier above)."""
-    conn.exec_driver_sql(_DURABLE_COMMIT)
-    conn.exec_driver_sql(_FLUSH_BARRIER)
-    conn.commit()
+    """After an asynchronous commit: return once it is on disk (the barrier above).
+
+    The barrier transaction is one Query message: one round trip, not four.
+    """
+    with _simple_queries(conn.connection.driver_connection, conn.invalidate) as cur:
+        cur.execute(_barrier_transaction())
 
 
 def can_group_commit(engine: Engine) -> bool:
@@ -145,30 +148,98 @@ def can_group_commit(engine: Engine) -> bool:
     return True
 
 
+def _barrier_transaction() -> str:
+    """The barrier as one transaction in one message (read at call time, for tests)."""
+    return f"{_BEGIN}; {_DURABLE_COMMIT}; {_FLUSH_BARRIER}; {_COMMIT}"
+
+
+class _Batch:
+    """Stands in for the cursor while an append is built: collects its statements.
+
+    Parameters are bound on the client (psycopg ``ClientCursor.mogrify``,
+    which quotes every value), so the statements, the COMMIT and the barrier
+    travel as one simple Query message: one round trip, one driver call.
+    """
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+        self.statements: list[str] = []
+
+    def execute(self, statement: str, params: Any = None) -> None:
+        """Add one statement with its parameters bound."""
+        self.statements.append(self._cur.mogrify(statement, params))
+
+    def executemany(self, statement: str, params_seq: Iterable[Any]) -> None:
+        """Add the statement once per parameter set."""
+        for params in params_seq:
+            self.execute(statement, params)
+
+
+@contextmanager
+def _simple_queries(conn: Any, invalidate: Callable[[], None]) -> Iterator[Any]:
+    """A client-binding cursor on psycopg ``conn`` with transactions in explicit SQL.
+
+    Statements, BEGIN and COMMIT included, are sent together as one simple
+    Query message (docs, protocol-flow.html, "Multiple Statements in a Simple
+    Query": after a failing statement the rest is not run). On an error the
+    aborted transaction block is rolled back; a connection left in any other
+    state is ``invalidate``d rather than returned to the pool.
+    """
+    from psycopg import ClientCursor  # only here: psycopg is the postgres extra
+    from psycopg.pq import TransactionStatus
+
+    conn.autocommit = True  # psycopg would otherwise begin transactions itself
+    try:
+        yield ClientCursor(conn)
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute(_ROLLBACK)
+        raise
+    finally:
+        if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+            invalidate()  # never hand a half-finished session back to the pool
+        else:
+            conn.autocommit = False
+
+
 @contextmanager
 def append_transaction(
-    raw: Any, read_head: Callable[[Any], _HeadT], *, group_commit: bool
-) -> Iterator[tuple[Any, _HeadT]]:
-    """The append transaction on a driver connection; returns once it is durable.
+    raw: Any, head_sql: str, *, group_commit: bool
+) -> Iterator[tuple[_Batch, tuple[Any, ...]]]:
+    """The append transaction on a driver connection in two round trips; returns once durable.
+
+    Yields a statement collector standing in for the cursor and the head row
+    read with ``head_sql`` (SELECT ... FOR UPDATE: the sequencer). Round trip
+    one is BEGIN, the commit setting and the head read; round trip two is
+    the collected writes, COMMIT and, with group commit, the whole barrier
+    transaction. So the lock is held for one client turn, and a barrier
+    costs no round trip of its own: it may follow before the append's COMMIT
+    is answered because the server runs the statements of one Query message
+    in order, so the append's commit record is in WAL before the barrier
+    transaction begins (see the comment above ``_ASYNC_COMMIT``).
+
+    Errors (docs, protocol-flow.html, "Multiple Statements in a Simple
+    Query"): the statements after a failing one are not run, so an append
+    that fails commits nothing and writes no barrier; the transaction block
+    it leaves aborted is rolled back here, and the error is raised: nothing
+    is acknowledged. A COMMIT that is answered but whose barrier fails (the
+    connection dropped) raises too: the entry may be stored, it was never
+    acknowledged.
 
     Args:
         raw: a pooled DBAPI (psycopg) connection.
-        read_head: reads the head with SELECT ... FOR UPDATE (the sequencer).
+        head_sql: the head query, without parameters.
         group_commit: commit asynchronously, then wait on a flush barrier.
     """
-    cur = raw.cursor()
-    try:
-        cur.execute(_ASYNC_COMMIT if group_commit else _DURABLE_COMMIT)
-        head = read_head(cur)
-        # Pipeline the writes and the commit: one round trip under the lock.
-        with raw.driver_connection.pipeline():
-            yield cur, head
-            raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    if group_commit:
-        with raw.driver_connection.pipeline():
-            cur.execute(_DURABLE_COMMIT)
-            cur.execute(_FLUSH_BARRIER)
-            raw.commit()
+    with _simple_queries(raw.driver_connection, raw.invalidate) as cur:
+        setting = _ASYNC_COMMIT if group_commit else _DURABLE_COMMIT
+        cur.execute(f"{_BEGIN}; {setting}; {head_sql}")
+        while cur.nextset():  # to the last result: the head row
+            pass
+        head = cur.fetchone()
+        if head is None:  # pragma: no cover - the schema always holds the head row
+            raise RuntimeError("audit_head has no row")
+        batch = _Batch(cur)
+        yield batch, head
+        tail = f"{_COMMIT}; {_barrier_transaction()}" if group_commit else _COMMIT
+        cur.execute("; ".join([*batch.statements, tail]))

@@ -314,8 +314,8 @@ class Store:
             raw = self.engine.raw_connection()
             try:
                 with _postgres.append_transaction(
-                        raw, self._read_locked_head, group_commit=self._group_commit) as pair:
-                    yield pair
+                        raw, self._sql.head, group_commit=self._group_commit) as (cur, row):
+                    yield cur, self._head(row)
             finally:
                 raw.close()
 
@@ -339,7 +339,11 @@ class Store:
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)
-        origin, size, last, frontier = cur.fetchone()
+        return self._head(cur.fetchone())
+
+    @staticmethod
+    def _head(row: tuple[Any, ...]) -> Head:
+        origin, size, last, frontier = row
         return Head(origin, size, bytes(last), unpack_frontier(bytes(frontier), size))
 
     def set_origin(self, conn: Connection, origin: str) -> None:

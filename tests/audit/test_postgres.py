@@ -165,8 +165,9 @@ def test_failed_append_rolls_back_cleanly(pg_log: AuditLog) -> None:
 def test_commits_stay_durable_when_the_server_default_is_async(
     pg_url: str, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With synchronous_commit=off as the database default, the append barrier and
-    write transactions still commit synchronously (an acknowledged append is flushed)."""
+    """With synchronous_commit=off as the database default, the append barriers (plain
+    and signed) and write transactions still commit synchronously (an acknowledged
+    append is flushed)."""
     from audit import _postgres
 
     db = pg_url.rsplit("/", 1)[1]
@@ -183,6 +184,7 @@ def test_commits_stay_durable_when_the_server_default_is_async(
         assert log.store._group_commit
         for i in range(3):
             log.append("decision", {"name": "m"}, "ci", {"i": i})
+        log.append_signed("decision", {"name": "m"}, "ci", {"i": 3})  # the signed path's barrier
         with log.store.write() as conn:
             in_write = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
         with log.store.engine.connect() as conn:
@@ -193,4 +195,62 @@ def test_commits_stay_durable_when_the_server_default_is_async(
         log.close()
     assert session == "off"
     assert in_write == "on"
-    assert barriers == ["on"] * 3
+    assert barriers == ["on"] * 4
+
+
+def _stored(log: AuditLog) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, int, bytes]],
+                                     tuple[int, bytes, bytes]]:
+    """Entries, Merkle nodes and head exactly as stored."""
+    with log.store.engine.connect() as conn:
+        entries = [(s, bytes(e), bytes(h)) for s, e, h in conn.exec_driver_sql(
+            "SELECT seq, envelope, leaf_hash FROM audit_entries ORDER BY seq")]
+        nodes = [(lv, i, bytes(h)) for lv, i, h in conn.exec_driver_sql(
+            "SELECT level, idx, hash FROM audit_nodes ORDER BY level, idx")]
+        size, last, frontier = conn.exec_driver_sql(
+            "SELECT size, last_leaf, frontier FROM audit_head").one()
+    return entries, nodes, (size, bytes(last), bytes(frontier))
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "durable"])
+def test_pipelined_appends_store_what_sqlite_stores(
+    pg_url: str, sqlite_url: str, group_commit: bool
+) -> None:
+    """Single appends through the pipelined PostgreSQL transaction store the same
+    envelopes, leaf hashes, nodes and head as the same appends on SQLite."""
+    pg, lite = AuditLog.open(pg_url), AuditLog.open(sqlite_url)
+    try:
+        assert pg.store._group_commit  # the test role may write the barrier
+        pg.store._group_commit = group_commit
+        for log in (pg, lite):
+            for i in range(13):
+                log.append("decision", {"name": "m", "version": str(i % 2)}, "ci", {"i": i},
+                           time=FIXED_TIME)
+        assert _stored(pg) == _stored(lite)
+        assert pg.root() == lite.root()
+    finally:
+        pg.close()
+        lite.close()
+
+
+def test_server_error_in_the_pipeline_writes_nothing(pg_log: AuditLog) -> None:
+    """A write the server refuses inside the pipelined append rolls back the entry,
+    skips the barrier, and leaves the pooled connection fit for the next append."""
+    _sql(pg_log, """
+        CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF position('boom' in convert_from(NEW.content, 'UTF8')) > 0 THEN
+            RAISE EXCEPTION 'refused by test trigger';
+          END IF;
+          RETURN NEW;
+        END $$""")
+    _sql(pg_log, """
+        CREATE TRIGGER refuse_boom BEFORE INSERT ON audit_payloads
+          FOR EACH ROW EXECUTE FUNCTION refuse_boom()""")
+    first = pg_log.append("decision", {"name": "m"}, "ci", {"n": 1})
+    with pytest.raises(StorageError, match="refused by test trigger"):
+        pg_log.append("decision", {"name": "m"}, "ci", {"n": "boom"})
+    second = pg_log.append("decision", {"name": "m"}, "ci", {"n": 2})
+    assert (first.seq, second.seq, pg_log.size()) == (0, 1, 2)
+    assert pg_log.get(1).envelope["prev"] == first.leaf_hash
+    with pg_log.store.engine.connect() as conn:
+        assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
