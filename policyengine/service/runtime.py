@@ -90,6 +90,31 @@ class Service:
         """
         return self.engine.record(type, subject, actor, payload)
 
+    def stages(self) -> list[str]:
+        """The stages the settings name: MLflow alias targets, admission namespaces'
+        stages and, when no environment is selected, the environments (which then
+        name stages, see ``Config.params_for``)."""
+        named = set(self.settings.mlflow.aliases.values())
+        named |= set(self.settings.admission.stages.values())
+        if self.config.environment is None:
+            named |= set(self.config.environments)
+        return sorted(named)
+
+    def prepare(self) -> None:
+        """Compile the policies for :meth:`stages` now, in this process.
+
+        Each worker process runs this before it accepts requests: a compilation
+        holds the process (and its GIL) for a second or more, which would
+        otherwise land on a worker's first requests; and a policy that does not
+        compile stops the start (exit 2) instead of failing requests. Stages no
+        setting names still compile on their first request.
+
+        Raises:
+            PolicyLoadError, ConfigError: the policies or their parameters are bad.
+        """
+        for stage in self.stages():
+            self.engine.policies(stage)
+
     def ready(self) -> tuple[bool, str]:
         """Return (ready, reason): the log answers and the signing key signs."""
         try:
@@ -187,7 +212,8 @@ def open_service(
     real = open_log(config, signer)
     metrics = ServiceMetrics(log_size=real.size)
     log = TimedLog(real, metrics)
-    engine = Engine(config, err=err, log=log, signer=signer, observer=_MetricsObserver(metrics))
+    engine = Engine(config, err=err, log=log, signer=signer, observer=_MetricsObserver(metrics),
+                    cel_engine=settings.engine)
     mlflow = None
     if settings.mlflow.tracking_uri:
         mlflow = MlflowRestClient(settings.mlflow.tracking_uri, token=settings.mlflow.token)
