@@ -217,6 +217,7 @@ def open_service(
     signer = config.signer(err)
     real = open_log(config, signer)
     metrics = ServiceMetrics(log_size=real.size)
+    metrics.count_commits(lambda: real.signed_group.batches + real.plain_group.batches)
     log = TimedLog(real, metrics)
     engine = Engine(config, err=err, log=log, signer=signer, observer=_MetricsObserver(metrics),
                     cel_engine=settings.engine)
