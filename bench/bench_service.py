@@ -119,6 +119,28 @@ def _start(
     raise SystemExit(f"service did not start:\n{(root / 'service.log').read_text()[-2000:]}")
 
 
+def _cpu_seconds(group: int) -> float | None:
+    """CPU seconds (user + system) used so far by the live processes of process group
+    ``group`` (the service and its workers), from /proc; None where there is no /proc.
+
+    On a shared machine the rate depends on what else runs; CPU per decision
+    says what a decision costs the service whatever the neighbours do.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def _commits(url: str) -> tuple[float, float]:
     """(appends timed, append transactions) of the worker that answers ``/metrics``."""
     text = httpx.get(url + "/metrics", timeout=10).text
@@ -286,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = _measure(args, url, root, "/healthz", None, max(2, args.seconds // 3))
         _warm_up(url)
+        cpu_before = _cpu_seconds(proc.pid)
         dec = _measure(args, url, root, "/v1/decisions", _body(), args.seconds)
+        cpu_after = _cpu_seconds(proc.pid)
         appends, commits = _commits(url)
     finally:
         _stop(proc)
@@ -305,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         f"p50 {dec['p50']:7.2f} ms  p99 {dec['p99']:7.2f} ms"
         f"  ({int(dec['requests'])} requests, {int(dec['errors'])} non-2xx)"
     )
+    if cpu_before is not None and cpu_after is not None and dec["requests"]:
+        used = cpu_after - cpu_before
+        print(f"service CPU: {used:.1f} s over the run, {used / dec['requests'] * 1000:.1f} ms "
+              f"per decision ({os.cpu_count()} cores on this machine, shared with what else runs)")
     if commits:
         print(f"group commit (one worker's /metrics): {appends:.0f} appends in {commits:.0f} "
               f"transactions, {appends / commits:.2f} per commit")

@@ -207,6 +207,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Once per worker process, when it starts taking requests (serve's workers
+        # each say so; bench_service.py waits for all of them).
+        _log.info("worker_ready", pid=os.getpid(), engine=settings.engine)
         yield
         notifier.close()
         svc.close()
@@ -253,5 +256,4 @@ def create_app_from_env() -> FastAPI:
     except BaseException:
         svc.close()
         raise
-    _log.info("worker_ready", pid=os.getpid(), engine=settings.engine, stages=svc.stages())
     return create_app(config, settings, service=svc)
