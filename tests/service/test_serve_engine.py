@@ -22,8 +22,10 @@ pytestmark = pytest.mark.usefixtures("clean_serve_environment")
 
 
 def test_settings_name_exactly_the_compilers_engines() -> None:
-    """The settings accept the very engines the compiler knows, no more, no fewer."""
-    assert get_args(settings_module._Engine) == ENGINES
+    """The settings and ``serve --engine`` accept the very engines the compiler knows."""
+    from policyengine.cli import serve
+
+    assert get_args(settings_module._Engine) == ENGINES == serve._ENGINES
 
 
 def test_service_compiles_for_the_fast_path_by_default(tmp_path: Path) -> None:
