@@ -77,8 +77,11 @@ class Policies:
     """The configured policy paths the documents were found under."""
 
 
-def compile_configured(config: Config, stage: str) -> Policies:
+def compile_configured(config: Config, stage: str, *, engine: str | None = None) -> Policies:
     """Load and compile the configured policies with the parameters for ``stage``.
+
+    ``engine`` picks the CEL runtime (``policy.compile.ENGINES``); None: the
+    ``engine_setting`` in force, else ``$POLICYENGINE_ENGINE``, else reference.
 
     With ``allow_unsigned_approvals`` the approvals pack's own switch is turned on
     too, so the history's unsigned (marked) approvals are counted consistently.
@@ -92,7 +95,7 @@ def compile_configured(config: Config, stage: str) -> Policies:
     params = config.params_for(stage)
     if config.allow_unsigned_approvals and any(doc.name == "approvals" for doc in docs):
         params.setdefault("approvals", {})["allow_unsigned"] = True
-    compiled = compile_policies(docs, params=params)
+    compiled = compile_policies(docs, params=params, engine=engine)
     return Policies(compiled, tuple(docs), params, tuple(str(p) for p in config.policies))
 
 
@@ -120,6 +123,8 @@ class Engine:
             ``config`` on first use.
         signer: the checkpoint signer; default: ``config.signer`` on first use.
         observer: told about every decision; default: nothing is measured.
+        cel_engine: the CEL runtime its policies compile for (the service's
+            setting); default: as :func:`compile_configured`.
     """
 
     def __init__(
@@ -130,8 +135,10 @@ class Engine:
         log: AuditLog | Any = None,
         signer: Signer | None = None,
         observer: Observer | None = None,
+        cel_engine: str | None = None,
     ) -> None:
         self.config = config
+        self.cel_engine = cel_engine
         self.err = err
         self.observer: Observer = observer or _Unobserved()
         self._log = log
@@ -197,7 +204,7 @@ class Engine:
             if stage in self._policies:
                 self._policies.move_to_end(stage)
                 return self._policies[stage]
-            found = compile_configured(self.config, stage)
+            found = compile_configured(self.config, stage, engine=self.cel_engine)
             self._policies[stage] = found
             while len(self._policies) > _MAX_STAGES:
                 self._policies.popitem(last=False)

@@ -207,6 +207,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Once per worker process, when it starts taking requests (serve's workers
+        # each say so; bench_service.py waits for all of them).
+        _log.info("worker_ready", pid=os.getpid(), engine=settings.engine)
         yield
         notifier.close()
         svc.close()
@@ -233,13 +236,24 @@ def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: configuration from environment variables.
 
     ``policyengine serve`` exports its configuration flags as JSON in
-    ``POLICYENGINE_SERVE_FLAGS`` (and ``POLICYENGINE_SERVICE_CONFIG``) before
-    starting workers, so every worker resolves the same configuration; the
-    usual variables (``POLICYENGINE_LOG_URL`` ...) apply beneath the flags.
+    ``POLICYENGINE_SERVE_FLAGS`` (and ``POLICYENGINE_SERVICE_CONFIG``,
+    ``POLICYENGINE_ENGINE``, ``POLICYENGINE_LOG_LEVEL``) before starting
+    workers, so every worker resolves the same configuration; the usual
+    variables (``POLICYENGINE_LOG_URL`` ...) apply beneath the flags. Each
+    worker opens its own log handle and key and compiles the policies of the
+    stages its settings name before it serves (:meth:`Service.prepare`).
     """
     from policyengine.config import load_config
 
-    configure_logging()
+    level = os.environ.get("POLICYENGINE_LOG_LEVEL", "info").upper()
+    configure_logging(logging.getLevelNamesMapping().get(level, logging.INFO))
     flags: dict[str, Any] = json.loads(os.environ.get("POLICYENGINE_SERVE_FLAGS") or "{}")
     config = load_config(flags, env=dict(os.environ))
-    return create_app(config, load_service_settings(config_file=config.config_file))
+    settings = load_service_settings(config_file=config.config_file)
+    svc = open_service(config, settings)
+    try:
+        svc.prepare()  # this worker's own compilation, before it accepts a request
+    except BaseException:
+        svc.close()
+        raise
+    return create_app(config, settings, service=svc)

@@ -29,7 +29,7 @@ only answer 401, and a readiness probe would call it ready.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -198,7 +198,7 @@ def _bearer(request: Request) -> str | None:
 _BEARER = HTTPBearer(auto_error=False, description="A token from the service's token file")
 
 
-def require(role: str | None) -> Callable[..., Principal]:
+def require(role: str | None) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency: authenticate the bearer token and check ``role``.
 
     Args:
@@ -208,7 +208,9 @@ def require(role: str | None) -> Callable[..., Principal]:
         AuthError: 401 without a valid token, 403 without the role.
     """
 
-    def dependency(
+    # async: a plain function would be run in the thread pool, one hand-off per
+    # request for a dictionary look-up and one SHA-256.
+    async def dependency(
         request: Request,
         _declared: HTTPAuthorizationCredentials | None = Security(_BEARER),  # noqa: B008
     ) -> Principal:

@@ -36,6 +36,7 @@ __all__ = [
     "SizeLimitMiddleware",
     "install_error_handlers",
     "parse_body",
+    "parse_bytes",
     "status_for_code",
 ]
 
@@ -132,8 +133,17 @@ async def parse_body(request: Request, model: type[M]) -> M:
         InputError: 400/413 for unreadable bodies, 422 with JSON paths for
             bodies that do not match ``model``.
     """
-    raw = await request.body()
-    data = loads_limited(raw, request.app.state.limits.max_json_depth)
+    return parse_bytes(await request.body(), request.app.state.limits.max_json_depth, model)
+
+
+def parse_bytes(raw: bytes, max_depth: int, model: type[M]) -> M:
+    """:func:`parse_body` over a body already read: the CPU part, which a handler
+    may run off the event loop (a worker thread) beside the call it precedes.
+
+    Raises:
+        InputError: as :func:`parse_body`.
+    """
+    data = loads_limited(raw, max_depth)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -80,6 +80,12 @@ class ServiceMetrics:
         )
         if log_size is not None:
             self.log_size.set_function(lambda: float(_safe(log_size)))
+        self.log_commits = Gauge(
+            "policyengine_log_commits",
+            "Append transactions this process committed since it started; each carries a "
+            "group of concurrent appends (audit._group), so appends / commits is the group size.",
+            registry=self.registry,
+        )
         self.denials = Counter(
             "policyengine_denial_reasons",
             "Blocking rule results in denied decisions, by policy and rule id.",
@@ -117,6 +123,10 @@ class ServiceMetrics:
         )
         self.tracing = Tracing(None)
         self.notifier: Any = None
+
+    def count_commits(self, commits: Callable[[], int]) -> None:
+        """Read ``policyengine_log_commits`` from ``commits`` at each scrape."""
+        self.log_commits.set_function(lambda: float(commits()))
 
     def attach(self, tracing: Tracing, notifier: Any) -> None:
         """Hand observations to ``tracing`` and ``notifier`` (``notify.Notifier``) too."""

@@ -13,6 +13,8 @@ holding the same keys at top level or under ``service:``. The shape is
 :class:`ServiceSection`: an unknown key at any depth is refused (exit 2 at
 start-up) with the file, the key and a close valid key::
 
+    engine: fast                        # CEL runtime: fast | reference | shadow
+    workers: 1                          # worker processes (``serve --workers`` wins)
     tokens_file: tokens.yaml            # see policyengine.service.auth
     tokens: []                          # or token records inline (hashes, not tokens)
     limits: {max_body_bytes: 1048576, max_json_depth: 64}
@@ -56,7 +58,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, PositiveFloat, PositiveInt, StringConstraints
@@ -65,6 +67,7 @@ from policyengine.errors import ConfigError
 from policyengine.strict import StrictModel, validate_file
 
 __all__ = [
+    "ENGINE_DEFAULT",
     "NOTIFY_EVENTS",
     "AdmissionSettings",
     "LimitSettings",
@@ -78,6 +81,12 @@ __all__ = [
     "load_service_settings",
 ]
 
+ENGINE_DEFAULT = "fast"
+"""The service's CEL runtime unless configured: the fast path decides exactly as the
+reference (tests/policyengine/policy prove it rule by rule, and any rule or input
+it cannot prove runs on the reference), and a long-running process pays its
+start-up once. The command line keeps the reference by default."""
+_Engine = Literal["reference", "fast", "shadow"]  # policy.compile.ENGINES
 _DEFAULT_ALIASES = {"production": "production", "staging": "staging", "champion": "production"}
 NotifyEvent = Literal["violation", "decision_denied", "verification_failed"]
 NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("violation", "decision_denied", "verification_failed")
@@ -164,6 +173,9 @@ class _PagesSection(StrictModel):
 class ServiceSection(StrictModel):
     """The shape of the service settings; any other key, at any depth, is refused."""
 
+    engine: _Engine | None = None
+    """Left out: ``POLICYENGINE_ENGINE``, else :data:`ENGINE_DEFAULT`."""
+    workers: PositiveInt = 1
     tokens_file: str | None = None
     tokens: list[dict[str, Any]] = Field(default_factory=list)
     """Token records inline (checked by ``policyengine.service.auth``)."""
@@ -256,6 +268,10 @@ class PagesSettings:
 class ServiceSettings:
     """Everything the service needs beyond the gate's configuration."""
 
+    engine: str = ENGINE_DEFAULT
+    """The CEL runtime every policy set of the service compiles for."""
+    workers: int = 1
+    """Worker processes ``policyengine serve`` starts (its ``--workers`` wins)."""
     tokens_file: Path | None = None
     tokens: tuple[Mapping[str, Any], ...] = ()
     limits: LimitSettings = LimitSettings()
@@ -342,6 +358,24 @@ def _pages(section: _PagesSection, base: Path, source: str) -> PagesSettings:
     return PagesSettings(whatif_candidate=path)
 
 
+def _engine(given: str | None, env: Mapping[str, str]) -> str:
+    """``POLICYENGINE_ENGINE`` (serve's ``--engine`` sets it for its workers), else
+    the file's ``engine:``, else :data:`ENGINE_DEFAULT`: flags over environment over
+    file, as in ``policyengine.config``.
+
+    Raises:
+        ConfigError: the variable names no engine.
+    """
+    named = env.get("POLICYENGINE_ENGINE")
+    if named:
+        if named not in get_args(_Engine):
+            raise ConfigError(f"POLICYENGINE_ENGINE={named!r}: expected one of "
+                              f"{', '.join(get_args(_Engine))}; the service's default is "
+                              f"{ENGINE_DEFAULT}")
+        return named
+    return given or ENGINE_DEFAULT
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -400,6 +434,8 @@ def load_service_settings(
     section = validate_file(ServiceSection, doc, source, prefix=prefix)
     tokens_file = section.tokens_file or env.get("POLICYENGINE_TOKENS_FILE")
     return ServiceSettings(
+        engine=_engine(section.engine, env),
+        workers=section.workers,
         tokens_file=(base / tokens_file).resolve() if tokens_file else None,
         tokens=tuple(section.tokens),
         limits=LimitSettings(

@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from policyengine.service import operations
 from policyengine.service.auth import Principal, require
-from policyengine.service.limits import parse_body
+from policyengine.service.limits import parse_body, parse_bytes
 from policyengine.service.runtime import Service
 from policyengine.service.wire import (
     ApprovalRequestV1,
@@ -51,10 +51,10 @@ M = TypeVar("M", bound=BaseModel)
 _ERRORS = (400, 401, 403, 413, 422, 503)
 
 
-def _answer(model: BaseModel, status: int = 200) -> JSONResponse:
-    # JSONResponse directly: the decision and receipt are plain JSON already, and
-    # FastAPI's generic encoder would walk them again (a few ms per decision).
-    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+def _answer(model: BaseModel, status: int = 200) -> Response:
+    # Encoded once by pydantic-core: the decision and receipt are plain JSON
+    # already; a dump to Python objects and json.dumps would walk them twice.
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 @router.post(
@@ -64,15 +64,19 @@ def _answer(model: BaseModel, status: int = 200) -> JSONResponse:
     responses=responses(*_ERRORS),
     openapi_extra=json_body(DecisionRequestV1),
 )
-async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
+async def post_decision(request: Request, who: Evaluator) -> Response:
     """Same semantics as ``policyengine gate CARD --to STAGE --event TYPE``."""
-    body = await parse_body(request, DecisionRequestV1)
-    outcome = await run_in_threadpool(
-        operations.serialised(operations.decide),
-        _svc(request),
-        body.card,
-        body.event.model_dump(),
-        who.id,
+    raw = await request.body()
+    depth = request.app.state.limits.max_json_depth
+    # Parsing, the decision and the encoding all run in a worker thread: the
+    # event loop only moves bytes, so it keeps accepting while decisions run.
+    return await run_in_threadpool(_decide, _svc(request), raw, depth, who.id)
+
+
+def _decide(svc: Service, raw: bytes, depth: int, actor: str) -> Response:
+    body = parse_bytes(raw, depth, DecisionRequestV1)
+    outcome = operations.serialised(operations.decide)(
+        svc, body.card, body.event.model_dump(), actor
     )
     return _answer(
         DecisionResponseV1(
@@ -87,7 +91,7 @@ async def post_decision(request: Request, who: Evaluator) -> JSONResponse:
 
 async def _record(
     request: Request, model: type[BaseModel], fn: Any, actor: str, answer: type[BaseModel]
-) -> JSONResponse:
+) -> Response:
     body = await parse_body(request, model)
     result = await run_in_threadpool(
         operations.serialised(fn), _svc(request), body.model_dump(), actor
@@ -103,7 +107,7 @@ async def _record(
     responses=responses(*_ERRORS),
     openapi_extra=json_body(ApprovalRequestV1),
 )
-async def post_approval(request: Request, who: Approver) -> JSONResponse:
+async def post_approval(request: Request, who: Approver) -> Response:
     """Same semantics as ``policyengine approve``; the caller is the approver.
 
     A statement that would not count at the gate (bad signature, untrusted
@@ -122,7 +126,7 @@ async def post_approval(request: Request, who: Approver) -> JSONResponse:
     responses=responses(*_ERRORS),
     openapi_extra=json_body(WaiverRequestV1),
 )
-async def post_waiver(request: Request, who: Approver) -> JSONResponse:
+async def post_waiver(request: Request, who: Approver) -> Response:
     """Same semantics as ``policyengine waive``; the caller is the approver."""
     return await _record(request, WaiverRequestV1, operations.waive, who.id, StatementRecordedV1)
 
@@ -135,7 +139,7 @@ async def post_waiver(request: Request, who: Approver) -> JSONResponse:
     responses=responses(*_ERRORS, 409),
     openapi_extra=json_body(PromotionRequestV1),
 )
-async def post_promotion(request: Request, who: Evaluator) -> JSONResponse:
+async def post_promotion(request: Request, who: Evaluator) -> Response:
     """Same semantics as ``policyengine promote``: 409 when the log holds no matching allow."""
     return await _record(request, PromotionRequestV1, operations.promotion, who.id, RecordedV1)
 
@@ -148,6 +152,6 @@ async def post_promotion(request: Request, who: Evaluator) -> JSONResponse:
     responses=responses(*_ERRORS),
     openapi_extra=json_body(EventRequestV1),
 )
-async def post_event(request: Request, who: Evaluator) -> JSONResponse:
+async def post_event(request: Request, who: Evaluator) -> Response:
     """Same semantics as ``policyengine event TYPE``."""
     return await _record(request, EventRequestV1, operations.lifecycle_event, who.id, RecordedV1)

@@ -207,6 +207,15 @@ def fixed_minute(monkeypatch: pytest.MonkeyPatch) -> float:
 
 
 @pytest.fixture
+def clean_serve_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve exports its settings to os.environ for its workers: undo that after each test."""
+    for name in ("POLICYENGINE_SERVICE_CONFIG", "POLICYENGINE_SERVE_FLAGS",
+                 "POLICYENGINE_TOKENS_FILE", "POLICYENGINE_ENGINE", "POLICYENGINE_LOG_LEVEL"):
+        monkeypatch.setenv(name, "")  # registers the original value for restoration
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
 def make_env(tmp_path: Path) -> Callable[..., ServiceEnv]:
     """Build an app with custom service settings."""
     return lambda **kw: build_env(tmp_path, **kw)

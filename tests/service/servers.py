@@ -116,6 +116,7 @@ def start_service(
     mlflow_uri: str | None = None,
     workers: int = 1,
     name: str = "service",
+    log_level: str = "warning",
 ) -> Server:
     """``policyengine serve`` on a free loopback port over ``log_url``."""
     port = free_port()
@@ -133,7 +134,7 @@ def start_service(
         "--workers",
         str(workers),
         "--log-level",
-        "warning",
+        log_level,
         *service_files(root, mlflow_uri=mlflow_uri),
     ]
     env = {

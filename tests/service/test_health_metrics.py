@@ -34,6 +34,8 @@ def test_metrics_parse_and_move_with_decisions(client):
     assert after[("policyengine_log_append_seconds_count", ())] == 1  # the gate's own append
     # The log ends at the decision (after the policy bundle it was made under).
     assert after[("policyengine_log_size", ())] == decided.json()["seq"] + 1
+    # Bundle and decision went in one transaction (a lone request is a group of one).
+    assert after[("policyengine_log_commits", ())] == 1
 
 
 def test_metrics_count_webhook_results(client):

@@ -14,14 +14,7 @@ from policyengine.service.auth import hash_token
 from policyengine.service.settings import load_service_settings
 from tests.service.conftest import write_key
 
-
-@pytest.fixture(autouse=True)
-def _clean_serve_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """serve exports its settings to os.environ for its workers: undo that after each test."""
-    for name in ("POLICYENGINE_SERVICE_CONFIG", "POLICYENGINE_SERVE_FLAGS",
-                 "POLICYENGINE_TOKENS_FILE"):
-        monkeypatch.setenv(name, "")  # registers the original value for restoration
-        monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_serve_environment")
 
 
 TOKENS_OK = f"tokens:\n  - {{id: ci, sha256: '{hash_token('t-1')}', roles: [evaluator]}}\n"

@@ -103,4 +103,4 @@ def _compiled(svc: Any, stage: str, candidate: Any) -> Any:
     from policyengine.engine import compile_configured
 
     config = dataclasses.replace(svc.config, policies=(candidate,))
-    return compile_configured(config, stage).compiled
+    return compile_configured(config, stage, engine=svc.engine.cel_engine).compiled
