@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,22 +63,18 @@ def _line(label: str, value: float, unit: str, goal: float | None = None,
 # -- SQLite ---------------------------------------------------------------------------------
 
 
-def _raw_sqlite(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> float:
-    """Baseline: the same entry + payload rows through bare sqlite3 (WAL, synchronous=FULL)."""
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE e (seq INTEGER PRIMARY KEY, leaf BLOB, env BLOB, type TEXT,"
-                " name TEXT, version TEXT, actor TEXT, time TEXT)")
-    con.execute("CREATE TABLE p (seq INTEGER PRIMARY KEY, digest TEXT, content BLOB)")
+_Row = tuple[bytes, bytes]
+
+
+def _timed_inserts(con: sqlite3.Connection, rows: list[_Row], batch: int, entry_sql: str,
+                   entry: Callable[[int, bytes], tuple[object, ...]], payload_sql: str) -> float:
+    """Rows/s of ``batch``-sized transactions inserting each (envelope, payload) row."""
     start = time.perf_counter()
     for lo in range(0, len(rows), batch):
         con.execute("BEGIN IMMEDIATE")
         chunk = rows[lo : lo + batch]
-        con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?)", [
-            (lo + i, merkle.leaf_hash(env), env, "decision", "m", "1", "ci", "t")
-            for i, (env, _) in enumerate(chunk)])
-        con.executemany("INSERT INTO p VALUES (?,?,?)", [
+        con.executemany(entry_sql, [entry(lo + i, env) for i, (env, _) in enumerate(chunk)])
+        con.executemany(payload_sql, [
             (lo + i, "sha256:" + hashlib.sha256(p).hexdigest(), p)
             for i, (_, p) in enumerate(chunk)])
         con.execute("COMMIT")
@@ -86,7 +83,21 @@ def _raw_sqlite(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> floa
     return len(rows) / elapsed
 
 
-def _raw_log_tables(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> float:
+def _raw_sqlite(path: Path, rows: list[_Row], batch: int) -> float:
+    """Baseline: the same entry + payload rows through bare sqlite3 (WAL, synchronous=FULL)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE e (seq INTEGER PRIMARY KEY, leaf BLOB, env BLOB, type TEXT,"
+                " name TEXT, version TEXT, actor TEXT, time TEXT)")
+    con.execute("CREATE TABLE p (seq INTEGER PRIMARY KEY, digest TEXT, content BLOB)")
+    return _timed_inserts(
+        con, rows, batch, "INSERT INTO e VALUES (?,?,?,?,?,?,?,?)",
+        lambda seq, env: (seq, merkle.leaf_hash(env), env, "decision", "m", "1", "ci", "t"),
+        "INSERT INTO p VALUES (?,?,?)")
+
+
+def _raw_log_tables(path: Path, rows: list[_Row], batch: int) -> float:
     """The same rows through bare sqlite3 into the log's own tables and indexes.
 
     Not a goal: the most any append path on this schema could reach (no
@@ -95,20 +106,11 @@ def _raw_log_tables(path: Path, rows: list[tuple[bytes, bytes]], batch: int) -> 
     AuditLog.open(f"sqlite:///{path}").close()
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA synchronous=FULL")
-    start = time.perf_counter()
-    for lo in range(0, len(rows), batch):
-        con.execute("BEGIN IMMEDIATE")
-        chunk = rows[lo : lo + batch]
-        con.executemany("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)", [
-            (lo + i, merkle.leaf_hash(env), env, "decision", f"model-{(lo + i) % 50}",
-             str((lo + i) % 7), None, "ci", "t") for i, (env, _) in enumerate(chunk)])
-        con.executemany("INSERT INTO audit_payloads VALUES (?,?,?,0)", [
-            (lo + i, "sha256:" + hashlib.sha256(p).hexdigest(), p)
-            for i, (_, p) in enumerate(chunk)])
-        con.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    con.close()
-    return len(rows) / elapsed
+    return _timed_inserts(
+        con, rows, batch, "INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",
+        lambda seq, env: (seq, merkle.leaf_hash(env), env, "decision", f"model-{seq % 50}",
+                          str(seq % 7), None, "ci", "t"),
+        "INSERT INTO audit_payloads VALUES (?,?,?,0)")
 
 
 def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
