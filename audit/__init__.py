@@ -2,9 +2,10 @@
 
 Imports nothing from policyengine: an auditor verifies a log with this
 package and ``cryptography`` alone. The pure parts (hashing, notes, keys,
-receipts, verification) are imported eagerly; the storage side (SQLModel,
-SQLAlchemy) is imported on first use of one of its names, so verifying an
-export bundle or a receipt never needs a database driver.
+receipts, verification) are imported eagerly; the storage side on first use
+of one of its names, so verifying an export bundle or a receipt never needs a
+database driver. A SQLite log is read and appended on the DB-API alone;
+SQLAlchemy and SQLModel load only to create a log's tables or on PostgreSQL.
 
 Public API (see each module for details):
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["append_transaction", "can_group_commit", "flush_barrier", "install_guards",
-           "make_async", "make_durable"]
+__all__ = ["PostgresDatabase", "append_transaction", "can_group_commit", "flush_barrier",
+           "install_guards", "make_async", "make_durable"]
 
 # Database-level protection: history is append-only. Entries, checkpoints and
 # nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only lose its content
@@ -243,3 +243,69 @@ def append_transaction(
         yield batch, head
         tail = f"{_COMMIT}; {_barrier_transaction()}" if group_commit else _COMMIT
         cur.execute("; ".join([*batch.statements, tail]))
+
+
+class PostgresDatabase:
+    """A PostgreSQL log: pooled connections (SQLAlchemy's pool, pre-pinged) used on the driver.
+
+    Statements are written with qmark placeholders and run on psycopg
+    cursors as ``%s`` (:meth:`sql`); none of them holds a literal ``?`` or ``%``.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, engine: Engine) -> None:
+        """Use ``engine``'s pool; group commit is settled by :meth:`settle_group_commit`."""
+        self.engine = engine
+        self.group_commit = False
+        dbapi = engine.dialect.dbapi
+        self.operational_errors: tuple[type[Exception], ...] = (
+            exc.OperationalError, dbapi.OperationalError)  # type: ignore[union-attr]
+        self.database_errors: tuple[type[Exception], ...] = (
+            exc.DatabaseError, dbapi.DatabaseError)  # type: ignore[union-attr]
+        self._converted: dict[str, str] = {}
+
+    def sql(self, statement: str) -> str:
+        """``statement`` with psycopg's ``%s`` placeholders."""
+        text = self._converted.get(statement)
+        if text is None:
+            text = self._converted[statement] = statement.replace("?", "%s")
+        return text
+
+    def settle_group_commit(self) -> None:
+        """Commit appends asynchronously behind a flush barrier when the role may."""
+        self.group_commit = can_group_commit(self.engine)
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A cursor on a pooled connection, in one transaction rolled back at the end."""
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            yield cur
+            raw.rollback()
+        finally:
+            raw.close()
+
+    @contextmanager
+    def writing(self, *, barrier: bool = False) -> Iterator[Any]:
+        """A write transaction; returns once its commit is durable.
+
+        With ``barrier`` (and a role that may, see the comment above
+        ``_ASYNC_COMMIT``) the transaction commits asynchronously, releasing
+        the sequencer at once, and durability comes from the flush barrier after it.
+        """
+        group = barrier and self.group_commit
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if group:
+                    make_async(conn)
+                else:
+                    make_durable(conn)
+                yield conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            if group:
+                flush_barrier(conn)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()

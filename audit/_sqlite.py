@@ -1,8 +1,12 @@
-"""SQLite specifics of the audit store: the engine settings and the append queue.
+"""SQLite specifics of the audit store, on the DB-API alone.
 
 Owns how a SQLite log file is opened (WAL, synchronous=FULL, BEGIN IMMEDIATE
-for writers), the file lock that queues writers and the one connection per
-process that appends. Tables, transactions and reads live in :mod:`audit.store`.
+for writers), the file lock that queues writers, the one connection per
+process that writes and the per-thread connections that read
+(:class:`SqliteDatabase`). No SQLAlchemy here: a CLI process that opens a log,
+reads a history and appends never imports it. Statements and reads live in
+:mod:`audit.store`; the SQLAlchemy engine for schema creation and tests is
+built on demand by :func:`sqlite_engine`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
-
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: rely on SQLite's busy handler
@@ -26,13 +26,15 @@ except ImportError:  # pragma: no cover - not POSIX: rely on SQLite's busy handl
 
 from audit.errors import LogUnavailableError
 
-__all__ = ["AppendQueue", "sqlite_engine"]
+__all__ = ["AppendQueue", "SqliteDatabase", "sqlite_engine", "sqlite_path"]
+
+_TIMEOUT = 60.0
 
 
-def sqlite_engine(
+def sqlite_path(
     url: str, create: bool, unavailable: Callable[[str, str, str], LogUnavailableError]
-) -> Engine:
-    """Return an engine on the SQLite file of ``url`` (WAL, durable commits).
+) -> str:
+    """The log file of a ``sqlite:///`` URL, its directory created when ``create``.
 
     Raises:
         LogUnavailableError: no file path, a missing file when ``create`` is
@@ -49,13 +51,34 @@ def sqlite_engine(
     except OSError as e:
         raise unavailable(
             url, f"cannot create {path.parent}: {e.strerror}", "check the path") from e
-    engine = sa.create_engine(url, connect_args={"timeout": 60.0})
-    event.listen(engine, "connect", _on_connect)
+    return raw
+
+
+def sqlite_engine(path: str) -> Any:
+    """A SQLAlchemy engine on the log file ``path``, with the settings of :func:`configure`.
+
+    For creating the schema (SQLModel's ``create_all``) and for tests; the
+    store's own reads and writes use :class:`SqliteDatabase`.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": _TIMEOUT})
+    event.listen(engine, "connect", lambda dbapi_conn, _record: configure(dbapi_conn))
     event.listen(engine, "begin", _on_begin)
     return engine
 
 
-def _on_connect(dbapi_conn: Any, _record: Any = None) -> None:
+def connect(path: str) -> sqlite3.Connection:
+    """A new connection on the log file with the settings of :func:`configure`."""
+    conn = sqlite3.connect(path, timeout=_TIMEOUT, isolation_level=None,
+                           check_same_thread=False)
+    configure(conn)
+    return conn
+
+
+def configure(dbapi_conn: Any) -> None:
+    """WAL, durable commits, a long busy wait; transactions begun explicitly."""
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -66,11 +89,108 @@ def _on_connect(dbapi_conn: Any, _record: Any = None) -> None:
     cur.close()
 
 
-def _on_begin(conn: Connection) -> None:
+def _on_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock before reading the head, so the
     # seq and prev read in this transaction are still current at commit.
     mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SqliteDatabase:
+    """A SQLite log file: queued write transactions and per-thread read transactions.
+
+    Writes run on the process's one append connection (:class:`AppendQueue`)
+    inside ``BEGIN IMMEDIATE``; reads on a connection kept per thread, each
+    read one ``BEGIN DEFERRED`` transaction, so its statements see one
+    snapshot. Connections are per process: one inherited through ``fork`` is
+    kept open and never used (closing it could checkpoint and delete the
+    parent's WAL, sqlite.org/howtocorrupt.html §2.6).
+    """
+
+    dialect = "sqlite"
+    operational_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    database_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+
+    def __init__(self, path: str) -> None:
+        """Open nothing yet: connections are made on first use."""
+        self.path = path
+        self.queue = AppendQueue(path + "-appendlock", path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._readers: list[tuple[int, sqlite3.Connection]] = []
+
+    @staticmethod
+    def sql(statement: str) -> str:
+        """``statement`` for this driver (qmark placeholders, as written)."""
+        return statement
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use, per process)."""
+        pid = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != pid:
+            conn = connect(self.path)
+            self._local.conn, self._local.pid = conn, pid
+            with self._lock:
+                self._readers.append((pid, conn))
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor in a read transaction (one snapshot), ended when the block ends."""
+        conn = self.reader()
+        cur = conn.cursor()
+        try:
+            cur.execute("BEGIN DEFERRED")
+            yield cur
+        except BaseException:
+            self._drop_reader(conn)
+            raise
+        finally:
+            cur.close()
+        conn.rollback()
+
+    def _drop_reader(self, conn: sqlite3.Connection) -> None:
+        """Forget a reader after an error: the next read opens a fresh one."""
+        self._local.conn = None
+        with self._lock:
+            self._readers = [(p, c) for p, c in self._readers if c is not conn]
+        with suppress(sqlite3.Error):
+            conn.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction (BEGIN IMMEDIATE) in the queue's turn; committed, durable, on exit.
+
+        The write lock is taken before anything is read, so the head read
+        inside is still current at commit.
+        """
+        with self.queue.turn():
+            raw = self.queue.connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
+            except BaseException:
+                self.queue.discard()  # a failed connection is not reused
+                raise
+
+    def close(self) -> None:
+        """Close the connections this process opened, and the queue's file."""
+        pid = os.getpid()
+        with self._lock:
+            mine = [c for p, c in self._readers if p == pid]
+            self._readers = [(p, c) for p, c in self._readers if p != pid]
+        for conn in mine:
+            with suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+        self.queue.close()
 
 
 class AppendQueue:
@@ -117,7 +237,7 @@ class AppendQueue:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def connection(self) -> sqlite3.Connection:
-        """This process's append connection (opened once, settings as :func:`sqlite_engine`).
+        """This process's append connection (opened once, settings as :func:`configure`).
 
         Use it only inside :meth:`turn`, whose thread lock makes one thread at
         a time its user: a kept connection saves a pool checkout and the
@@ -127,9 +247,7 @@ class AppendQueue:
             if self._conn is not None:
                 self._inherited.append(self._conn)
             assert self._database is not None
-            conn = sqlite3.connect(
-                self._database, timeout=60.0, isolation_level=None, check_same_thread=False)
-            _on_connect(conn)
+            conn = connect(self._database)
             self._conn, self._conn_pid = conn, os.getpid()
         return self._conn
 

@@ -182,3 +182,42 @@ class CompiledStatements:
             sa.update(_H).where(_H.c.id == sa.literal_column("1")).values(
                 size=sa.bindparam("size"), last_leaf=sa.bindparam("last_leaf"),
                 frontier=sa.bindparam("frontier")), MOVE_PARAMS)
+
+
+def create_schema(store: Any, origin: str) -> None:
+    """Create the tables, PostgreSQL's guards and the head row, once, under concurrency.
+
+    ``store`` is an :class:`audit.store.Store`; on SQLite this runs in the
+    append queue's turn inside ``BEGIN IMMEDIATE``, on PostgreSQL under an
+    advisory lock (DDL is transactional there).
+    """
+    from contextlib import nullcontext
+
+    from audit import _postgres
+
+    sqlite = store.dialect == "sqlite"
+    with (store.db.queue.turn() if sqlite else nullcontext()), store.engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        with conn.begin():
+            if not sqlite:
+                _postgres.make_durable(conn)
+                # Serialises schema creation between processes.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7254119)")
+            metadata.create_all(conn, tables=TABLES)
+            if not sqlite:
+                _postgres.install_guards(conn)
+            if conn.execute(sa.select(_H.c.id)).first() is None:
+                conn.execute(
+                    sa.insert(_H).values(
+                        id=1, origin=origin, size=0, last_leaf=bytes(32), frontier=b""
+                    )
+                )
+
+
+def create_indexes(store: Any, names: list[str]) -> None:
+    """Create the history indexes ``names`` a log made before them lacks."""
+    with store.write() as tx:
+        for index in HISTORY_INDEXES:
+            if index.name in names:
+                tx.cursor.execute(str(sa.schema.CreateIndex(index, if_not_exists=True).compile(
+                    dialect=store.engine.dialect)))

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from audit._report import FaultClass
 from audit.errors import IntegrityError
 from audit.records import StoredCheckpoint
@@ -53,16 +51,27 @@ __all__ = [
 COSIGNATURE = "cosignature"
 TIMESTAMP = "timestamp"
 
-_META = sa.MetaData()
-_EVIDENCE = sa.Table(
-    "audit_checkpoint_evidence", _META,
-    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("source", sa.String(512), primary_key=True),
-    sa.Column("data", sa.LargeBinary, nullable=False),
-)
-"""size: checkpoint size; kind: cosignature | timestamp; source: witness key name+id
-or TSA URL; data: the cosignature line (UTF-8) or the token DER."""
+_EVIDENCE_TABLE = "audit_checkpoint_evidence"
+_EVIDENCE_BATCH = 1024
+
+
+def _create_table(store: Store) -> None:
+    """Create the evidence table (declared here; SQLAlchemy only for its DDL)."""
+    import sqlalchemy as sa
+
+    table = sa.Table(
+        _EVIDENCE_TABLE, sa.MetaData(),
+        sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("source", sa.String(512), primary_key=True),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+    )
+    ddl = str(sa.schema.CreateTable(table, if_not_exists=True).compile(
+        dialect=store.engine.dialect))
+    with store.write() as tx:
+        tx.cursor.execute(ddl)
+    # size: checkpoint size; kind: cosignature | timestamp; source: witness key
+    # name+id or TSA URL; data: the cosignature line (UTF-8) or the token DER.
 
 
 @dataclass(frozen=True)
@@ -81,38 +90,52 @@ class CheckpointEvidence:
 
 def add_evidence(store: Store, size: int, kind: str, source: str, data: bytes) -> None:
     """Record one cosignature or token for checkpoint ``size`` (kept if already there)."""
-    with store.write() as conn:
-        _META.create_all(conn, checkfirst=True)
-        key = ((_EVIDENCE.c.size == size) & (_EVIDENCE.c.kind == kind)
-               & (_EVIDENCE.c.source == source))
-        if conn.execute(sa.select(_EVIDENCE.c.size).where(key)).first() is None:
-            conn.execute(sa.insert(_EVIDENCE).values(size=size, kind=kind, source=source,
-                                                     data=data))
+    if not _has_table(store):
+        _create_table(store)
+    with store.write() as tx:
+        key = (size, kind, source)
+        if not tx.rows("SELECT size FROM audit_checkpoint_evidence WHERE size = ? AND kind = ? "
+                       "AND source = ?", key):
+            tx.execute("INSERT INTO audit_checkpoint_evidence (size, kind, source, data) "
+                       "VALUES (?, ?, ?, ?)", (*key, data))
 
 
 def _has_table(store: Store) -> bool:
-    with store.engine.connect() as conn:
-        return sa.inspect(conn).has_table(_EVIDENCE.name)
+    if store.dialect == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        query = ("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                 "AND tablename = ?")
+    return bool(store.rows(query, (_EVIDENCE_TABLE,)))
 
 
 def last_cosigned_size(store: Store, source: str) -> int:
     """The largest checkpoint size ``source`` (a witness) cosigned, or 0."""
     if not _has_table(store):
         return 0
-    q = sa.select(sa.func.max(_EVIDENCE.c.size)).where(
-        (_EVIDENCE.c.kind == COSIGNATURE) & (_EVIDENCE.c.source == source))
-    with store.engine.connect() as conn:
-        return int(conn.execute(q).scalar() or 0)
+    ((size,),) = store.rows("SELECT max(size) FROM audit_checkpoint_evidence WHERE kind = ? "
+                            "AND source = ?", (COSIGNATURE, source))
+    return int(size or 0)
 
 
 def _rows(store: Store) -> Iterator[tuple[int, str, bytes]]:
     if not _has_table(store):
         return
-    q = sa.select(_EVIDENCE.c.size, _EVIDENCE.c.kind, _EVIDENCE.c.data).order_by(
-        _EVIDENCE.c.size, _EVIDENCE.c.kind, _EVIDENCE.c.source)
-    with store.engine.connect() as conn:
-        for size, kind, data in conn.execution_options(yield_per=1024).execute(q):
+    after: tuple[int, str, str] | None = None
+    while True:  # keyset batches in (size, kind, source) order: flat memory
+        where, params = "", tuple[Any, ...]()
+        if after is not None:
+            where = ("WHERE (size > ?) OR (size = ? AND kind > ?) "
+                     "OR (size = ? AND kind = ? AND source > ?) ")
+            params = (after[0], after[0], after[1], after[0], after[1], after[2])
+        batch = store.rows(f"SELECT size, kind, source, data FROM {_EVIDENCE_TABLE} {where}"
+                           f"ORDER BY size, kind, source LIMIT {_EVIDENCE_BATCH:d}", params)
+        for size, kind, _source, data in batch:
             yield int(size), str(kind), bytes(data)
+        if len(batch) < _EVIDENCE_BATCH:
+            return
+        last = batch[-1]
+        after = (int(last[0]), str(last[1]), str(last[2]))
 
 
 def iter_checkpoint_evidence(store: Store) -> Iterator[CheckpointEvidence]:

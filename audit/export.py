@@ -35,8 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import sqlalchemy as sa
-
 from audit import merkle
 from audit.errors import IntegrityError, InvalidSignatureError, StorageError
 from audit.evidence import CheckpointEvidence, evidence_line, iter_checkpoint_evidence
@@ -44,7 +42,7 @@ from audit.keys import NoteVerifier, load_verifiers
 from audit.log import AuditLog, entry_filters, format_time
 from audit.note import open_note, parse_checkpoint
 from audit.records import StoredCheckpoint, StoredEntry
-from audit.store import ENTRIES
+from audit.store import Condition
 from audit.transition import (
     TRANSITION_TYPE,
     KeyChain,
@@ -156,9 +154,10 @@ def export_bundle(
     writers = {f: _HashingWriter(out / f) for f in _FILES[: 5 if filters else 4]}
     where = entry_filters(name=name, version=version, since=since, until=until)
     if seqs is not None:
-        where.append(ENTRIES.c.seq.in_(filters["seqs"]))
+        where.append(Condition.one_of("seq", filters["seqs"]))
     if where:  # the key chain travels with any slice, so its checkpoints verify
-        where = [sa.or_(sa.and_(*where), ENTRIES.c.type == TRANSITION_TYPE)]
+        where = [Condition.any_of([Condition.all_of(where),
+                                   Condition.equals("type", TRANSITION_TYPE)])]
     rows = log.store.iter_rows(where)
     redacted = _write_entries(log, rows, writers, checkpoint_size, progress)
     for entry in log.query(types=[TRANSITION_TYPE]):

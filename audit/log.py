@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from audit import merkle
 from audit._group import GroupCommit
 from audit._rows import NewEntry, Prepared, build_rows, format_time, prepare, rfc3339
@@ -28,7 +26,7 @@ from audit.keys import Signer
 from audit.note import Checkpoint, parse_checkpoint, sign_note
 from audit.records import AppendResult, LeafHashHex, Seq
 from audit.retention import AUDIT_TYPES, hold, redact, release
-from audit.store import ENTRIES, Head, NewRow, Store, open_store
+from audit.store import Condition, Head, NewRow, Store, Tx, open_store
 from audit.transition import TRANSITION_TYPE, key_in_force, sign_transition
 
 __all__ = [
@@ -197,11 +195,11 @@ class AuditLog:
 
     def append_within(
         self, type: str, subject: dict[str, str], actor: str, payload: Any,
-        inside: Callable[[Connection, Head], None],
+        inside: Callable[[Tx, Head], None],
     ) -> AppendResult:
         """Append one of the log's own entries (redaction, legal holds) after ``inside``.
 
-        ``inside(conn, head)`` runs first in the same transaction, holding the
+        ``inside(tx, head)`` runs first in the same transaction, holding the
         sequencer; if it raises, nothing is written. Used by :mod:`audit.retention`.
 
         Raises:
@@ -303,23 +301,22 @@ class AuditLog:
         ``signers[-1]`` must be the key in force (the last transition's new key).
         """
         # The barrier: on PostgreSQL the sequencer is not held across the WAL flush.
-        with self.store.locked(barrier=True) as (conn, head):
-            _check_in_force(conn, signers[-1])
-            self._check_last(conn, head)
+        with self.store.locked(barrier=True) as (tx, head):
+            _check_in_force(tx, signers[-1])
+            self._check_last(tx, head)
             rows = self._build_rows(head, prepare(head))
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            new = self.store.insert_entries(cur, head, rows)
+            new = self.store.insert_entries(tx.cursor, head, rows)
             # The new root from the new compact range: the nodes just written
             # are not visible to the tree reader before this transaction commits.
             root = merkle.CompactRange(new.size, new.frontier).root()
             note = sign_note(Checkpoint(self.origin, new.size, root).body(), signers)
-            self.store.insert_checkpoint(conn, new.size, root, note, [s.vkey for s in signers])
+            self.store.insert_checkpoint(tx, new.size, root, note, [s.vkey for s in signers])
         appended = [AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
                     for r in rows]
         return appended, self._published(SignedCheckpoint(new.size, root, note))
 
     def _append(
-        self, prepared: list[Prepared], inside: Callable[[Connection, Head], None] | None = None
+        self, prepared: list[Prepared], inside: Callable[[Tx, Head], None] | None = None
     ) -> list[AppendResult]:
         if not prepared:
             return []
@@ -328,11 +325,10 @@ class AuditLog:
                 rows = self._build_rows(head, prepared)
                 self.store.insert_entries(cur, head, rows)
         else:
-            with self.store.locked() as (conn, head):
-                inside(conn, head)
+            with self.store.locked() as (tx, head):
+                inside(tx, head)
                 rows = self._build_rows(head, prepared)
-                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                self.store.insert_entries(cur, head, rows)
+                self.store.insert_entries(tx.cursor, head, rows)
         return [
             AppendResult(Seq(r.seq), LeafHashHex(r.leaf_hash.hex()), r.envelope, r.time)
             for r in rows
@@ -383,14 +379,14 @@ class AuditLog:
             IntegrityError: the stored tree disagrees with an earlier checkpoint.
         """
         signer = self._signer()
-        with self.store.locked() as (conn, head):
-            root, last = self._check_last(conn, head)
+        with self.store.locked() as (tx, head):
+            root, last = self._check_last(tx, head)
             if last is not None and last.size == head.size:
                 return SignedCheckpoint(last.size, bytes(last.root), last.note)
-            _check_in_force(conn, signer)
+            _check_in_force(tx, signer)
             body = Checkpoint(self.origin, head.size, root).body()
             note = sign_note(body, [signer])
-            self.store.insert_checkpoint(conn, head.size, root, note, [signer.vkey])
+            self.store.insert_checkpoint(tx, head.size, root, note, [signer.vkey])
         return self._published(SignedCheckpoint(head.size, root, note))
 
     def _published(self, cp: SignedCheckpoint) -> SignedCheckpoint:
@@ -407,10 +403,10 @@ class AuditLog:
             )
         return self.signer
 
-    def _check_last(self, conn: Connection, head: Head) -> tuple[bytes, Any]:
+    def _check_last(self, tx: Tx, head: Head) -> tuple[bytes, Any]:
         """The root at ``head.size`` and the last checkpoint, checked to be consistent."""
         root = self.store.tree.root(head.size)
-        last = self.store.latest_checkpoint(conn)
+        last = self.store.latest_checkpoint(tx)
         if last is not None:
             _check_previous(self, last, head.size, root)
         return root, last
@@ -428,7 +424,7 @@ class AuditLog:
         Raises:
             InputError: no such entry.
         """
-        for row in self.store.iter_rows([ENTRIES.c.seq == seq]):
+        for row in self.store.iter_rows([Condition.equals("seq", seq)]):
             return _entry(row)
         raise InputError(f"no entry {seq}: expected 0..{self.size() - 1}")
 
@@ -486,20 +482,19 @@ def entry_filters(
     *, name: str | None = None, version: str | None = None, digest: str | None = None,
     types: list[str] | None = None, actor: str | None = None,
     since: datetime | None = None, until: datetime | None = None,
-) -> list[Any]:
-    """Return SQL conditions on the entries table for the given filters."""
-    c = ENTRIES.c
-    where: list[Any] = []
-    for col, value in ((c.subject_name, name), (c.subject_version, version),
-                       (c.subject_digest, digest), (c.actor, actor)):
+) -> list[Condition]:
+    """Return conditions on the entries table for the given filters (all must hold)."""
+    where: list[Condition] = []
+    for column, value in (("subject_name", name), ("subject_version", version),
+                          ("subject_digest", digest), ("actor", actor)):
         if value is not None:
-            where.append(col == value)
+            where.append(Condition.equals(column, value))
     if types is not None:
-        where.append(c.type.in_(list(types)))
+        where.append(Condition.one_of("type", types))
     if since is not None:
-        where.append(c.time >= format_time(since))
+        where.append(Condition("e.time >= ?", (format_time(since),)))
     if until is not None:
-        where.append(c.time < format_time(until))
+        where.append(Condition("e.time < ?", (format_time(until),)))
     return where
 
 
@@ -512,10 +507,10 @@ def _settle_origin(store: Store, origin: str | None) -> str:
             f"log at {store.url} has origin {head.origin!r}, got {origin!r}; "
             "open it with its own origin"
         )
-    with store.locked() as (conn, locked):
+    with store.locked() as (tx, locked):
         if locked.size:
             raise StorageError(f"log at {store.url} has origin {locked.origin!r}, got {origin!r}")
-        store.set_origin(conn, origin)
+        store.set_origin(tx, origin)
     return origin
 
 
@@ -539,9 +534,9 @@ def _check_previous(log: AuditLog, last: Any, size: int, root: bytes) -> None:
         raise IntegrityError(f"tree root at size {last.size} differs from its signed checkpoint")
 
 
-def _check_in_force(conn: Connection, signer: Signer) -> None:
+def _check_in_force(tx: Tx, signer: Signer) -> None:
     """Only the key in force signs (c2sp key transitions, see :mod:`audit.transition`)."""
-    vkey = key_in_force(conn)
+    vkey = key_in_force(tx)
     if vkey is not None and vkey != signer.vkey:
         raise StorageError(
             f"signing key {signer.name}+{signer.key_id.hex()} is not in force: the log's key "

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NewType
+from typing import Any, NamedTuple, NewType
 
 __all__ = [
     "AppendResult",
+    "CheckpointRecord",
+    "EntryRecord",
     "EntryStream",
     "EntryTuple",
     "LeafHashHex",
@@ -120,3 +122,28 @@ class EntryStream(Iterator[StoredEntry]):
             raise ValueError("entry stream already started: expected a fresh stream")
         self._it = iter(())
         return self._source()
+
+
+class EntryRecord(NamedTuple):
+    """An entry row joined with its payload row, as :meth:`Store.iter_rows` yields it."""
+
+    seq: int
+    leaf_hash: bytes
+    envelope: bytes
+    type: str
+    subject_name: str
+    subject_version: str | None
+    subject_digest: str | None
+    actor: str
+    time: str
+    content: bytes | None
+    redacted: bool | int | None
+    digest: str | None
+
+
+class CheckpointRecord(NamedTuple):
+    """A stored checkpoint row."""
+
+    size: int
+    root: bytes
+    note: str

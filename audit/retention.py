@@ -21,12 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from audit.errors import InputError, RetentionError
 from audit.records import AppendResult
-from audit.store import HOLDS, PAYLOADS, Head, Store
+from audit.store import Head, Store, Tx
 
 __all__ = ["AUDIT_TYPES", "active_holds", "hold", "redact", "release"]
 
@@ -44,7 +41,7 @@ class _Log(Protocol):
 
     def append_within(
         self, type: str, subject: dict[str, str], actor: str, payload: Any,
-        inside: Callable[[Connection, Head], None],
+        inside: Callable[[Tx, Head], None],
     ) -> AppendResult: ...
 
 
@@ -58,15 +55,13 @@ def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def _holding(conn: Connection, name: str, version: str | None) -> list[int]:
+def _holding(tx: Tx, name: str, version: str | None) -> list[int]:
     """Seqs of active holds that cover subject (name, version)."""
-    versions = ["", version] if version else [""]
-    q = sa.select(HOLDS.c.hold_seq).where(
-        HOLDS.c.subject_name == name,
-        HOLDS.c.subject_version.in_(versions),
-        HOLDS.c.release_seq.is_(None),
-    )
-    return [s for (s,) in conn.execute(q)]
+    versions = ("", version) if version else ("",)
+    marks = ", ".join("?" * len(versions))
+    return [s for (s,) in tx.rows(
+        f"SELECT hold_seq FROM audit_holds WHERE subject_name = ? AND subject_version IN "
+        f"({marks}) AND release_seq IS NULL", (name, *versions))]
 
 
 def redact(
@@ -107,17 +102,14 @@ def redact(
     digest = env["payload_digest"]
     tomb = {"seq": seq, "by": by, "reason": reason, "digest": digest}
 
-    def inside(conn: Connection, _head: Head) -> None:
-        held = _holding(conn, env["subject"]["name"], env["subject"].get("version"))
+    def inside(tx: Tx, _head: Head) -> None:
+        held = _holding(tx, env["subject"]["name"], env["subject"].get("version"))
         if held:
             raise RetentionError(
                 f"entry {seq} is under legal hold (hold entry {held[0]}); release it first"
             )
-        done = conn.execute(
-            sa.update(PAYLOADS)
-            .where(PAYLOADS.c.seq == seq, PAYLOADS.c.content.is_not(None))
-            .values(content=None, redacted=True)
-        )
+        done = tx.execute("UPDATE audit_payloads SET content = NULL, redacted = ? "
+                          "WHERE seq = ? AND content IS NOT NULL", (True, seq))
         if done.rowcount != 1:
             raise RetentionError(f"entry {seq} payload is already redacted")
 
@@ -139,9 +131,9 @@ def hold(
     subject = {"name": name} if version is None else {"name": name, "version": version}
     payload = {"by": by, "reason": reason}
 
-    def inside(conn: Connection, head: Head) -> None:
-        conn.execute(sa.insert(HOLDS).values(
-            hold_seq=head.size, subject_name=name, subject_version=version or ""))
+    def inside(tx: Tx, head: Head) -> None:
+        tx.execute("INSERT INTO audit_holds (hold_seq, subject_name, subject_version) "
+                   "VALUES (?, ?, ?)", (head.size, name, version or ""))
 
     return log.append_within("legal_hold", subject, by, payload, inside)
 
@@ -157,36 +149,31 @@ def release(
     """
     name, by, reason = _text(name, "name"), _text(by, "by"), _text(reason, "reason")
     subject = {"name": name} if version is None else {"name": name, "version": version}
-    with log.store.engine.connect() as conn:
-        seqs = _exact_holds(conn, name, version)
+    seqs = _exact_holds(log.store, name, version)
     if not seqs:
         raise RetentionError(f"no active legal hold on {name} {version or '(all versions)'}")
     payload = {"by": by, "reason": reason, "holds": seqs}
 
-    def inside(conn: Connection, head: Head) -> None:
-        if _exact_holds(conn, name, version) != seqs:
+    def inside(tx: Tx, head: Head) -> None:
+        if _exact_holds(tx, name, version) != seqs:
             raise RetentionError(f"legal holds on {name} changed concurrently; retry")
-        conn.execute(
-            sa.update(HOLDS).where(HOLDS.c.hold_seq.in_(seqs)).values(release_seq=head.size)
-        )
+        marks = ", ".join("?" * len(seqs))
+        tx.execute(f"UPDATE audit_holds SET release_seq = ? WHERE hold_seq IN ({marks})",
+                   (head.size, *seqs))
 
     return log.append_within("legal_hold_release", subject, by, payload, inside)
 
 
-def _exact_holds(conn: Connection, name: str, version: str | None) -> list[int]:
-    q = sa.select(HOLDS.c.hold_seq).where(
-        HOLDS.c.subject_name == name,
-        HOLDS.c.subject_version == (version or ""),
-        HOLDS.c.release_seq.is_(None),
-    ).order_by(HOLDS.c.hold_seq)
-    return [s for (s,) in conn.execute(q)]
+def _exact_holds(reader: Tx | Store, name: str, version: str | None) -> list[int]:
+    """Seqs of the active holds on exactly (name, version), in a transaction or not."""
+    return [s for (s,) in reader.rows(
+        "SELECT hold_seq FROM audit_holds WHERE subject_name = ? AND subject_version = ? "
+        "AND release_seq IS NULL ORDER BY hold_seq", (name, version or ""))]
 
 
 def active_holds(log: _Log) -> list[dict[str, Any]]:
     """Return the active legal holds: ``{"seq", "name", "version"}`` each."""
-    q = sa.select(HOLDS).where(HOLDS.c.release_seq.is_(None)).order_by(HOLDS.c.hold_seq)
-    with log.store.engine.connect() as conn:
-        return [
-            {"seq": r.hold_seq, "name": r.subject_name, "version": r.subject_version or None}
-            for r in conn.execute(q)
-        ]
+    rows = log.store.rows("SELECT hold_seq, subject_name, subject_version FROM audit_holds "
+                          "WHERE release_seq IS NULL ORDER BY hold_seq")
+    return [{"seq": seq, "name": name, "version": version or None}
+            for seq, name, version in rows]

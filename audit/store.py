@@ -2,73 +2,50 @@
 
 Owns opening a database by URL, the write transaction that serialises appends
 (one sequencer, so any number of processes produce one linear chain),
-persisting entries with their Merkle nodes, and streaming reads. The tables
-are defined in :mod:`audit._tables` (re-exported here); SQLite's engine and
-append queue in :mod:`audit._sqlite`; PostgreSQL's append-only triggers and
-group commit in :mod:`audit._postgres`.
+persisting entries with their Merkle nodes, and streaming reads. Every
+statement runs on the driver's DB-API cursor (:mod:`audit._sql`); the tables
+are declared once in :mod:`audit._tables` (SQLModel), which creates them.
+SQLite's connections and append queue live in :mod:`audit._sqlite`;
+PostgreSQL's pool, append-only triggers and group commit in :mod:`audit._postgres`.
 
 It does not build envelopes or hashes (:mod:`audit.log`), compute tree nodes
 (:mod:`audit.tree`) or decide what may be redacted (:mod:`audit.retention`).
-The hot path uses SQLAlchemy Core statements on these tables, not ORM sessions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
-import sqlalchemy as sa
-from sqlalchemy import exc
-from sqlalchemy.engine import Connection, Engine
-
-from audit import _postgres
-from audit._sqlite import AppendQueue, sqlite_engine
-from audit._tables import (
-    CHECKPOINTS,
-    ENTRIES,
-    HEAD,
-    HISTORY_INDEXES,
-    HOLDS,
-    KEYS,
-    MOVE_PARAMS,
-    NODE_PARAMS,
-    NODES,
-    PAYLOADS,
-    TABLES,
-    CheckpointRow,
-    CompiledStatements,
-    EntryRow,
-    HoldRow,
-    KeyRow,
-    NodeRow,
-    PayloadRow,
-    metadata,
-)
+from audit._sql import HISTORY_INDEX_NAMES, SQLITE_STATEMENTS, TABLE_NAMES, Condition, Tx
+from audit._sqlite import SqliteDatabase, sqlite_path
 from audit.errors import LogUnavailableError, StorageError
-from audit.records import EntryStream, EntryTuple, StoredCheckpoint, StoredEntry
+from audit.records import (
+    CheckpointRecord,
+    EntryRecord,
+    EntryStream,
+    EntryTuple,
+    StoredCheckpoint,
+    StoredEntry,
+)
 from audit.tree import Coord, TreeReader, extend, pack_frontier, unpack_frontier
 
+if TYPE_CHECKING:
+    from audit._postgres import PostgresDatabase
+
 __all__ = [
-    "CHECKPOINTS",
-    "ENTRIES",
-    "HEAD",
-    "HOLDS",
-    "NODES",
-    "PAYLOADS",
-    "CheckpointRow",
-    "EntryRow",
+    "CheckpointRecord",
+    "Condition",
+    "EntryRecord",
     "Head",
-    "HoldRow",
-    "KeyRow",
     "NewRow",
-    "NodeRow",
-    "PayloadRow",
     "Store",
     "StoredCheckpoint",
     "StoredEntry",
+    "Tx",
     "mask_url",
     "open_store",
 ]
@@ -85,8 +62,11 @@ _SCAN = (
 # UTF-8 bytes, so the scan yields bytes without a Python call per value.
 _SQLITE_SCAN = _SCAN.replace("e.envelope, e.leaf_hash, p.content", "CAST(e.envelope AS BLOB), "
                              "CAST(e.leaf_hash AS BLOB), CAST(p.content AS BLOB)")
-
-_E, _P, _C, _H, _K = ENTRIES, PAYLOADS, CHECKPOINTS, HEAD, KEYS
+_ROWS = ("SELECT e.seq, e.leaf_hash, e.envelope, e.type, e.subject_name, e.subject_version, "
+         "e.subject_digest, e.actor, e.time, p.content, p.redacted, p.digest "
+         "FROM audit_entries e LEFT OUTER JOIN audit_payloads p ON p.seq = e.seq")
+_HEAD = "SELECT origin, size, last_leaf, frontier FROM audit_head WHERE id = 1"
+_CHECKPOINT = "SELECT size, root, note FROM audit_checkpoints"
 
 
 @dataclass(frozen=True)
@@ -117,6 +97,17 @@ class NewRow(NamedTuple):
     payload: bytes
 
 
+class _Database(Protocol):
+    """What the store needs of a database (:mod:`audit._sqlite`, :mod:`audit._postgres`)."""
+
+    dialect: str
+    operational_errors: tuple[type[Exception], ...]
+    database_errors: tuple[type[Exception], ...]
+
+    def sql(self, statement: str) -> str: ...
+    def reading(self) -> Any: ...
+    def close(self) -> None: ...
+
 
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``."""
@@ -139,13 +130,18 @@ def open_store(url: str, *, create: bool = True) -> Store:
         LogUnavailableError: bad URL, unreachable server, unreadable or
             unwritable file; the message names the URL with the password masked.
     """
+    db: Any
     if url.startswith("sqlite:"):
-        engine = sqlite_engine(url, create, _unavailable)
+        db = SqliteDatabase(sqlite_path(url, create, _unavailable))
     elif url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
         if url.startswith("postgres:") or url.startswith("postgresql:"):
             url = "postgresql+psycopg:" + url.split(":", 1)[1]
         try:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+            import sqlalchemy as sa
+
+            from audit._postgres import PostgresDatabase
+
+            db = PostgresDatabase(sa.create_engine(url, pool_pre_ping=True))
         except Exception as e:
             raise _unavailable(url, str(e).splitlines()[0], "check the URL") from e
     else:
@@ -154,41 +150,57 @@ def open_store(url: str, *, create: bool = True) -> Store:
             "expected a sqlite:/// or postgresql+psycopg:// URL",
             "set --log or POLICYENGINE_LOG_URL",
         )
-    store = Store(engine, url)
+    store = Store(db, url)
     store.ensure_schema(create=create)
     return store
 
 
 class Store:
-    """The audit tables in one database; appends are serialised by the database."""
+    """The audit tables in one database; appends are serialised by the database.
 
-    def __init__(self, engine: Engine, url: str) -> None:
-        """Wrap an engine; use :func:`open_store`, which also creates the schema."""
-        self.engine = engine
+    Every statement runs on the driver (DB-API) cursor; SQLAlchemy is
+    imported only to create the schema, on PostgreSQL, or when :attr:`engine`
+    is asked for.
+    """
+
+    def __init__(self, db: SqliteDatabase | PostgresDatabase, url: str) -> None:
+        """Wrap an opened database; use :func:`open_store`, which also creates the schema."""
+        self.db = db
         self.url = url
-        self.dialect = engine.dialect.name
+        self.dialect = db.dialect
         self.tree = TreeReader(self.fetch_nodes)
-        self._sql = CompiledStatements(engine.dialect)
-        self._group_commit = False
-        lock_path = None
-        if self.dialect == "sqlite" and engine.url.database:
-            lock_path = engine.url.database + "-appendlock"
-        self._queue = AppendQueue(lock_path, engine.url.database)
+        self._sql: Any = SQLITE_STATEMENTS
+        self._engine: Any = None
+        if not isinstance(db, SqliteDatabase):
+            from audit._tables import CompiledStatements
+
+            self._sql = CompiledStatements(db.engine.dialect)
+            self._engine = db.engine
+
+    @property
+    def engine(self) -> Any:
+        """A SQLAlchemy engine on this database (built on first use on SQLite)."""
+        if self._engine is None:
+            from audit._sqlite import sqlite_engine
+
+            assert isinstance(self.db, SqliteDatabase)
+            self._engine = sqlite_engine(self.db.path)
+        return self._engine
 
     def close(self) -> None:
-        """Release pooled connections and the append queue file."""
-        self.engine.dispose()
-        self._queue.close()
+        """Release connections and the append queue file."""
+        if self._engine is not None and isinstance(self.db, SqliteDatabase):
+            self._engine.dispose()
+        self.db.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Turn driver and SQLAlchemy errors into audit errors naming the log."""
-        dbapi = self.engine.dialect.dbapi
+        """Turn driver and pool errors into audit errors naming the log."""
         try:
             yield
-        except (exc.OperationalError, dbapi.OperationalError) as e:  # type: ignore[union-attr]
+        except self.db.operational_errors as e:
             raise self._wrap(e, unavailable=True) from e
-        except (exc.DatabaseError, dbapi.DatabaseError) as e:  # type: ignore[union-attr]
+        except self.db.database_errors as e:
             raise self._wrap(e, unavailable=False) from e
 
     def _wrap(self, e: Exception, *, unavailable: bool) -> StorageError:
@@ -203,27 +215,31 @@ class Store:
             return _unavailable(self.url, msg, fix)
         return StorageError(f"audit log at {where}: {msg}")
 
-    def _initialised(self) -> bool:
-        """True when every table and the head row exist (read only, no write lock)."""
-        with self._errors(), self.engine.connect() as conn:
-            names = set(sa.inspect(conn).get_table_names())
-            if not {t.name for t in TABLES} <= names:
-                return False
-            return conn.execute(sa.select(_H.c.id)).first() is not None
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of one query (``?`` placeholders), in its own read transaction."""
+        with self._errors(), self.db.reading() as cur:
+            cur.execute(self.db.sql(statement), params)
+            return list(cur.fetchall())
 
-    def _missing_indexes(self) -> list[sa.Index]:
-        """History indexes a log made before them lacks (one catalog query)."""
-        wanted = [str(ix.name) for ix in HISTORY_INDEXES]
+    def _schema(self) -> tuple[bool, list[str]]:
+        """(every table and the head row exist, history indexes missing); read only."""
+        names: tuple[str, ...] = TABLE_NAMES + HISTORY_INDEX_NAMES
+        marks = ", ".join("?" * len(names))
         if self.dialect == "sqlite":
-            listing = sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
-                              "AND name IN :names")
+            listing = f"SELECT name FROM sqlite_master WHERE name IN ({marks})"
         else:
-            listing = sa.text("SELECT indexname FROM pg_indexes WHERE "
-                              "schemaname = current_schema() AND indexname IN :names")
-        listing = listing.bindparams(sa.bindparam("names", expanding=True))
-        with self._errors(), self.engine.connect() as conn:
-            found = set(conn.execute(listing, {"names": wanted}).scalars())
-        return [ix for ix in HISTORY_INDEXES if ix.name not in found]
+            listing = (f"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                       f"AND tablename IN ({marks}) UNION ALL SELECT indexname FROM pg_indexes "
+                       f"WHERE schemaname = current_schema() AND indexname IN ({marks})")
+            names = names + names
+        with self._errors(), self.db.reading() as cur:
+            cur.execute(self.db.sql(listing), names)
+            found = {name for (name,) in cur.fetchall()}
+            tables = set(TABLE_NAMES) <= found
+            if tables:
+                cur.execute("SELECT id FROM audit_head")
+                tables = cur.fetchone() is not None
+        return tables, [n for n in HISTORY_INDEX_NAMES if n not in found]
 
     def ensure_schema(
         self, origin: str = "policyengine.local/audit", *, create: bool = True
@@ -234,108 +250,75 @@ class Store:
         (an auditor's read-only copy) and does not queue behind appenders. A
         log made before the history indexes gains them when opened to write.
         """
-        if not self._initialised():
+        initialised, missing = self._schema()
+        if not initialised:
             if not create:
                 raise _unavailable(self.url, "no audit log in this database",
                                    "check --log or POLICYENGINE_LOG_URL")
-            self._create_schema(origin)
-        elif create:
-            missing = self._missing_indexes()
-            if missing:
-                try:
-                    with self.write() as conn:
-                        for index in missing:
-                            index.create(conn, checkfirst=True)
-                except StorageError:  # a read-only copy: queries stay right, only slower
-                    pass
-        if self.dialect == "postgresql":
-            self._group_commit = _postgres.can_group_commit(self.engine)
+            from audit._tables import create_schema
 
-    def _create_schema(self, origin: str) -> None:
-        with self._errors(), self.write() as conn:
-            if self.dialect == "postgresql":
-                # Serialises schema creation between processes (DDL is transactional).
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7254119)")
-            metadata.create_all(conn, tables=TABLES)
-            if self.dialect == "postgresql":
-                _postgres.install_guards(conn)
-            if conn.execute(sa.select(_H.c.id)).first() is None:
-                conn.execute(
-                    sa.insert(_H).values(
-                        id=1, origin=origin, size=0, last_leaf=bytes(32), frontier=b""
-                    )
-                )
+            with self._errors():
+                create_schema(self, origin)
+        elif create and missing:
+            from audit._tables import create_indexes
+
+            try:
+                with self._errors():
+                    create_indexes(self, missing)
+            except StorageError:  # a read-only copy: queries stay right, only slower
+                pass
+        if not isinstance(self.db, SqliteDatabase):
+            self.db.settle_group_commit()
 
     @contextmanager
-    def write(self, *, barrier: bool = False) -> Iterator[Connection]:
+    def write(self, *, barrier: bool = False) -> Iterator[Tx]:
         """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success.
 
-        Returns once the commit is durable. With ``barrier`` on PostgreSQL (when
-        the role may, see :mod:`audit._postgres`) the transaction commits
+        Returns once the commit is durable. With ``barrier`` on PostgreSQL
+        (when the role may, see :mod:`audit._postgres`) the transaction commits
         asynchronously, releasing the sequencer at once, and durability comes
         from the flush barrier after it: appends share WAL flushes.
         """
-        group = barrier and self._group_commit
-        with self._errors(), self._queue.turn(), self.engine.connect() as conn:
-            conn = conn.execution_options(write=True)
-            with conn.begin():
-                if group:
-                    _postgres.make_async(conn)
-                elif self.dialect == "postgresql":
-                    _postgres.make_durable(conn)
-                yield conn
-            if group:
-                _postgres.flush_barrier(conn)
+        db = self.db
+        with self._errors():
+            if isinstance(db, SqliteDatabase):
+                with db.writing() as cur:
+                    yield Tx(cur, db.sql)
+            else:
+                with db.writing(barrier=barrier) as cur:
+                    yield Tx(cur, db.sql)
 
     @contextmanager
-    def locked(self, *, barrier: bool = False) -> Iterator[tuple[Connection, Head]]:
+    def locked(self, *, barrier: bool = False) -> Iterator[tuple[Tx, Head]]:
         """A write transaction holding the sequencer, with the head read inside it."""
-        with self.write(barrier=barrier) as conn:
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            yield conn, self._read_locked_head(cur)
+        with self.write(barrier=barrier) as tx:
+            yield tx, self._read_locked_head(tx.cursor)
 
     @contextmanager
     def appending(self) -> Iterator[tuple[Any, Head]]:
-        """The hot append transaction on a DBAPI connection: (cursor, head).
+        """The hot append transaction on a driver cursor: (cursor, head).
 
-        On SQLite the process's kept append connection (:mod:`audit._sqlite`),
-        elsewhere a pooled one.
-
-        Statements are the Core statements of these tables compiled once
-        (:class:`audit._tables.CompiledStatements`); executing them on the driver cursor skips
-        SQLAlchemy's per-call overhead, which costs more than SQLite's commit.
+        On SQLite the process's kept append connection (:mod:`audit._sqlite`)
+        with the statements of :mod:`audit._sql`; on PostgreSQL a pooled one
+        with the statements compiled from the tables
+        (:class:`audit._tables.CompiledStatements`), in two round trips.
         Returns only once the transaction is durable.
         """
-        if self.dialect == "sqlite":
-            with self._errors(), self._sqlite_append() as pair:
-                yield pair
+        db = self.db
+        if isinstance(db, SqliteDatabase):
+            with self._errors(), db.writing() as cur:
+                yield cur, self._read_locked_head(cur)
             return
+        from audit import _postgres
+
         with self._errors():
-            raw = self.engine.raw_connection()
+            raw = db.engine.raw_connection()
             try:
                 with _postgres.append_transaction(
-                        raw, self._sql.head, group_commit=self._group_commit) as (cur, row):
+                        raw, self._sql.head, group_commit=db.group_commit) as (cur, row):
                     yield cur, self._head(row)
             finally:
                 raw.close()
-
-    @contextmanager
-    def _sqlite_append(self) -> Iterator[tuple[Any, Head]]:
-        """On the process's kept append connection, which only the queue's holder uses."""
-        with self._queue.turn():
-            raw = self._queue.connection()
-            try:
-                cur = raw.cursor()
-                cur.execute("BEGIN IMMEDIATE")  # take the write lock before reading the head
-                try:
-                    yield cur, self._read_locked_head(cur)
-                except BaseException:
-                    raw.rollback()
-                    raise
-                raw.commit()
-            except BaseException:
-                self._queue.discard()  # a failed connection is not reused
-                raise
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)
@@ -346,15 +329,15 @@ class Store:
         origin, size, last, frontier = row
         return Head(origin, size, bytes(last), unpack_frontier(bytes(frontier), size))
 
-    def set_origin(self, conn: Connection, origin: str) -> None:
+    def set_origin(self, tx: Tx, origin: str) -> None:
         """Name the log (only while it is empty)."""
-        conn.execute(sa.update(_H).where(_H.c.id == 1).values(origin=origin))
+        tx.execute("UPDATE audit_head SET origin = ? WHERE id = 1", (origin,))
 
     def insert_entries(self, cur: Any, head: Head, rows: list[NewRow]) -> Head:
         """Persist rows (seq head.size..), their payloads and completed nodes; move the head.
 
-        ``cur`` is a DBAPI cursor inside a transaction from :meth:`appending`
-        or :meth:`locked` (``conn.connection.dbapi_connection.cursor()``).
+        ``cur`` is the driver cursor of :meth:`appending`, or ``tx.cursor`` of
+        :meth:`locked`, inside its transaction.
         """
         frontier, nodes = extend(head.size, head.frontier, [r.leaf_hash for r in rows])
         sql = self._sql
@@ -365,6 +348,8 @@ class Store:
         entry: Callable[[NewRow], Any] = _entry_tuple
         payload: Callable[[NewRow], Any] = _payload_tuple
         if not sql.positional:
+            from audit._tables import MOVE_PARAMS, NODE_PARAMS
+
             entry, payload = _entry_params, _payload_params
             node_params = [dict(zip(NODE_PARAMS, n, strict=True)) for n in nodes]
             move = dict(zip(MOVE_PARAMS, move, strict=True))
@@ -381,14 +366,13 @@ class Store:
 
     def read_head(self) -> Head:
         """Return the current head without taking the write lock."""
-        with self._errors(), self.engine.connect() as conn:
-            row = conn.execute(sa.select(_H).where(_H.c.id == 1)).one()
-        return Head(row.origin, row.size, row.last_leaf, unpack_frontier(row.frontier, row.size))
+        (row,) = self.rows(_HEAD)
+        return self._head(row)
 
     def size(self) -> int:
         """Return the number of entries."""
-        with self._errors(), self.engine.connect() as conn:
-            return int(conn.execute(sa.select(_H.c.size).where(_H.c.id == 1)).scalar_one())
+        ((size,),) = self.rows("SELECT size FROM audit_head WHERE id = 1")
+        return int(size)
 
     def fetch_nodes(self, coords: set[Coord]) -> dict[Coord, bytes]:
         """Read node hashes by (level, index) in one round trip; level 0 is the leaf hash.
@@ -410,15 +394,7 @@ class Store:
             parts.append(f"SELECT level, idx, hash FROM audit_nodes WHERE {match}")
         if not parts:
             return {}
-        with self._errors():
-            raw = self.engine.raw_connection()
-            try:
-                cur = raw.cursor()
-                cur.execute(" UNION ALL ".join(parts))
-                rows = cur.fetchall()
-                raw.rollback()
-            finally:
-                raw.close()
+        rows = self.rows(" UNION ALL ".join(parts))
         return {(lv, i): _blob(h) for lv, i, h in rows}
 
     def get_node(self, level: int, index: int) -> bytes | None:
@@ -426,34 +402,45 @@ class Store:
         return self.fetch_nodes({(level, index)}).get((level, index))
 
     def iter_rows(
-        self, where: list[Any] | None = None, *, start: int = 0, descending: bool = False,
+        self, where: Iterable[Condition] = (), *, start: int = 0, descending: bool = False,
         before: int | None = None,
-    ) -> Iterator[sa.Row[Any]]:
+    ) -> Iterator[EntryRecord]:
         """Stream entry rows joined with payloads in seq order, in batches (flat memory)."""
-        cols = [*_E.c, _P.c.content, _P.c.redacted, _P.c.digest]
-        base = sa.select(*cols).select_from(_E.outerjoin(_P, _P.c.seq == _E.c.seq))
-        for clause in where or []:
-            base = base.where(clause)
+        base = list(where)
         cursor: int | None = before if descending else start - 1
+        order = "DESC" if descending else "ASC"
         while True:
-            q = base
+            conditions = list(base)
             if cursor is not None:
-                q = q.where(_E.c.seq < cursor if descending else _E.c.seq > cursor)
-            order = _E.c.seq.desc() if descending else _E.c.seq
-            with self._errors(), self.engine.connect() as conn:
-                rows = conn.execute(q.order_by(order).limit(_BATCH)).all()
-            yield from rows
+                conditions.append(Condition("e.seq < ?" if descending else "e.seq > ?",
+                                            (cursor,)))
+            clause = Condition.all_of(conditions)
+            rows = self.rows(f"{_ROWS} WHERE {clause.sql} ORDER BY e.seq {order} "
+                              f"LIMIT {_BATCH:d}", clause.params)
+            yield from map(EntryRecord._make, rows)
             if len(rows) < _BATCH:
                 return
-            cursor = rows[-1].seq
+            cursor = rows[-1][0]
+
+    def count(self, where: Iterable[Condition] = ()) -> int:
+        """How many entries match every condition."""
+        clause = Condition.all_of(where)
+        ((n,),) = self.rows(f"SELECT count(*) FROM audit_entries e WHERE {clause.sql}",
+                             clause.params)
+        return int(n)
+
+    def subject_names(self) -> list[str]:
+        """Every subject name the log holds, sorted."""
+        rows = self.rows("SELECT DISTINCT subject_name FROM audit_entries "
+                          "ORDER BY subject_name")
+        return [name for (name,) in rows]
 
     def iter_entries(self, start: int = 0) -> EntryStream:
         """Stream every entry from ``start`` as :class:`StoredEntry`, in seq order.
 
         Keyset batches of :data:`_SCAN_BATCH` rows on the driver cursor: memory
-        stays flat and no SQLAlchemy row objects are built. The verifier,
-        which reads every entry, takes the rows as plain tuples
-        (:meth:`EntryStream.rows`).
+        stays flat and no row objects are built. The verifier, which reads
+        every entry, takes the rows as plain tuples (:meth:`EntryStream.rows`).
         """
         return EntryStream(lambda: self._scan(int(start)))
 
@@ -469,16 +456,8 @@ class Store:
 
     def _scan_batch(self, after: int) -> list[EntryTuple]:
         sqlite = self.dialect == "sqlite"
-        with self._errors():
-            raw = self.engine.raw_connection()
-            try:
-                cur = raw.cursor()
-                cur.execute((_SQLITE_SCAN if sqlite else _SCAN).format(
-                    after=int(after), limit=_SCAN_BATCH))
-                rows = cur.fetchall()
-                raw.rollback()
-            finally:
-                raw.close()
+        rows = self.rows((_SQLITE_SCAN if sqlite else _SCAN).format(
+            after=int(after), limit=_SCAN_BATCH))
         if sqlite:  # CAST(... AS BLOB) already made every value bytes
             return cast(list[tuple[int, bytes, bytes, bytes | None, Any]], rows)
         return [(s, _blob(e), _blob(h), None if c is None else _blob(c), r)
@@ -486,40 +465,39 @@ class Store:
 
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Stream every stored checkpoint by size."""
-        with self._errors(), self.engine.connect() as conn:
-            rows = conn.execute(sa.select(_C.c.size, _C.c.note).order_by(_C.c.size)).all()
-        for size, note in rows:
+        for size, note in self.rows("SELECT size, note FROM audit_checkpoints ORDER BY size"):
             yield StoredCheckpoint(size=size, note=note)
 
-    def latest_checkpoint(self, conn: Connection | None = None) -> sa.Row[Any] | None:
+    def latest_checkpoint(self, tx: Tx | None = None) -> CheckpointRecord | None:
         """Return the checkpoint row of the largest size, or None."""
-        q = sa.select(_C).order_by(_C.c.size.desc()).limit(1)
-        if conn is not None:
-            return conn.execute(q).first()
-        with self._errors(), self.engine.connect() as c:
-            return c.execute(q).first()
+        q = f"{_CHECKPOINT} ORDER BY size DESC LIMIT 1"
+        rows = self.rows(q) if tx is None else tx.rows(q)
+        return CheckpointRecord(rows[0][0], _blob(rows[0][1]), rows[0][2]) if rows else None
 
-    def first_checkpoint_covering(self, seq: int) -> sa.Row[Any] | None:
+    def first_checkpoint_covering(self, seq: int) -> CheckpointRecord | None:
         """Return the latest checkpoint row whose size exceeds ``seq``, or None."""
-        q = sa.select(_C).where(_C.c.size > seq).order_by(_C.c.size.desc()).limit(1)
-        with self._errors(), self.engine.connect() as conn:
-            return conn.execute(q).first()
+        rows = self.rows(f"{_CHECKPOINT} WHERE size > ? ORDER BY size DESC LIMIT 1",
+                          (int(seq),))
+        return CheckpointRecord(rows[0][0], _blob(rows[0][1]), rows[0][2]) if rows else None
 
     def insert_checkpoint(
-        self, conn: Connection, size: int, root: bytes, note: str, vkeys: list[str]
+        self, tx: Tx, size: int, root: bytes, note: str, vkeys: list[str]
     ) -> None:
         """Persist a signed checkpoint and its signers' vkeys in the caller's transaction."""
-        conn.execute(sa.insert(_C).values(size=size, root=root, note=note))
-        known = {k for (k,) in conn.execute(sa.select(_K.c.vkey).where(_K.c.vkey.in_(vkeys)))}
+        tx.execute("INSERT INTO audit_checkpoints (size, root, note) VALUES (?, ?, ?)",
+                   (size, root, note))
+        marks = ", ".join("?" * len(vkeys))
+        known = {k for (k,) in tx.rows(f"SELECT vkey FROM audit_keys WHERE vkey IN ({marks})",
+                                       tuple(vkeys))}
         for vkey in vkeys:
             if vkey not in known:
-                conn.execute(sa.insert(_K).values(vkey=vkey, first_size=size))
+                tx.execute("INSERT INTO audit_keys (vkey, first_size) VALUES (?, ?)",
+                           (vkey, size))
 
     def vkeys(self) -> list[str]:
         """Return the verifier keys that signed checkpoints, oldest first."""
-        with self._errors(), self.engine.connect() as conn:
-            q = sa.select(_K.c.vkey).order_by(_K.c.first_size, _K.c.vkey)
-            return [k for (k,) in conn.execute(q)]
+        return [k for (k,) in self.rows(
+            "SELECT vkey FROM audit_keys ORDER BY first_size, vkey")]
 
 
 def _blob(value: Any) -> bytes:

@@ -39,9 +39,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from audit.errors import InvalidSignatureError, KeyLoadError
 from audit.keys import NoteVerifier, Signer
 from audit.note import check_note, sign_note
@@ -196,18 +193,15 @@ def first_key(payloads: Iterable[Any]) -> NoteVerifier | None:
     return None
 
 
-def key_in_force(conn: Connection) -> str | None:
+def key_in_force(tx: Any) -> str | None:
     """The vkey the latest logged transition put in force, or None (no transition).
 
-    Read inside the caller's transaction, so a rotation by another process is seen.
+    Read inside the caller's transaction (``tx``, an :class:`audit.store.Tx`),
+    so a rotation by another process is seen.
     """
-    from audit.store import ENTRIES, PAYLOADS
-
-    q = (sa.select(PAYLOADS.c.content)
-         .select_from(ENTRIES.join(PAYLOADS, ENTRIES.c.seq == PAYLOADS.c.seq))
-         .where(ENTRIES.c.type == TRANSITION_TYPE)
-         .order_by(ENTRIES.c.seq.desc()).limit(1))
-    row = conn.execute(q).first()
-    if row is None or row[0] is None:
+    rows = tx.rows("SELECT p.content FROM audit_entries e JOIN audit_payloads p "
+                   "ON e.seq = p.seq WHERE e.type = ? ORDER BY e.seq DESC LIMIT 1",
+                   (TRANSITION_TYPE,))
+    if not rows or rows[0][0] is None:
         return None
-    return transition_from_payload(bytes(row[0])).new.vkey
+    return transition_from_payload(bytes(rows[0][0])).new.vkey

@@ -328,16 +328,9 @@ def count_decisions(log: AuditLog, *, model: str | None = None,
                     version: str | None = None) -> int | None:
     """How many decision entries a run will replay (None when the store cannot say)."""
     try:
-        import sqlalchemy as sa
-
         from audit.log import entry_filters
-        from audit.store import ENTRIES
 
-        query = sa.select(sa.func.count()).select_from(ENTRIES)
-        for clause in entry_filters(name=model, version=version, types=["decision"]):
-            query = query.where(clause)
-        with log.store.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        return log.store.count(entry_filters(name=model, version=version, types=["decision"]))
     except Exception:  # only the progress bar's total depends on it
         return None
 

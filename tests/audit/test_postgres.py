@@ -181,12 +181,12 @@ def test_commits_stay_durable_when_the_server_default_is_async(
                         "INSERT INTO sc_probe VALUES (current_setting('synchronous_commit'))")
     log = AuditLog.open(pg_url, signer=signer)
     try:
-        assert log.store._group_commit
+        assert log.store.db.group_commit
         for i in range(3):
             log.append("decision", {"name": "m"}, "ci", {"i": i})
         log.append_signed("decision", {"name": "m"}, "ci", {"i": 3})  # the signed path's barrier
-        with log.store.write() as conn:
-            in_write = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+        with log.store.write() as tx:
+            ((in_write,),) = tx.rows("SHOW synchronous_commit")
         with log.store.engine.connect() as conn:
             session = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
             barriers = [r for (r,) in conn.exec_driver_sql(
@@ -219,8 +219,8 @@ def test_pipelined_appends_store_what_sqlite_stores(
     envelopes, leaf hashes, nodes and head as the same appends on SQLite."""
     pg, lite = AuditLog.open(pg_url), AuditLog.open(sqlite_url)
     try:
-        assert pg.store._group_commit  # the test role may write the barrier
-        pg.store._group_commit = group_commit
+        assert pg.store.db.group_commit  # the test role may write the barrier
+        pg.store.db.group_commit = group_commit
         for log in (pg, lite):
             for i in range(13):
                 log.append("decision", {"name": "m", "version": str(i % 2)}, "ci", {"i": i},

@@ -22,15 +22,15 @@ def _verified(log: AuditLog) -> None:
 def test_appends_reuse_one_connection(log: AuditLog) -> None:
     """Consecutive appends of a process run on the same kept DB-API connection."""
     log.append("decision", {"name": "m"}, "ci", {"n": 0})
-    first = log.store._queue.connection()
+    first = log.store.db.queue.connection()
     log.append("decision", {"name": "m"}, "ci", {"n": 1})
-    assert log.store._queue.connection() is first
+    assert log.store.db.queue.connection() is first
 
 
 def test_append_after_a_failed_transaction_succeeds(log: AuditLog) -> None:
     """A transaction the database refuses drops its connection; the next append works."""
     log.append("decision", {"name": "m"}, "ci", {"n": 0})
-    path = log.store.engine.url.database
+    path = log.store.db.path
     assert path is not None
     with sqlite3.connect(path) as db:  # a stray row where the next entry goes
         db.execute("INSERT INTO audit_payloads (seq, digest, content, redacted) "

@@ -46,6 +46,19 @@ def test_gate_does_not_import_logging_or_service_stacks(workdir):
     assert heavy == "", f"imported: {heavy}"
 
 
+def test_a_gate_on_an_existing_sqlite_log_does_not_import_sqlalchemy(workdir):
+    """Once the log exists, a gate run reads, appends and proves on the DB-API alone."""
+    first = _run([sys.executable, "-c", _PROBE, "gate", "card.yaml", "--to", "staging"], workdir)
+    assert first.stdout.splitlines()[0] in ("0", "1"), first.stdout + first.stderr
+    probe = _PROBE.replace(repr(_UNNEEDED), repr(("sqlalchemy", "sqlmodel")))
+    proc = _run([sys.executable, "-c", probe, "gate", "card.yaml", "--to", "staging",
+                 "--receipt", "receipt.json"], workdir)
+    code, heavy = [*proc.stdout.splitlines(), "", ""][:2]
+    assert code in ("0", "1"), proc.stdout + proc.stderr
+    assert heavy == "", f"imported: {heavy}"
+    assert (workdir / "receipt.json").is_file()
+
+
 def test_gate_as_a_whole_process_decides_and_writes_its_receipt(workdir):
     """`python -m policyengine gate` (the process entry point) allows the example and writes
     its receipt."""

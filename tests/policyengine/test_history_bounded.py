@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from audit.keys import Signer
 from audit.log import AuditLog, NewEntry
@@ -183,15 +182,15 @@ def _work(log: AuditLog, trust, reads: frozenset[str]) -> tuple[int, int, int, d
         steps[0] += 1
         return 0
 
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.set_progress_handler(count, 1)
-
-    log.store.engine.dispose()
-    event.listen(log.store.engine, "connect", on_connect)
+    reader = log.store.db.reader()  # this thread's read connection: history reads run on it
+    reader.set_progress_handler(count, 1)
     counting = _Counting(log)
-    result = build_history(counting, model=MODEL, version=VERSION,  # type: ignore[arg-type]
-                           trust=trust, reads=reads)
-    event.remove(log.store.engine, "connect", on_connect)
+    try:
+        result = build_history(counting, model=MODEL, version=VERSION,  # type: ignore[arg-type]
+                               trust=trust, reads=reads)
+    finally:
+        reader.set_progress_handler(None, 1)
+    assert steps[0] > 0  # the handler saw the history's statements
     return counting.rows, counting.queries, steps[0], result.history
 
 

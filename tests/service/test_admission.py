@@ -255,10 +255,10 @@ def test_an_update_to_another_version_is_checked(k8s, env):
 
 def test_an_unreachable_log_is_a_denial_not_a_5xx(k8s, env):
     """When the log cannot be read the review is denied (fail closed) without server details."""
-    import sqlalchemy
+    from audit._sqlite import SqliteDatabase
 
     store = env.app.state.svc.log.store
-    store.engine = sqlalchemy.create_engine(f"sqlite:///{env.root}/gone/dir/audit.db")
+    store.db = SqliteDatabase(f"{env.root}/gone/dir/audit.db")
     out = send(k8s, review(load("sklearn-iris.yaml")))
     assert out["allowed"] is False
     assert "audit log is unavailable" in out["status"]["message"]

@@ -84,10 +84,10 @@ def test_a_receipt_failing_after_the_commit_is_503_with_the_seq(service_env, cli
 
 def test_an_unavailable_log_is_503_without_the_database_path(service_env, client):
     """A log_unavailable answer names no server path and points the operator to the service log."""
-    import sqlalchemy
+    from audit._sqlite import SqliteDatabase
 
     store = service_env.app.state.svc.log.store
-    store.engine = sqlalchemy.create_engine(f"sqlite:///{service_env.root}/gone/dir/audit.db")
+    store.db = SqliteDatabase(f"{service_env.root}/gone/dir/audit.db")
     r = _decide(client)
     assert r.status_code == 503, r.text
     body = r.json()

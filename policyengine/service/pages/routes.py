@@ -177,14 +177,7 @@ def models(request: Request) -> Response:
 
 
 def _model_names(log: Any) -> list[str]:
-    import sqlalchemy as sa
-
-    from audit.store import ENTRIES
-
-    with log.store.engine.connect() as conn:
-        rows = conn.execute(sa.select(ENTRIES.c.subject_name).distinct()
-                            .order_by(ENTRIES.c.subject_name))
-        return [r[0] for r in rows]
+    return list(log.store.subject_names())
 
 
 def _versions(tl: Any) -> list[dict[str, Any]]:
