@@ -24,15 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
 from policyengine.errors import ConfigError, KeyUnavailableError
-from policyengine.strict import StrictModel, did_you_mean, validate_file
 
 if TYPE_CHECKING:
     from audit.keys import Signer
+    from policyengine.config_file import ConfigFile, Witnessing
+
+    _FileData: TypeAlias = "ConfigFile | _NoFile"
 
 __all__ = [
     "CONFIG_FILE",
@@ -55,57 +55,40 @@ _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class _Environment(StrictModel):
-    """One section under ``environments:``."""
-
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Parameter overrides per policy name, applied when this environment is selected."""
-
-
-class _Promotion(StrictModel):
-    """The ``promotion:`` section."""
-
+@dataclass(frozen=True)
+class _NoPromotion:
     max_decision_age: str | int | None = None
-    """Oldest ``allow`` decision ``promote`` accepts (``24h``, ``7d`` or seconds)."""
 
 
-class _WitnessRef(StrictModel):
-    """One witness under ``witnessing.witnesses``."""
+@dataclass(frozen=True)
+class _NoFile:
+    """The defaults of :class:`ConfigFile` when there is no file, without pydantic.
 
-    url: str
-    """Submission prefix: checkpoints go to ``<url>/add-checkpoint`` (c2sp.org/tlog-witness)."""
-    vkey: str
-    """The witness's cosignature/v1 verifier key (signature type 0x04)."""
-
-
-class Witnessing(StrictModel):
-    """The ``witnessing:`` section: who vouches for each checkpoint the log signs."""
-
-    witnesses: list[_WitnessRef] = Field(default_factory=list)
-    min_witnesses: int = 0
-    """Cosignatures each checkpoint needs; fewer fails the write (after it is recorded)."""
-    timestamp_url: str | None = None
-    """An RFC 3161 timestamp authority URL; each checkpoint's note digest is timestamped."""
-    timeout_seconds: float = 10.0
-
-
-class ConfigFile(StrictModel):
-    """The shape of ``policyengine.yaml``; any other key, at any depth, is refused."""
+    A gate with nothing configured never imports the file's validator;
+    ``tests/policyengine/test_config.py`` proves these equal an empty file validated.
+    """
 
     log: str | None = None
     origin: str | None = None
     signing_key: str | None = None
-    log_keys: list[str] = Field(default_factory=list)
+    log_keys: list[str] = field(default_factory=list)
     policies: str | list[str] | None = None
     trust_file: str | None = None
     allow_unsigned_approvals: bool = False
     environment: str | None = None
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    environments: dict[str, _Environment] = Field(default_factory=dict)
-    promotion: _Promotion = _Promotion()
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environments: dict[str, Any] = field(default_factory=dict)
+    promotion: _NoPromotion = _NoPromotion()
     witnessing: Witnessing | None = None
     service: dict[str, Any] | None = None
-    """Read and checked by the service (``policyengine.service.settings``), not by the gate."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConfigFile", "Witnessing"):  # the file's models, loaded on first use
+        from policyengine import config_file
+
+        return getattr(config_file, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_duration(text: str | int | None, *, what: str = "duration") -> timedelta:
@@ -270,7 +253,7 @@ def load_config(
     env = dict(os.environ if env is None else env)
     cwd = (cwd or Path.cwd()).resolve()
     path = _config_path(flags, env, cwd)
-    data = _read_file(path) if path else ConfigFile()
+    data: _FileData = _read_file(path) if path else _NoFile()
     base = path.parent if path else cwd
     state_dir = cwd / STATE_DIR
 
@@ -295,7 +278,7 @@ def load_config(
 
 
 def _environment(
-    flags: Mapping[str, Any], env: Mapping[str, str], data: ConfigFile, path: Path | None
+    flags: Mapping[str, Any], env: Mapping[str, str], data: _FileData, path: Path | None
 ) -> str | None:
     """The selected environment, which must be defined under ``environments:``.
 
@@ -317,6 +300,8 @@ def _environment(
     known = sorted(data.environments)
     for source, name in named:  # every name given is checked, not only the winning one
         if name not in known:
+            from policyengine.strict import did_you_mean
+
             where = f"in {path}" if path else f"(no {CONFIG_FILE} found)"
             raise ConfigError(
                 f"{source}: unknown environment {name!r}: not defined under environments: "
@@ -350,13 +335,16 @@ def _read_file(path: Path) -> ConfigFile:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    from policyengine.config_file import ConfigFile
+    from policyengine.strict import validate_file
+
     return validate_file(ConfigFile, {} if data is None else data, str(path))
 
 
 def _log_url(
     flags: Mapping[str, Any],
     env: Mapping[str, str],
-    data: ConfigFile,
+    data: _FileData,
     base: Path,
     cwd: Path,
     state_dir: Path,
@@ -389,7 +377,7 @@ def _normalise_log_url(value: str, base: Path) -> str:
 
 
 def _policies(
-    flags: Mapping[str, Any], env: Mapping[str, str], data: ConfigFile, base: Path, cwd: Path
+    flags: Mapping[str, Any], env: Mapping[str, str], data: _FileData, base: Path, cwd: Path
 ) -> tuple[Path, ...]:
     if flags.get("policies"):
         return tuple((cwd / str(p)).resolve() for p in flags["policies"])
@@ -404,7 +392,7 @@ def _policies(
 
 
 def _signing_key(
-    flags: Mapping[str, Any], data: ConfigFile, base: Path, cwd: Path
+    flags: Mapping[str, Any], data: _FileData, base: Path, cwd: Path
 ) -> str | None:
     if flags.get("signing_key"):
         return str((cwd / str(flags["signing_key"])).resolve())
@@ -414,7 +402,7 @@ def _signing_key(
 
 
 def _trust_file(
-    flags: Mapping[str, Any], data: ConfigFile, base: Path, cwd: Path
+    flags: Mapping[str, Any], data: _FileData, base: Path, cwd: Path
 ) -> Path | None:
     """Flag, then file, then ``approvers.yaml`` or ``policies/approvers.yaml`` in cwd."""
     if flags.get("trust_file"):
@@ -427,7 +415,7 @@ def _trust_file(
     return None
 
 
-def _freshness(flags: Mapping[str, Any], data: ConfigFile) -> timedelta:
+def _freshness(flags: Mapping[str, Any], data: _FileData) -> timedelta:
     if flags.get("freshness"):
         return parse_duration(flags["freshness"], what="--max-age")
     if data.promotion.max_decision_age is not None:

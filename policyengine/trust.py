@@ -1,6 +1,6 @@
 """The trust file: approvers, the roles each holds, their public keys.
 
-Owns the file's shape (:class:`TrustFile`, validated strictly: an unknown
+Owns the file's shape (:class:`~policyengine.trust_file.TrustFile`, validated strictly: an unknown
 key at any depth is refused, so a misspelled ``waiver_role:`` cannot leave
 the waiver roles empty and let any approver grant waivers) and the loaded
 :class:`TrustStore`. The file (for example ``approvers.yaml``)::
@@ -24,37 +24,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any, Final
 
 from policyengine.errors import ConfigError
-from policyengine.strict import StrictModel, validate_file
 
 if TYPE_CHECKING:
     from audit.keys import NoteVerifier
+    from policyengine.trust_file import ApproverEntry
 
-__all__ = ["API_VERSION", "Approver", "TrustFile", "TrustStore", "load_trust"]
+__all__ = ["API_VERSION", "Approver", "TrustStore", "load_trust"]
 
 API_VERSION: Final = "policyengine/v1"
 
 
-class _ApproverEntry(StrictModel):
-    """One item of ``approvers:``."""
+def __getattr__(name: str) -> Any:
+    if name == "TrustFile":  # the file's model (pydantic), loaded on first use
+        from policyengine.trust_file import TrustFile
 
-    id: str = Field(min_length=1)
-    roles: list[str] = Field(default_factory=list)
-    keys: list[str] = Field(default_factory=list)
-
-
-class TrustFile(StrictModel):
-    """The shape of a trust file; any other key, at any depth, is refused."""
-
-    api_version: Literal["policyengine/v1"] = Field(API_VERSION, alias="apiVersion")
-    kind: Literal["Approvers"] = "Approvers"
-    approvers: list[_ApproverEntry]
-    waiver_roles: list[str] = Field(default_factory=list)
-    admin_roles: list[str] = Field(default_factory=list)
+        return TrustFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +99,9 @@ def load_trust(path: str | Path | None) -> TrustStore:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{src}: cannot read trust file: {exc}") from exc
+    from policyengine.strict import validate_file
+    from policyengine.trust_file import TrustFile
+
     parsed = validate_file(TrustFile, {} if data is None else data, src)
     approvers: dict[str, Approver] = {}
     for index, item in enumerate(parsed.approvers):
@@ -123,7 +114,7 @@ def load_trust(path: str | Path | None) -> TrustStore:
     )
 
 
-def _approver(item: _ApproverEntry, where: str) -> Approver:
+def _approver(item: ApproverEntry, where: str) -> Approver:
     from audit.keys import NoteVerifier
 
     for key in item.keys:

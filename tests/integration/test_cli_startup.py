@@ -47,10 +47,11 @@ def test_gate_does_not_import_logging_or_service_stacks(workdir):
 
 
 def test_a_gate_on_an_existing_sqlite_log_does_not_import_sqlalchemy(workdir):
-    """Once the log exists, a gate run reads, appends and proves on the DB-API alone."""
+    """Once the log exists, a gate run reads, appends and proves on the DB-API alone; with
+    no configuration or trust file it loads no validator of those files (pydantic)."""
     first = _run([sys.executable, "-c", _PROBE, "gate", "card.yaml", "--to", "staging"], workdir)
     assert first.stdout.splitlines()[0] in ("0", "1"), first.stdout + first.stderr
-    probe = _PROBE.replace(repr(_UNNEEDED), repr(("sqlalchemy", "sqlmodel")))
+    probe = _PROBE.replace(repr(_UNNEEDED), repr(("sqlalchemy", "sqlmodel", "pydantic")))
     proc = _run([sys.executable, "-c", probe, "gate", "card.yaml", "--to", "staging",
                  "--receipt", "receipt.json"], workdir)
     code, heavy = [*proc.stdout.splitlines(), "", ""][:2]

@@ -197,3 +197,25 @@ def test_empty_log_flag_is_refused_not_defaulted(tmp_path):
         load_config(flags={"log": ""}, env={}, cwd=tmp_path)
     with pytest.raises(ConfigError, match="--log is empty"):
         load_config(flags={"log": "  "}, env={"POLICYENGINE_LOG_URL": "x.db"}, cwd=tmp_path)
+
+
+def test_defaults_without_a_file_equal_a_validated_empty_file():
+    """The no-file defaults (plain data, no pydantic) equal an empty file validated."""
+    from dataclasses import asdict, fields
+
+    from policyengine.config import _NoFile
+    from policyengine.config_file import ConfigFile
+
+    validated = ConfigFile.model_validate({}).model_dump()
+    assert [f.name for f in fields(_NoFile)] == list(ConfigFile.model_fields)
+    assert asdict(_NoFile()) == validated
+
+
+def test_a_misspelled_key_is_refused_although_validators_are_built_late(tmp_path):
+    """Deferring the validator's build does not loosen it: an unknown key is still an error."""
+    from policyengine.config import load_config
+    from policyengine.errors import ConfigError
+
+    (tmp_path / "policyengine.yaml").write_text("orign: x\n")
+    with pytest.raises(ConfigError, match="unknown key 'orign'; did you mean 'origin'"):
+        load_config(cwd=tmp_path, env={})
