@@ -1,8 +1,11 @@
-"""The audit log's tables (SQLModel) and the hot-path statements compiled from them.
+"""The audit log's tables (SQLModel): their declaration, creation and compiled statements.
 
-Owns the schema only: table definitions, their SQLAlchemy ``Table`` objects and
-the Core statements the append path executes on a driver cursor. Opening
-databases, transactions and reads live in :mod:`audit.store`.
+Owns the schema only: table definitions, their SQLAlchemy ``Table`` objects,
+creating them in a new log (:func:`create_schema`, :func:`create_indexes`) and
+the Core statements PostgreSQL's append path executes on a driver cursor
+(SQLite's are written out in :mod:`audit._sql`, tested equal). Imported only
+on those paths: opening databases, transactions and reads live in
+:mod:`audit.store`, which runs on the DB-API.
 """
 
 from __future__ import annotations
