@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 from audit.canonical import dumps, json_string
 from audit.errors import InputError
 from audit.merkle import leaf_hash
+from audit.records import Head, NewRow
 from audit.retention import AUDIT_TYPES
-from audit.store import Head, NewRow
 
 __all__ = ["NewEntry", "Prepared", "build_rows", "envelope_bytes", "format_time", "prepare"]
 

@@ -14,10 +14,14 @@ columns only and bind every value.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from audit.records import NewRow
 
 __all__ = ["HISTORY_INDEX_NAMES", "SQLITE_STATEMENTS", "TABLE_NAMES", "Condition",
-           "SqliteStatements", "Tx"]
+           "SqliteStatements", "Tx", "entry_params", "entry_tuple", "payload_params",
+           "payload_tuple"]
 
 TABLE_NAMES = ("audit_entries", "audit_payloads", "audit_checkpoints", "audit_nodes",
                "audit_holds", "audit_keys", "audit_head")
@@ -99,3 +103,35 @@ class Tx:
     def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
         return list(self.execute(statement, params).fetchall())
+
+
+def payload_tuple(r: NewRow) -> tuple[Any, ...]:
+    """Payload bind values in ``PAYLOAD_PARAMS`` order."""
+    return (r.seq, r.payload_digest, r.payload, False)
+
+
+def entry_tuple(r: NewRow) -> tuple[Any, ...]:
+    """Entry bind values in ``ENTRY_PARAMS`` order."""
+    subject = r.subject
+    return (r.seq, r.leaf_hash, r.envelope, r.type, subject["name"], subject.get("version"),
+            subject.get("digest"), r.actor, r.time)
+
+
+def payload_params(r: NewRow) -> dict[str, Any]:
+    """Payload bind values by name (PostgreSQL's compiled statements)."""
+    return {"seq": r.seq, "digest": r.payload_digest, "content": r.payload, "redacted": False}
+
+
+def entry_params(r: NewRow) -> dict[str, Any]:
+    """Entry bind values by name (PostgreSQL's compiled statements)."""
+    return {
+        "seq": r.seq,
+        "leaf_hash": r.leaf_hash,
+        "envelope": r.envelope,
+        "type": r.type,
+        "subject_name": r.subject["name"],
+        "subject_version": r.subject.get("version"),
+        "subject_digest": r.subject.get("digest"),
+        "actor": r.actor,
+        "time": r.time,
+    }

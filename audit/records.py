@@ -21,7 +21,9 @@ __all__ = [
     "EntryRecord",
     "EntryStream",
     "EntryTuple",
+    "Head",
     "LeafHashHex",
+    "NewRow",
     "Seq",
     "StoredCheckpoint",
     "StoredEntry",
@@ -147,3 +149,31 @@ class CheckpointRecord(NamedTuple):
     size: int
     root: bytes
     note: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """The log's state read inside a write transaction."""
+
+    origin: str
+    """Log origin every envelope names."""
+    size: int
+    """Entries in the log; the next seq."""
+    last_leaf: bytes
+    """Leaf hash of entry ``size - 1`` (32 zero bytes when empty)."""
+    frontier: list[bytes]
+    """Compact range of the tree (RFC 9162 perfect subtrees, largest first)."""
+
+
+class NewRow(NamedTuple):
+    """An entry ready to persist: envelope built and hashed by the log."""
+
+    seq: int
+    leaf_hash: bytes
+    envelope: bytes
+    type: str
+    subject: dict[str, str]
+    actor: str
+    time: str
+    payload_digest: str
+    payload: bytes

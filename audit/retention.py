@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from audit.errors import InputError, RetentionError
-from audit.records import AppendResult
-from audit.store import Head, Store, Tx
+from audit.records import AppendResult, Head
+from audit.store import Store, Tx
 
 __all__ = ["AUDIT_TYPES", "active_holds", "hold", "redact", "release"]
 

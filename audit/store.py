@@ -17,10 +17,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from audit._sql import HISTORY_INDEX_NAMES, SQLITE_STATEMENTS, TABLE_NAMES, Condition, Tx
+from audit._sql import (
+    HISTORY_INDEX_NAMES,
+    SQLITE_STATEMENTS,
+    TABLE_NAMES,
+    Condition,
+    Tx,
+    entry_params,
+    entry_tuple,
+    payload_params,
+    payload_tuple,
+)
 from audit._sqlite import SqliteDatabase, sqlite_path
 from audit.errors import LogUnavailableError, StorageError
 from audit.records import (
@@ -28,6 +37,8 @@ from audit.records import (
     EntryRecord,
     EntryStream,
     EntryTuple,
+    Head,
+    NewRow,
     StoredCheckpoint,
     StoredEntry,
 )
@@ -67,46 +78,6 @@ _ROWS = ("SELECT e.seq, e.leaf_hash, e.envelope, e.type, e.subject_name, e.subje
          "FROM audit_entries e LEFT OUTER JOIN audit_payloads p ON p.seq = e.seq")
 _HEAD = "SELECT origin, size, last_leaf, frontier FROM audit_head WHERE id = 1"
 _CHECKPOINT = "SELECT size, root, note FROM audit_checkpoints"
-
-
-@dataclass(frozen=True)
-class Head:
-    """The log's state read inside a write transaction."""
-
-    origin: str
-    """Log origin every envelope names."""
-    size: int
-    """Entries in the log; the next seq."""
-    last_leaf: bytes
-    """Leaf hash of entry ``size - 1`` (32 zero bytes when empty)."""
-    frontier: list[bytes]
-    """Compact range of the tree (RFC 9162 perfect subtrees, largest first)."""
-
-
-class NewRow(NamedTuple):
-    """An entry ready to persist: envelope built and hashed by the log."""
-
-    seq: int
-    leaf_hash: bytes
-    envelope: bytes
-    type: str
-    subject: dict[str, str]
-    actor: str
-    time: str
-    payload_digest: str
-    payload: bytes
-
-
-class _Database(Protocol):
-    """What the store needs of a database (:mod:`audit._sqlite`, :mod:`audit._postgres`)."""
-
-    dialect: str
-    operational_errors: tuple[type[Exception], ...]
-    database_errors: tuple[type[Exception], ...]
-
-    def sql(self, statement: str) -> str: ...
-    def reading(self) -> Any: ...
-    def close(self) -> None: ...
 
 
 def mask_url(url: str) -> str:
@@ -345,12 +316,12 @@ class Store:
         last = rows[-1].leaf_hash
         move: Any = (size, last, pack_frontier(frontier))
         node_params: list[Any] = nodes
-        entry: Callable[[NewRow], Any] = _entry_tuple
-        payload: Callable[[NewRow], Any] = _payload_tuple
+        entry: Callable[[NewRow], Any] = entry_tuple
+        payload: Callable[[NewRow], Any] = payload_tuple
         if not sql.positional:
             from audit._tables import MOVE_PARAMS, NODE_PARAMS
 
-            entry, payload = _entry_params, _payload_params
+            entry, payload = entry_params, payload_params
             node_params = [dict(zip(NODE_PARAMS, n, strict=True)) for n in nodes]
             move = dict(zip(MOVE_PARAMS, move, strict=True))
         if len(rows) == 1:
@@ -503,35 +474,3 @@ class Store:
 def _blob(value: Any) -> bytes:
     """Bytes of a stored blob (a row edited by hand may hold text instead)."""
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
-
-
-def _payload_tuple(r: NewRow) -> tuple[Any, ...]:
-    """Payload bind values in ``PAYLOAD_PARAMS`` order."""
-    return (r.seq, r.payload_digest, r.payload, False)
-
-
-def _entry_tuple(r: NewRow) -> tuple[Any, ...]:
-    """Entry bind values in ``ENTRY_PARAMS`` order."""
-    subject = r.subject
-    return (r.seq, r.leaf_hash, r.envelope, r.type, subject["name"], subject.get("version"),
-            subject.get("digest"), r.actor, r.time)
-
-
-def _payload_params(r: NewRow) -> dict[str, Any]:
-    return {"seq": r.seq, "digest": r.payload_digest, "content": r.payload, "redacted": False}
-
-
-def _entry_params(r: NewRow) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "leaf_hash": r.leaf_hash,
-        "envelope": r.envelope,
-        "type": r.type,
-        "subject_name": r.subject["name"],
-        "subject_version": r.subject.get("version"),
-        "subject_digest": r.subject.get("digest"),
-        "actor": r.actor,
-        "time": r.time,
-    }
-
-

@@ -14,7 +14,7 @@ from audit import merkle
 from audit._rows import NewEntry, build_rows, format_time, prepare
 from audit.canonical import dumps_envelope, json_string
 from audit.errors import CanonicalizationError, InputError
-from audit.store import Head
+from audit.records import Head
 
 _TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)))
 _NAME = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1)

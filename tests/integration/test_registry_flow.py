@@ -100,7 +100,8 @@ def test_a_dry_run_move_judges_alike_and_writes_nothing(engine):
     assert refused.seq is None and _types(engine) == []
     assert gate(engine, load_document(CARD), "staging", "promote").allow
     admitted = registry.moved(engine, version, "staging", kind="k", dry_run=True)
-    assert admitted.allowed and admitted.seqs == [] and _types(engine) == ["policy_bundle", "decision"]
+    assert admitted.allowed and admitted.seqs == []
+    assert _types(engine) == ["policy_bundle", "decision"]
 
 
 def test_engine_reports_a_bad_card_before_looking_for_a_key(workdir):
