@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from policyengine.errors import CardValidationError, SchemaError
 from policyengine.inputs import PyLoader as _PlainLoader  # noqa: F401  # the HF importer uses it
 from policyengine.inputs import json_path, load_document, parse_document, read_text
-from policyengine.resources import is_valid, validator
+from policyengine.resources import fast_validator, is_valid, validator
 
 if TYPE_CHECKING:  # jsonschema loads only when a card is invalid (start-up time)
     from jsonschema.exceptions import ValidationError
@@ -30,6 +30,7 @@ __all__ = [
     "event_issues",
     "load_document",
     "parse_document",
+    "prepare_validators",
     "read_text",
     "validate_card",
     "validate_event",
@@ -104,6 +105,16 @@ def _issues(name: str, data: Any) -> list[CardIssue]:
              if not (e.validator == "pattern" and tuple(e.absolute_path) in formats)
              for i in _issues_of(e)]
     return sorted(dict.fromkeys(found), key=lambda i: i.path)
+
+
+def prepare_validators() -> None:
+    """Build the card and lifecycle-event validators now (each is built once per process).
+
+    A service worker calls this before its first request, which would
+    otherwise pay for loading the schemas and building the validators.
+    """
+    for name in (_CARD_SCHEMA, _EVENT_SCHEMA):
+        fast_validator(name)
 
 
 def card_issues(card: Any) -> list[CardIssue]:

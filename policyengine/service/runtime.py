@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -113,13 +113,23 @@ class Service:
         holds the process (and its GIL) for a second or more, which would
         otherwise land on a worker's first requests; and a policy that does not
         compile stops the start (exit 2) instead of failing requests. Stages no
-        setting names still compile on their first request.
+        setting names still compile on their first request. Every rule's
+        generated code and the card and event validators are built here too,
+        which a worker's first decision would otherwise wait for.
 
         Raises:
             PolicyLoadError, ConfigError: the policies or their parameters are bad.
         """
+        from policyengine.cards.validate import prepare_validators
+
         for stage in self.stages():
-            self.engine.policies(stage)
+            for rule in self.engine.policies(stage).compiled.rules():
+                for program in (rule.expr, rule.message):
+                    # Programs read from the expression cache compile on first use; one
+                    # that cannot compile fails its rule when evaluated, as it would have.
+                    with suppress(Exception):
+                        program.code  # noqa: B018 - compiles it now
+        prepare_validators()
 
     def ready(self) -> tuple[bool, str]:
         """Return (ready, reason): the log answers and the signing key signs."""

@@ -113,3 +113,19 @@ def test_serve_check_compiles_the_policies(tmp_path: Path) -> None:
     assert code == 2, err.getvalue()
     assert "broken" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+def test_prepare_builds_what_a_first_decision_would(tmp_path: Path) -> None:
+    """Before its first request a worker has every rule's code compiled and the validators."""
+    from policyengine.resources import fast_validator
+
+    env = build_env(tmp_path)
+    svc = env.app.state.svc
+    fast_validator.cache_clear()
+    svc.prepare()
+    rules = svc.engine.compiled("production").rules()
+    assert rules and all("code" in vars(r.expr) and "code" in vars(r.message) for r in rules)
+    before = fast_validator.cache_info()
+    fast_validator("model-card"), fast_validator("lifecycle-event")
+    after = fast_validator.cache_info()  # both were built already: two hits, no miss
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 0)
