@@ -159,11 +159,12 @@ class SqliteDatabase:
             conn.close()
 
     @contextmanager
-    def writing(self) -> Iterator[sqlite3.Cursor]:
+    def writing(self, *, barrier: bool = False) -> Iterator[sqlite3.Cursor]:
         """A write transaction (BEGIN IMMEDIATE) in the queue's turn; committed, durable, on exit.
 
         The write lock is taken before anything is read, so the head read
-        inside is still current at commit.
+        inside is still current at commit. ``barrier`` changes nothing here:
+        every SQLite commit is synchronous (PostgreSQL's flush barrier only).
         """
         with self.queue.turn():
             raw = self.queue.connection()

@@ -101,12 +101,7 @@ def add_evidence(store: Store, size: int, kind: str, source: str, data: bytes) -
 
 
 def _has_table(store: Store) -> bool:
-    if store.dialect == "sqlite":
-        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
-    else:
-        query = ("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                 "AND tablename = ?")
-    return bool(store.rows(query, (_EVIDENCE_TABLE,)))
+    return _EVIDENCE_TABLE in store.existing((_EVIDENCE_TABLE,))
 
 
 def last_cosigned_size(store: Store, source: str) -> int:

@@ -169,10 +169,14 @@ class Store:
         """Turn driver and pool errors into audit errors naming the log."""
         try:
             yield
-        except self.db.operational_errors as e:
-            raise self._wrap(e, unavailable=True) from e
-        except self.db.database_errors as e:
-            raise self._wrap(e, unavailable=False) from e
+        except Exception as e:
+            # A driver error, raised by the driver or wrapped by SQLAlchemy (schema creation).
+            cause = getattr(e, "orig", None)
+            for errors, unavailable in ((self.db.operational_errors, True),
+                                        (self.db.database_errors, False)):
+                if isinstance(e, errors) or isinstance(cause, errors):
+                    raise self._wrap(e, unavailable=unavailable) from e
+            raise
 
     def _wrap(self, e: Exception, *, unavailable: bool) -> StorageError:
         orig = getattr(e, "orig", None) or e
@@ -192,25 +196,22 @@ class Store:
             cur.execute(self.db.sql(statement), params)
             return list(cur.fetchall())
 
-    def _schema(self) -> tuple[bool, list[str]]:
-        """(every table and the head row exist, history indexes missing); read only."""
-        names: tuple[str, ...] = TABLE_NAMES + HISTORY_INDEX_NAMES
+    def existing(self, names: tuple[str, ...]) -> set[str]:
+        """Which of ``names`` are tables or indexes of this database (one read)."""
         marks = ", ".join("?" * len(names))
         if self.dialect == "sqlite":
-            listing = f"SELECT name FROM sqlite_master WHERE name IN ({marks})"
-        else:
-            listing = (f"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                       f"AND tablename IN ({marks}) UNION ALL SELECT indexname FROM pg_indexes "
-                       f"WHERE schemaname = current_schema() AND indexname IN ({marks})")
-            names = names + names
-        with self._errors(), self.db.reading() as cur:
-            cur.execute(self.db.sql(listing), names)
-            found = {name for (name,) in cur.fetchall()}
-            tables = set(TABLE_NAMES) <= found
-            if tables:
-                cur.execute("SELECT id FROM audit_head")
-                tables = cur.fetchone() is not None
-        return tables, [n for n in HISTORY_INDEX_NAMES if n not in found]
+            return {n for (n,) in self.rows(
+                f"SELECT name FROM sqlite_master WHERE name IN ({marks})", names)}
+        return {n for (n,) in self.rows(
+            f"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            f"AND tablename IN ({marks}) UNION ALL SELECT indexname FROM pg_indexes "
+            f"WHERE schemaname = current_schema() AND indexname IN ({marks})", names + names)}
+
+    def _schema(self) -> tuple[bool, list[str]]:
+        """(every table and the head row exist, history indexes missing); read only."""
+        found = self.existing(TABLE_NAMES + HISTORY_INDEX_NAMES)
+        initialised = set(TABLE_NAMES) <= found and bool(self.rows("SELECT id FROM audit_head"))
+        return initialised, [n for n in HISTORY_INDEX_NAMES if n not in found]
 
     def ensure_schema(
         self, origin: str = "policyengine.local/audit", *, create: bool = True
@@ -251,13 +252,8 @@ class Store:
         from the flush barrier after it: appends share WAL flushes.
         """
         db = self.db
-        with self._errors():
-            if isinstance(db, SqliteDatabase):
-                with db.writing() as cur:
-                    yield Tx(cur, db.sql)
-            else:
-                with db.writing(barrier=barrier) as cur:
-                    yield Tx(cur, db.sql)
+        with self._errors(), db.writing(barrier=barrier) as cur:
+            yield Tx(cur, db.sql)
 
     @contextmanager
     def locked(self, *, barrier: bool = False) -> Iterator[tuple[Tx, Head]]:
