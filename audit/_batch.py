@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any, cast
 
+from audit._envelope import fast_pattern, plain_string
+
 Match = Callable[[bytes], "re.Match[bytes] | None"]
 
 _SPECIAL_TYPES = frozenset((b"redaction", b"key_transition"))
@@ -33,6 +35,17 @@ _hexlify = binascii.hexlify
 _digest_of, _prev_of, _seq_of, _type_of = map(operator.itemgetter, (1, 2, 3, 4))
 # RFC 9162 §2.1.1 domain separation: leaf = H(0x00 || d), node = H(0x01 || l || r).
 _leaf_input, _join = b"\x00".__add__, b"".join
+
+
+def fast_matcher(origin: bytes | None) -> Match | None:
+    """The envelope matcher for the log's ``origin`` (as escaped in JSON), or None.
+
+    None when the origin is not yet known or holds escapes the pattern does
+    not write in: such a log is checked on the full path only.
+    """
+    if origin is None or not plain_string(origin):
+        return None
+    return fast_pattern(origin).fullmatch
 
 
 def check_batch(rows: Sequence[tuple[Any, ...]], p: int, prev: bytes,

@@ -9,15 +9,12 @@ unstable: nothing outside the audit package should import it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from audit.canonical import dumps_envelope
 from audit.errors import CanonicalizationError
-from audit.records import EntryTuple
 
 
 class Env(NamedTuple):
@@ -115,32 +112,3 @@ def parse_envelope(data: bytes) -> Env | None:
     """Return the decoded envelope fields, or None when not a canonical envelope."""
     fields = read_fields(data)
     return None if fields is None else decode(fields)
-
-
-class Peeked(NamedTuple):
-    """The next entry, read ahead during fault classification."""
-
-    env: Env | None
-    hash_hex: str
-
-
-def peek(it: Iterator[EntryTuple]) -> Peeked | None:
-    """Read the next row ahead: its parsed envelope (None if not canonical) and leaf hash."""
-    row = next(it, None)
-    if row is None:
-        return None
-    env = row[1]
-    return Peeked(parse_envelope(env), hashlib.sha256(b"\x00" + env).hexdigest())
-
-
-def scan(it: Iterable[EntryTuple], want: int, stray: int) -> tuple[bool, bool, int]:
-    """Read the rest: was seq ``want`` seen, was seq ``stray`` seen, how many entries."""
-    found = again = False
-    count = 0
-    for row in it:
-        count += 1
-        env = parse_envelope(row[1])
-        if env is not None:
-            found = found or env.seq == want
-            again = again or env.seq == stray
-    return found, again, count

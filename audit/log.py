@@ -7,24 +7,24 @@ checkpoints, proofs, reads and receipts.
 
 It does not store rows (:mod:`audit.store`), compute tree nodes
 (:mod:`audit.tree`), decide what may be redacted (:mod:`audit.retention`) or
-verify a whole log (:mod:`audit.verify`).
+verify a whole log (:mod:`audit.verify`). The records it returns are
+declared in :mod:`audit.records` and :mod:`audit.entries`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from audit import merkle
 from audit._group import GroupCommit
 from audit._rows import NewEntry, Prepared, build_rows, format_time, prepare, rfc3339
+from audit.entries import Entry, entry_filters, entry_from_row
 from audit.errors import InputError, IntegrityError, StorageError
 from audit.keys import Signer
 from audit.note import Checkpoint, parse_checkpoint, sign_note
-from audit.records import AppendResult, LeafHashHex, Seq
+from audit.records import AppendResult, LeafHashHex, Seq, SignedAppend, SignedCheckpoint
 from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import Condition, Head, NewRow, Store, Tx, open_store
 from audit.transition import TRANSITION_TYPE, key_in_force, sign_transition
@@ -48,48 +48,6 @@ DEFAULT_ORIGIN = "policyengine.local/audit"
 MIN_RETENTION_DAYS = 180
 """Retention floor: payloads younger than this many days are never redacted."""
 
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One stored entry as read back."""
-
-    seq: int
-    """Position in the log."""
-    envelope: dict[str, Any]
-    """The parsed envelope."""
-    envelope_bytes: bytes
-    """The envelope bytes as stored and hashed."""
-    leaf_hash: str
-    """Hex leaf hash."""
-    payload: Any | None
-    """The parsed payload, None when redacted."""
-    redacted: bool
-    """True when the payload content was redacted."""
-    payload_bytes: bytes | None = field(default=None, repr=False, compare=False)
-    """The payload bytes as stored (hashed to ``payload_digest``), None when redacted."""
-
-
-@dataclass(frozen=True)
-class SignedCheckpoint:
-    """A signed tree head: C2SP checkpoint body in a signed note."""
-
-    size: int
-    """Tree size the checkpoint commits to."""
-    root: bytes
-    """RFC 9162 root hash at that size."""
-    note: str
-    """The signed note text."""
-
-
-@dataclass(frozen=True)
-class SignedAppend:
-    """One entry and the signed checkpoint over it, written in one transaction."""
-
-    appended: AppendResult
-    """The entry as stored."""
-    checkpoint: SignedCheckpoint
-    """The checkpoint signed at the size the entry made the log."""
 
 
 def _now() -> str:
@@ -425,7 +383,7 @@ class AuditLog:
             InputError: no such entry.
         """
         for row in self.store.iter_rows([Condition.equals("seq", seq)]):
-            return _entry(row)
+            return entry_from_row(row)
         raise InputError(f"no entry {seq}: expected 0..{self.size() - 1}")
 
     def query(
@@ -447,7 +405,7 @@ class AuditLog:
         for count, row in enumerate(rows):
             if limit is not None and count >= limit:
                 return
-            yield _entry(row)
+            yield entry_from_row(row)
 
     def receipt(self, seq: int) -> dict[str, Any]:
         """Return an offline-verifiable receipt for entry ``seq`` (JSON-able dict).
@@ -476,26 +434,6 @@ class AuditLog:
     ) -> AppendResult:
         """Release a legal hold (see :func:`audit.retention.release`)."""
         return release(self, name, version, by=by, reason=reason)
-
-
-def entry_filters(
-    *, name: str | None = None, version: str | None = None, digest: str | None = None,
-    types: list[str] | None = None, actor: str | None = None,
-    since: datetime | None = None, until: datetime | None = None,
-) -> list[Condition]:
-    """Return conditions on the entries table for the given filters (all must hold)."""
-    where: list[Condition] = []
-    for column, value in (("subject_name", name), ("subject_version", version),
-                          ("subject_digest", digest), ("actor", actor)):
-        if value is not None:
-            where.append(Condition.equals(column, value))
-    if types is not None:
-        where.append(Condition.one_of("type", types))
-    if since is not None:
-        where.append(Condition("e.time >= ?", (format_time(since),)))
-    if until is not None:
-        where.append(Condition("e.time < ?", (format_time(until),)))
-    return where
 
 
 def _settle_origin(store: Store, origin: str | None) -> str:
@@ -541,18 +479,3 @@ def _check_in_force(tx: Tx, signer: Signer) -> None:
         raise StorageError(
             f"signing key {signer.name}+{signer.key_id.hex()} is not in force: the log's key "
             f"was rotated to {vkey.rsplit('+', 1)[0]}; configure the current signing key")
-
-
-def _entry(row: Any) -> Entry:
-    envelope_bytes = bytes(row.envelope)
-    raw = None if row.content is None else bytes(row.content)
-    return Entry(
-        seq=row.seq,
-        envelope=json.loads(envelope_bytes),
-        envelope_bytes=envelope_bytes,
-        leaf_hash=bytes(row.leaf_hash).hex(),
-        payload=None if raw is None else json.loads(raw),
-        redacted=bool(row.redacted),
-        payload_bytes=raw,
-    )
-

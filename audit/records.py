@@ -1,7 +1,9 @@
 """Stored-row records shared by the store, the export reader and the verifier.
 
 Owns the plain, immutable records that flow from storage into verification,
-:class:`AppendResult` (what an acknowledged append hands back), and
+:class:`AppendResult` (what an acknowledged append hands back),
+:class:`SignedCheckpoint` and :class:`SignedAppend` (what a signing append
+hands back), and
 :class:`EntryStream`, the iterator stores hand out: it yields
 :class:`StoredEntry` records, or plain row tuples to the verifier, which reads
 every entry and need not build a record for each. They carry
@@ -25,6 +27,8 @@ __all__ = [
     "LeafHashHex",
     "NewRow",
     "Seq",
+    "SignedAppend",
+    "SignedCheckpoint",
     "StoredCheckpoint",
     "StoredEntry",
 ]
@@ -177,3 +181,25 @@ class NewRow(NamedTuple):
     time: str
     payload_digest: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A signed tree head: C2SP checkpoint body in a signed note."""
+
+    size: int
+    """Tree size the checkpoint commits to."""
+    root: bytes
+    """RFC 9162 root hash at that size."""
+    note: str
+    """The signed note text."""
+
+
+@dataclass(frozen=True)
+class SignedAppend:
+    """One entry and the signed checkpoint over it, written in one transaction."""
+
+    appended: AppendResult
+    """The entry as stored."""
+    checkpoint: SignedCheckpoint
+    """The checkpoint signed at the size the entry made the log."""

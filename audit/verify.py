@@ -75,23 +75,17 @@ import binascii
 import hashlib
 import json
 import operator
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, islice
 
-from audit._batch import check_batch, extend
+from audit._batch import check_batch, extend, fast_matcher
+from audit._chain_faults import Link, raise_link_fault
 from audit._envelope import (
     ZERO_PREV,
-    Env,
     Fields,
-    Peeked,
     decode,
-    fast_pattern,
     json_text,
-    peek,
-    plain_string,
     read_fields,
-    scan,
 )
 from audit._report import Fault, FaultClass, VerificationReport
 from audit.errors import InvalidSignatureError
@@ -109,13 +103,6 @@ _SPECIAL_TYPES = (b"redaction", b"key_transition")
 """Entry types whose payload the verifier reads (their checks live in :meth:`_Run._payload`)."""
 _BATCH = 1024
 """Entries checked at once on the fast path (about 1.5 KB each while in flight)."""
-
-
-def _fast_match(origin: bytes | None) -> Callable[[bytes], re.Match[bytes] | None] | None:
-    """The fast path's envelope matcher for this origin, or None where it cannot run."""
-    if origin is None or not plain_string(origin):
-        return None
-    return fast_pattern(origin).fullmatch
 
 
 class Verifier:
@@ -205,7 +192,6 @@ class _Run:
         self.p = 0
         self.stack: list[bytes] = []
         """Roots of the perfect subtrees so far (a compact range, RFC 9162 §2.1.1)."""
-        self.last_hex, self.before_last = ZERO_PREV.decode(), ""
         self.pending: dict[int, str] = {}
         self.redacted: list[int] = []
         self.verified_size = 0
@@ -244,7 +230,7 @@ class _Run:
         """
         self._due_checkpoints()
         origin = None if self.origin is None else json_text(self.origin)
-        fast = _fast_match(origin)
+        fast = fast_matcher(origin)
         last, before = ZERO_PREV, b""
         while True:
             rows = list(islice(it, min(_BATCH, self.due - self.p)))
@@ -254,7 +240,7 @@ class _Run:
             if done is None:
                 origin, last, before = self._slow(rows, it, origin, last, before)
                 if fast is None:
-                    fast = _fast_match(origin)
+                    fast = fast_matcher(origin)
             else:
                 leaves, hexes = done
                 extend(self.stack, self.p, leaves)
@@ -308,8 +294,8 @@ class _Run:
                          f"entry {p}: leaf hash mismatch: expected "
                          f"{bytes(stored_leaf).hex()}, got {h.hex()}")
         if prev != last or int(seq) != p:
-            self.last_hex, self.before_last = last.decode(), before.decode()
-            self._chain_fault(fields, h, it)
+            raise_link_fault(fields, h, it,
+                             Link(p, last.decode(), before.decode(), self.verified_size))
         if log != origin:
             origin = self._check_origin(fields)
         if redacted or payload is None or type_ in _SPECIAL_TYPES:
@@ -391,58 +377,6 @@ class _Run:
             raise Fault(FaultClass.REDACTION_ABUSE, target,
                          f"entry {target}: redacted payload digest changed: tombstone {p} "
                          f"recorded {digest}, envelope has sha256:{recorded}")
-
-    def _chain_fault(self, fields: Fields, h: bytes, it: Iterator[EntryTuple]) -> None:
-        """Classify a seq or prev anomaly at position ``p`` (see module doc); raises."""
-        p, f = self.p, decode(fields)
-        if f is None:
-            raise Fault(FaultClass.MODIFIED, p, f"entry {p}: envelope log is not valid UTF-8")
-        if f.seq < p:
-            if f.seq == p - 1 and f.prev == self.before_last:
-                raise Fault(FaultClass.INSERTED, p - 1,
-                             f"entry at position {p - 1} was inserted: entry seq {f.seq} "
-                             f"at position {p} links past it")
-            raise Fault(FaultClass.INSERTED, p,
-                         f"entry at position {p} was inserted: it repeats seq {f.seq}")
-        nxt = peek(it)
-        nxt_env = nxt.env if nxt is not None else None
-        links_back = nxt_env is not None and nxt_env.seq == p and nxt_env.prev == self.last_hex
-        if f.seq > p:
-            self._seq_gap(f, h, nxt, links_back, it)
-        if links_back:
-            raise Fault(FaultClass.INSERTED, p,
-                         f"entry at position {p} was inserted: the next entry carries seq {p} "
-                         f"and links to entry {p - 1}")
-        own = nxt is not None and (nxt_env is None or nxt_env.prev != h.hex())
-        bad = p if p == 0 or self.verified_size >= p or own else p - 1
-        raise Fault(FaultClass.MODIFIED, bad,
-                     f"entry {bad} was modified: prev of entry {p} is {f.prev}, "
-                     f"expected {self.last_hex}")
-
-    def _seq_gap(self, f: Env, h: bytes, nxt: Peeked | None, links_back: bool,
-                 it: Iterator[EntryTuple]) -> None:
-        """Entry at ``p`` carries a larger seq: deleted, reordered or inserted; raises."""
-        p = self.p
-        if links_back and nxt is not None:
-            if f.prev == nxt.hash_hex:
-                raise Fault(FaultClass.REORDERED, p,
-                             f"entries reordered: seq {f.seq} stands before seq {p}")
-            _found, again, rest = scan(it, p, f.seq)
-            if again or f.seq >= p + 2 + rest:
-                raise Fault(FaultClass.INSERTED, p,
-                             f"entry at position {p} was inserted: it carries seq {f.seq} "
-                             f"and the next entry continues at seq {p}")
-            raise Fault(FaultClass.REORDERED, p,
-                         f"entries reordered: seq {f.seq} stands at position {p}")
-        found = nxt is not None and nxt.env is not None and nxt.env.seq == p
-        found = found or scan(it, p, -1)[0]
-        if found:
-            raise Fault(FaultClass.REORDERED, p,
-                         f"entries reordered: seq {f.seq} stands at position {p}, "
-                         f"seq {p} comes later")
-        raise Fault(FaultClass.DELETED, p,
-                     f"entries deleted: seq {p} to {f.seq - 1} are missing "
-                     f"(entry seq {f.seq} follows seq {p - 1})")
 
     def _due_checkpoints(self) -> None:
         """Check every checkpoint (stored, then trusted) whose size the stream reached."""

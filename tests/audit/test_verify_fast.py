@@ -49,7 +49,7 @@ def _log(n: int) -> MemLog:
 def _report(log: MemLog, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> VerificationReport:
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr(verify, "_fast_match", lambda origin: None)
+            m.setattr(verify, "fast_matcher", lambda origin: None)
         return Verifier([SIGNER.verifier()], ORIGIN).verify(iter(log.entries), log.checkpoints)
 
 
