@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -154,13 +155,13 @@ def bench_sqlite(tmp: Path, single: int, batched: int, batch: int) -> None:
 def _pg_writer(url: str, count: int, batch: int, go: object, out: object) -> None:
     log = AuditLog.open(url)
     go.wait()  # type: ignore[attr-defined]
-    start = time.perf_counter()
+    cpu = time.process_time()
     for lo in range(0, count, batch):
         if batch == 1:
             log.append("decision", {"name": "pg"}, "w", _payload(lo))
         else:
             log.append_many([_entry(lo + i) for i in range(batch)])
-    out.put(time.perf_counter() - start)  # type: ignore[attr-defined]
+    out.put(time.process_time() - cpu)  # type: ignore[attr-defined]
     log.close()
 
 
@@ -170,29 +171,48 @@ def _pg_raw_writer(url: str, count: int, go: object, out: object) -> None:
     con = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
     env = b"x" * 330
     go.wait()  # type: ignore[attr-defined]
-    start = time.perf_counter()
+    cpu = time.process_time()
     for _ in range(count):
         con.execute("INSERT INTO raw_e (env) VALUES (%s)", (env,))
         con.commit()
-    out.put(time.perf_counter() - start)  # type: ignore[attr-defined]
+    out.put(time.process_time() - cpu)  # type: ignore[attr-defined]
     con.close()
 
 
-def _pg_run(target: object, args: tuple, writers: int, count: int) -> float:
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat (Linux)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class _PgRun(NamedTuple):
+    rate: float
+    """Appends (or inserts) per second, all writers together."""
+    writer_cpu_ms: float
+    """CPU time of the writer processes per append (Python and the driver)."""
+    machine_busy: float
+    """Share of the machine's CPU time that was busy during the run (every process)."""
+
+
+def _pg_run(target: Callable[..., None], args: tuple, writers: int, count: int) -> _PgRun:
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=target, args=(*args, go, out)) for _ in range(writers)]
     for p in procs:
         p.start()
     time.sleep(3.0)  # let every writer import and connect
+    busy0, total0 = _busy_jiffies()
     start = time.perf_counter()
     go.set()
-    for _ in procs:
-        out.get(timeout=900)
+    cpu = sum(out.get(timeout=900) for _ in procs)
     elapsed = time.perf_counter() - start
+    busy1, total1 = _busy_jiffies()
     for p in procs:
         p.join()
-    return writers * count / elapsed
+    return _PgRun(writers * count / elapsed, cpu / (writers * count) * 1000,
+                  (busy1 - busy0) / max(1, total1 - total0))
 
 
 def _threads_rate(url: str, writers: int, per_writer: int, signed: bool) -> tuple[float, int]:
@@ -241,11 +261,20 @@ def bench_postgres(writers: int, per_writer: int) -> None:
         AuditLog.open(url).close()
         with sa.create_engine(url).begin() as conn:
             conn.execute(sa.text("CREATE TABLE raw_e (id bigserial PRIMARY KEY, env bytea)"))
-        base = _pg_run(_pg_raw_writer, (url, per_writer), writers, per_writer)
+        raw = _pg_run(_pg_raw_writer, (url, per_writer), writers, per_writer)
+        base = raw.rate
+        cores = os.cpu_count() or 1
+        print(f"   bare inserts: {raw.rate:,.0f}/s, writer CPU {raw.writer_cpu_ms:.3f} ms "
+              f"per insert, machine {raw.machine_busy:.0%} busy")
         for batch in (1, 10, 100):
-            rate = _pg_run(_pg_writer, (url, per_writer, batch), writers, per_writer)
+            run = _pg_run(_pg_writer, (url, per_writer, batch), writers, per_writer)
             label = "single appends" if batch == 1 else f"append_many of {batch}"
-            _line(f"appends/s, {writers} writers, {label}", rate, "/s", 2000, base)
+            _line(f"appends/s, {writers} writers, {label}", run.rate, "/s", 2000, base)
+            # Where the time goes: with W writers on C cores, the writers' own
+            # CPU alone caps the rate at C / (CPU per append).
+            print(f"   writer CPU {run.writer_cpu_ms:.3f} ms per append (cap from the "
+                  f"writers alone on {cores} cores: {cores / run.writer_cpu_ms * 1000:,.0f}/s), "
+                  f"machine {run.machine_busy:.0%} busy")
         for signed in (False, True):
             rate, batches = _threads_rate(url, writers, per_writer, signed)
             label = "signed appends (+checkpoint)" if signed else "single appends"
