@@ -1,11 +1,12 @@
 """audit: a tamper-evident, signed, append-only log.
 
 Imports nothing from policyengine: an auditor verifies a log with this
-package and ``cryptography`` alone. The pure parts (hashing, notes, keys,
-receipts, verification) are imported eagerly; the storage side on first use
-of one of its names, so verifying an export bundle or a receipt never needs a
-database driver. A SQLite log is read and appended on the DB-API alone;
-SQLAlchemy and SQLModel load only to create a log's tables or on PostgreSQL.
+package and ``cryptography`` alone. Hashing, notes, keys and receipts are
+imported eagerly; the storage side and whole-log verification on first use of
+one of their names, so verifying an export bundle or a receipt never needs a
+database driver, and appending never loads the verifier. A SQLite log is read
+and appended on the DB-API alone; SQLAlchemy and SQLModel load only to create
+a log's tables or on PostgreSQL.
 
 Public API (see each module for details):
 
@@ -39,7 +40,6 @@ from audit.keys import NoteVerifier, Signer, generate_key, load_signer, load_ver
 from audit.note import Checkpoint, open_note, parse_checkpoint, sign_note
 from audit.receipt import build_receipt, dumps_receipt, loads_receipt, verify_receipt
 from audit.records import LeafHashHex, Seq, StoredCheckpoint, StoredEntry
-from audit.verify import FaultClass, VerificationReport, Verifier
 
 _LAZY = {
     "AppendResult": "audit.log",
@@ -60,8 +60,14 @@ _LAZY = {
     "redact": "audit.retention",
     "release": "audit.retention",
     "main": "audit.cli",
+    "FaultClass": "audit.verify",
+    "VerificationReport": "audit.verify",
+    "Verifier": "audit.verify",
 }
-"""Names whose modules need SQLAlchemy/SQLModel: imported on first access."""
+"""Names imported on first access: the storage side (SQLAlchemy and SQLModel
+only where a table is created or the log is on PostgreSQL), exports,
+retention, the command line and the verifier (a gate process appends and
+never verifies a whole log)."""
 
 __all__ = [
     "AppendResult",

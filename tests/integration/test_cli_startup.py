@@ -17,11 +17,11 @@ COMMANDS = ("check", "eval", "test", "gate", "approve", "revoke-approval", "waiv
 _UNNEEDED = ("structlog", "fastapi", "uvicorn", "jsonschema", "rich",
              "policyengine.cli.serve", "policyengine.cli.witness", "policyengine.cli.audit",
              "policyengine.cli.evidence", "policyengine.cli.whatif", "policyengine.report.lines",
-             "policyengine.cards.importers", "policyengine.evidence")
+             "policyengine.cards.importers", "policyengine.evidence", "audit.verify")
 """Modules a valid gate run with the text report never needs: logging, the
 service, the reference JSON Schema validator (only words errors), the other
 commands, the card's line index (only SARIF and GitHub reports point at lines),
-and the card importers and evidence parsers."""
+the card importers and evidence parsers, and the whole-log verifier."""
 
 _PROBE = f"""
 import io, sys
