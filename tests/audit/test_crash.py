@@ -19,6 +19,8 @@ from audit.receipt import verify_receipt
 from audit.verify import Verifier
 
 KILLS = 22
+GROUPED_KILLS = 20
+"""Processes killed amid concurrent grouped appends, one after another on one log."""
 
 # Appends forever, printing "seq leaf_hash" after each append returned
 # (acknowledged = durable), and signs a checkpoint every 25 entries.
@@ -122,7 +124,7 @@ def test_sigkill_during_grouped_signed_appends_loses_nothing_acknowledged(
            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     rng = random.Random(20261201)
     acked: dict[int, dict[str, Any]] = {}
-    for _ in range(8):
+    for _ in range(GROUPED_KILLS):
         proc = subprocess.Popen([sys.executable, "-c", _GROUPED_WORKER, url],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
