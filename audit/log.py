@@ -28,6 +28,7 @@ from audit.records import AppendResult, LeafHashHex, Seq, SignedAppend, SignedCh
 from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import Condition, Head, NewRow, Store, Tx, open_store
 from audit.transition import TRANSITION_TYPE, key_in_force, sign_transition
+from audit.tree import TreeReader
 
 __all__ = [
     "DEFAULT_ORIGIN",
@@ -362,11 +363,17 @@ class AuditLog:
         return self.signer
 
     def _check_last(self, tx: Tx, head: Head) -> tuple[bytes, Any]:
-        """The root at ``head.size`` and the last checkpoint, checked to be consistent."""
-        root = self.store.tree.root(head.size)
+        """The root at ``head.size`` and the last checkpoint, checked to be consistent.
+
+        Read in the append's own transaction: on PostgreSQL that saves a pooled
+        connection per read while the sequencer is held, and it is the snapshot
+        the append extends.
+        """
+        tree = self.store.tree_in(tx)
+        root = tree.root(head.size)
         last = self.store.latest_checkpoint(tx)
         if last is not None:
-            _check_previous(self, last, head.size, root)
+            _check_previous(tree, last, head.size, root)
         return root, last
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
@@ -452,8 +459,9 @@ def _settle_origin(store: Store, origin: str | None) -> str:
     return origin
 
 
-def _check_previous(log: AuditLog, last: Any, size: int, root: bytes) -> None:
-    """RFC 9162 §2.1.4: the new tree must extend the last signed one."""
+def _check_previous(tree: TreeReader, last: Any, size: int, root: bytes) -> None:
+    """RFC 9162 §2.1.4: the tree of ``size`` leaves (root ``root``, read from ``tree``)
+    must extend the last signed one."""
     signed = parse_checkpoint(last.note[: last.note.rfind("\n\n") + 1])
     if signed.size != last.size or signed.root != bytes(last.root):
         raise IntegrityError(f"stored checkpoint {last.size} disagrees with its own note")
@@ -461,12 +469,12 @@ def _check_previous(log: AuditLog, last: Any, size: int, root: bytes) -> None:
         raise IntegrityError(
             f"log is shorter than its last checkpoint: expected >= {last.size}, got {size}"
         )
-    old_root = log.store.tree.root(last.size)
-    if last.size == size:
-        if old_root != signed.root:
+    if last.size == size:  # the usual case when every batch signs: ``root`` is that root
+        if root != signed.root:
             raise IntegrityError(f"tree root at size {size} differs from its signed checkpoint")
         return
-    proof = log.store.tree.consistency_proof(last.size, size)
+    old_root = tree.root(last.size)
+    proof = tree.consistency_proof(last.size, size)
     merkle.verify_consistency(last.size, size, proof, signed.root, root)
     if old_root != signed.root:
         raise IntegrityError(f"tree root at size {last.size} differs from its signed checkpoint")

@@ -341,12 +341,14 @@ class Store:
         ((size,),) = self.rows("SELECT size FROM audit_head WHERE id = 1")
         return int(size)
 
-    def fetch_nodes(self, coords: set[Coord]) -> dict[Coord, bytes]:
+    def fetch_nodes(self, coords: set[Coord], tx: Tx | None = None) -> dict[Coord, bytes]:
         """Read node hashes by (level, index) in one round trip; level 0 is the leaf hash.
 
         The coordinates are integers computed by :mod:`audit.tree`, written
         into the SQL as literals (``int()``-checked) so the statement needs no
         per-call compilation; each level is an indexed primary-key lookup.
+        With ``tx`` the read runs in the caller's transaction (its snapshot,
+        its connection), else in a read transaction of its own.
         """
         by_level: dict[int, list[str]] = {}
         for level, index in coords:
@@ -361,8 +363,13 @@ class Store:
             parts.append(f"SELECT level, idx, hash FROM audit_nodes WHERE {match}")
         if not parts:
             return {}
-        rows = self.rows(" UNION ALL ".join(parts))
+        query = " UNION ALL ".join(parts)
+        rows = self.rows(query) if tx is None else tx.rows(query)
         return {(lv, i): _blob(h) for lv, i, h in rows}
+
+    def tree_in(self, tx: Tx) -> TreeReader:
+        """The tree as the caller's transaction sees it (the append's checks read it so)."""
+        return TreeReader(lambda coords: self.fetch_nodes(coords, tx))
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """Return the hash of stored node (level, index), or None."""
