@@ -110,6 +110,7 @@ _DURABLE_COMMIT = (
 # WAL and must flush it; a bare xid assignment writes none and would not wait.
 _FLUSH_BARRIER = "SELECT pg_logical_emit_message(true, 'policyengine.audit', '')"
 _BEGIN, _COMMIT, _ROLLBACK = "BEGIN", "COMMIT", "ROLLBACK"
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 def install_guards(conn: Connection) -> None:
@@ -277,11 +278,20 @@ class PostgresDatabase:
         self.group_commit = can_group_commit(self.engine)
 
     @contextmanager
-    def reading(self) -> Iterator[Any]:
-        """A cursor on a pooled connection, in one transaction rolled back at the end."""
+    def reading(self, *, snapshot: bool = False) -> Iterator[Any]:
+        """A cursor on a pooled connection, in one transaction rolled back at the end.
+
+        With ``snapshot`` every statement of the transaction sees the same
+        snapshot: READ COMMITTED (the default) takes one per statement, so the
+        transaction is made REPEATABLE READ, READ ONLY (docs,
+        transaction-iso.html: the snapshot is taken at its first query; a
+        read-only transaction there never fails to serialize).
+        """
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
+            if snapshot:
+                cur.execute(_SNAPSHOT)
             yield cur
             raw.rollback()
         finally:

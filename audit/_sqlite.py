@@ -136,8 +136,12 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Cursor]:
-        """A cursor in a read transaction (one snapshot), ended when the block ends."""
+    def reading(self, *, snapshot: bool = True) -> Iterator[sqlite3.Cursor]:
+        """A cursor in a read transaction (one snapshot), ended when the block ends.
+
+        Every SQLite read transaction is one snapshot (in WAL mode it is taken
+        at the first read), so ``snapshot`` changes nothing here.
+        """
         conn = self.reader()
         cur = conn.cursor()
         try:

@@ -14,6 +14,7 @@ declared in :mod:`audit.records` and :mod:`audit.entries`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -382,6 +383,13 @@ class AuditLog:
         return None if row is None else SignedCheckpoint(row.size, bytes(row.root), row.note)
 
     # -- reading ---------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block (:meth:`query`, :meth:`get`, proofs) see one
+        snapshot of the log, in one read transaction of this thread."""
+        with self.store.snapshot():
+            yield
 
     def get(self, seq: int) -> Entry:
         """Return entry ``seq``.

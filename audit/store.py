@@ -15,6 +15,7 @@ It does not build envelopes or hashes (:mod:`audit.log`), compute tree nodes
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -140,6 +141,8 @@ class Store:
         self.url = url
         self.dialect = db.dialect
         self.tree = TreeReader(self.fetch_nodes)
+        self._snapshots = threading.local()
+        """``cursor``: this thread's open :meth:`snapshot` read, if any."""
         self._sql: Any = SQLITE_STATEMENTS
         self._engine: Any = None
         if not isinstance(db, SqliteDatabase):
@@ -191,10 +194,32 @@ class Store:
         return StorageError(f"audit log at {where}: {msg}")
 
     def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        """Rows of one query (``?`` placeholders), in its own read transaction."""
-        with self._errors(), self.db.reading() as cur:
-            cur.execute(self.db.sql(statement), params)
-            return list(cur.fetchall())
+        """Rows of one query (``?`` placeholders), in its own read transaction or in
+        this thread's :meth:`snapshot`."""
+        pinned = getattr(self._snapshots, "cursor", None)
+        with self._errors():
+            if pinned is not None:
+                pinned.execute(self.db.sql(statement), params)
+                return list(pinned.fetchall())
+            with self.db.reading() as cur:
+                cur.execute(self.db.sql(statement), params)
+                return list(cur.fetchall())
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads of this thread inside the block run in one read transaction: one
+        snapshot of the log, one connection (on PostgreSQL one pool checkout
+        instead of one per query). A nested block joins the outer one.
+        """
+        if getattr(self._snapshots, "cursor", None) is not None:
+            yield
+            return
+        with self._errors(), self.db.reading(snapshot=True) as cur:
+            self._snapshots.cursor = cur
+            try:
+                yield
+            finally:
+                self._snapshots.cursor = None
 
     def existing(self, names: tuple[str, ...]) -> set[str]:
         """Which of ``names`` are tables or indexes of this database (one read)."""
@@ -370,10 +395,6 @@ class Store:
     def tree_in(self, tx: Tx) -> TreeReader:
         """The tree as the caller's transaction sees it (the append's checks read it so)."""
         return TreeReader(lambda coords: self.fetch_nodes(coords, tx))
-
-    def get_node(self, level: int, index: int) -> bytes | None:
-        """Return the hash of stored node (level, index), or None."""
-        return self.fetch_nodes({(level, index)}).get((level, index))
 
     def iter_rows(
         self, where: Iterable[Condition] = (), *, start: int = 0, descending: bool = False,

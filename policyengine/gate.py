@@ -176,7 +176,9 @@ def _history(log: AuditLog, config: Config, trust: TrustStore, ev: dict[str, Any
     """This model version's verified history (the fields the policies read), from the log."""
     from policyengine.history import build_history
 
-    with log_errors(config):
+    # One read transaction for every list: one snapshot of the log, and on
+    # PostgreSQL one pooled connection rather than one per entry type.
+    with log_errors(config), log.snapshot():
         return build_history(
             log,
             model=ev["model"],

@@ -293,3 +293,34 @@ def test_whatif_does_not_guess_a_list_the_recorded_history_lacks(tmp_path):
     [row] = whatif(engine.log, custom, "staging").rows
     assert row.proposed is None and "history.decisions" in str(row.note)
     engine.close()
+
+
+def test_a_gate_reads_the_whole_history_in_one_read_transaction(tmp_path, monkeypatch):
+    """Every list of a decision's history comes from one snapshot of the log: one read
+    transaction, however many entry types the history reads."""
+    import policyengine.gate as gate_module
+    from tests.policyengine.replaylog import T0, card, open_engine
+
+    engine = open_engine(tmp_path / "one")
+    gate_module.gate(engine, card("1.0.0"), "staging", "promote", now=T0)
+    opened: list[bool] = []
+    original = engine.log.store.db.reading
+
+    def counting(**kwargs: Any) -> Any:
+        opened.append(bool(kwargs.get("snapshot")))
+        return original(**kwargs)
+
+    real_history = gate_module._history
+
+    def history(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(engine.log.store.db, "reading", counting)
+        try:
+            return real_history(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(engine.log.store.db, "reading", original)
+
+    monkeypatch.setattr(gate_module, "_history", history)
+    result = gate_module.gate(engine, card("1.0.0"), "staging", "promote", now=T0)
+    assert "approvals" in engine.log.get(result.seq).payload["history"]
+    assert opened == [True]
+    engine.close()
