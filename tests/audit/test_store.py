@@ -76,10 +76,11 @@ def test_nodes_are_persisted_for_complete_subtrees(log: AuditLog) -> None:
     """After 8 appends the stored level-3 node equals the root of 8 leaves."""
     fill(log, 8)
     leaves = [e.leaf_hash for e in log.store.iter_entries()]
-    assert log.store.get_node(3, 0) == merkle.root_from_leaf_hashes(leaves)
-    assert log.store.get_node(1, 3) == merkle.node_hash(leaves[6], leaves[7])
-    assert log.store.get_node(0, 5) == leaves[5]
-    assert log.store.get_node(4, 0) is None
+    nodes = log.store.fetch_nodes({(3, 0), (1, 3), (0, 5), (4, 0)})
+    assert nodes[(3, 0)] == merkle.root_from_leaf_hashes(leaves)
+    assert nodes[(1, 3)] == merkle.node_hash(leaves[6], leaves[7])
+    assert nodes[(0, 5)] == leaves[5]
+    assert (4, 0) not in nodes
 
 
 def test_iter_entries_streams_in_batches(log: AuditLog) -> None:
