@@ -147,11 +147,18 @@ class SqliteDatabase:
         try:
             cur.execute("BEGIN DEFERRED")
             yield cur
-        except BaseException:
-            self._drop_reader(conn)
-            raise
-        finally:
+        except sqlite3.Error:
             cur.close()
+            self._drop_reader(conn)  # the connection may be broken: the next read opens anew
+            raise
+        except BaseException:
+            # The caller's own error inside the block: end the read, keep the
+            # connection, and let that error (not a cleanup one) propagate.
+            with suppress(sqlite3.Error):
+                cur.close()
+                conn.rollback()
+            raise
+        cur.close()
         conn.rollback()
 
     def _drop_reader(self, conn: sqlite3.Connection) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from audit import merkle
 from audit.keys import Signer
 from audit.log import AuditLog
 from tests.audit.conftest import fill
@@ -97,3 +98,18 @@ def test_an_append_inside_a_snapshot_commits_and_is_seen_after_it(pair):
         reader.append("decision", {"name": "model", "version": "9"}, "ci", {"i": 9})
         assert _count(reader) == 2
     assert _count(reader) == 3
+
+
+def test_an_error_inside_a_snapshot_propagates_as_raised_and_reads_go_on(pair):
+    """The caller's own error leaves the block unchanged (not a storage error); the
+    handle reads on afterwards, in a snapshot or not."""
+    reader, writer = pair
+    fill(writer, 2)
+    with pytest.raises(KeyError, match="raised by the caller"), reader.snapshot():
+        assert _count(reader) == 2
+        raise KeyError("raised by the caller")
+    with reader.snapshot():
+        assert _count(reader) == 2
+    leaf = bytes.fromhex(reader.get(1).leaf_hash)
+    merkle.verify_inclusion(leaf, 1, 2, reader.inclusion_proof(1, 2), reader.root(2))
+    assert _count(reader) == 2
