@@ -29,7 +29,6 @@ from audit.records import AppendResult, LeafHashHex, Seq, SignedAppend, SignedCh
 from audit.retention import AUDIT_TYPES, hold, redact, release
 from audit.store import Condition, Head, NewRow, Store, Tx, open_store
 from audit.transition import TRANSITION_TYPE, key_in_force, sign_transition
-from audit.tree import TreeReader
 
 __all__ = [
     "DEFAULT_ORIGIN",
@@ -311,9 +310,12 @@ class AuditLog:
             raise InputError(f"size: expected 0..{current}, got {size}")
         return size
 
+    # Each reads the size and then the nodes: one snapshot, one read transaction.
+
     def root(self, size: int | None = None) -> bytes:
         """Return the RFC 9162 root of the first ``size`` entries (default all)."""
-        return self.store.tree.root(self._bounded(size))
+        with self.store.snapshot():
+            return self.store.tree.root(self._bounded(size))
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
         """Return the inclusion proof of ``seq`` in the tree of ``size`` (default all).
@@ -322,11 +324,13 @@ class AuditLog:
             InputError: ``size`` beyond the log.
             InvalidProofError: ``seq`` not below ``size``.
         """
-        return self.store.tree.inclusion_proof(seq, self._bounded(size))
+        with self.store.snapshot():
+            return self.store.tree.inclusion_proof(seq, self._bounded(size))
 
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         """Return the consistency proof between tree sizes ``old`` and ``new``."""
-        return self.store.tree.consistency_proof(old, self._bounded(new))
+        with self.store.snapshot():
+            return self.store.tree.consistency_proof(old, self._bounded(new))
 
     def checkpoint(self) -> SignedCheckpoint:
         """Sign the current tree size, or return the checkpoint of that size.
@@ -374,7 +378,10 @@ class AuditLog:
         root = tree.root(head.size)
         last = self.store.latest_checkpoint(tx)
         if last is not None:
-            _check_previous(tree, last, head.size, root)
+            signed = parse_checkpoint(last.note[: last.note.rfind("\n\n") + 1])
+            if signed.size != last.size or signed.root != bytes(last.root):
+                raise IntegrityError(f"stored checkpoint {last.size} disagrees with its own note")
+            tree.check_extends(signed.size, signed.root, head.size, root)
         return root, last
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
@@ -429,10 +436,15 @@ class AuditLog:
         """
         from audit.receipt import build_receipt
 
-        entry = self.get(seq)
-        row = self.store.first_checkpoint_covering(seq)
-        cp = self.checkpoint() if row is None else SignedCheckpoint(
-            row.size, bytes(row.root), row.note)
+        with self.snapshot():  # entry, checkpoint and proof from one state of the log
+            entry = self.get(seq)
+            row = self.store.first_checkpoint_covering(seq)
+            if row is not None:
+                proof = self.inclusion_proof(seq, row.size)
+                return build_receipt(entry.envelope_bytes, seq, row.size, proof, row.note)
+        # None covers it yet: sign one, then prove against it (a snapshot taken
+        # before the signing might not hold the nodes of entries it covers).
+        cp = self.checkpoint()
         proof = self.inclusion_proof(seq, cp.size)
         return build_receipt(entry.envelope_bytes, seq, cp.size, proof, cp.note)
 
@@ -465,27 +477,6 @@ def _settle_origin(store: Store, origin: str | None) -> str:
             raise StorageError(f"log at {store.url} has origin {locked.origin!r}, got {origin!r}")
         store.set_origin(tx, origin)
     return origin
-
-
-def _check_previous(tree: TreeReader, last: Any, size: int, root: bytes) -> None:
-    """RFC 9162 §2.1.4: the tree of ``size`` leaves (root ``root``, read from ``tree``)
-    must extend the last signed one."""
-    signed = parse_checkpoint(last.note[: last.note.rfind("\n\n") + 1])
-    if signed.size != last.size or signed.root != bytes(last.root):
-        raise IntegrityError(f"stored checkpoint {last.size} disagrees with its own note")
-    if last.size > size:
-        raise IntegrityError(
-            f"log is shorter than its last checkpoint: expected >= {last.size}, got {size}"
-        )
-    if last.size == size:  # the usual case when every batch signs: ``root`` is that root
-        if root != signed.root:
-            raise IntegrityError(f"tree root at size {size} differs from its signed checkpoint")
-        return
-    old_root = tree.root(last.size)
-    proof = tree.consistency_proof(last.size, size)
-    merkle.verify_consistency(last.size, size, proof, signed.root, root)
-    if old_root != signed.root:
-        raise IntegrityError(f"tree root at size {last.size} differs from its signed checkpoint")
 
 
 def _check_in_force(tx: Tx, signer: Signer) -> None:

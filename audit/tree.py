@@ -9,7 +9,9 @@ Owns two things:
 - :class:`TreeReader`: the tree hash, inclusion proofs and consistency proofs
   of RFC 9162 §2.1 computed from stored nodes by coordinate ``(level, index)``
   (node ``(l, i)`` is the perfect subtree over leaves ``[i*2**l, (i+1)*2**l)``).
-  A proof reads O(log n) nodes in one batch and never every leaf.
+  A proof reads O(log n) nodes in one batch and never every leaf; it also
+  checks that the stored tree extends a signed one before a new checkpoint
+  is signed (§2.1.4).
 
 It does no I/O itself: the store passes a ``fetch`` callable. Hashing is
 :mod:`audit.merkle` (``node_hash``); verification lives there too.
@@ -20,8 +22,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 
-from audit.errors import InvalidProofError, StorageError
-from audit.merkle import node_hash
+from audit.errors import IntegrityError, InvalidProofError, StorageError
+from audit.merkle import node_hash, verify_consistency
 
 __all__ = [
     "Coord",
@@ -187,6 +189,27 @@ class TreeReader:
         ranges: list[tuple[int, int]] = []
         _path(index, 0, size, ranges)
         return self._hash_ranges(ranges)
+
+    def check_extends(self, old: int, old_root: bytes, size: int, root: bytes) -> None:
+        """RFC 9162 §2.1.4: the stored tree of ``size`` leaves (root ``root``, computed
+        from it) extends a signed tree of ``old`` leaves and root ``old_root``.
+
+        Raises:
+            IntegrityError: it does not (the stored tree was rewritten or cut).
+            InvalidProofError: the stored nodes give no valid consistency proof.
+        """
+        if old > size:
+            raise IntegrityError(
+                f"log is shorter than its last checkpoint: expected >= {old}, got {size}")
+        if old == size:  # the usual case when every batch signs: ``root`` is that root
+            if root != old_root:
+                raise IntegrityError(
+                    f"tree root at size {size} differs from its signed checkpoint")
+            return
+        proof = self.consistency_proof(old, size)
+        verify_consistency(old, size, proof, old_root, root)
+        if self.root(old) != old_root:
+            raise IntegrityError(f"tree root at size {old} differs from its signed checkpoint")
 
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         """Return PROOF(old, D[0:new]) (RFC 9162 §2.1.4.1); empty when old is 0 or new.
