@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
 
 from audit._sql import (
@@ -197,13 +197,10 @@ class Store:
         """Rows of one query (``?`` placeholders), in its own read transaction or in
         this thread's :meth:`snapshot`."""
         pinned = getattr(self._snapshots, "cursor", None)
-        with self._errors():
-            if pinned is not None:
-                pinned.execute(self.db.sql(statement), params)
-                return list(pinned.fetchall())
-            with self.db.reading() as cur:
-                cur.execute(self.db.sql(statement), params)
-                return list(cur.fetchall())
+        reading = self.db.reading() if pinned is None else nullcontext(pinned)
+        with self._errors(), reading as cur:
+            cur.execute(self.db.sql(statement), params)
+            return list(cur.fetchall())
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
