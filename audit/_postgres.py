@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["PostgresDatabase", "append_transaction", "can_group_commit", "flush_barrier",
-           "install_guards", "make_async", "make_durable"]
+__all__ = ["DeferredWrites", "PostgresDatabase", "append_transaction", "can_group_commit",
+           "flush_barrier", "install_guards", "make_async", "make_durable"]
 
 # Database-level protection: history is append-only. Entries, checkpoints and
 # nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only lose its content
@@ -203,6 +203,32 @@ def _simple_queries(conn: Any, invalidate: Callable[[], None]) -> Iterator[Any]:
             conn.autocommit = False
 
 
+class DeferredWrites:
+    """A write transaction's ``Tx`` inside :func:`append_transaction`: reads at once, writes last.
+
+    ``rows`` runs on the transaction's cursor when called (the sequencer is
+    held); ``execute`` and the ``cursor`` (the statement collector) only add
+    the statement to the final message, which carries every write, the COMMIT
+    and the barrier. So a caller's reads must not depend on its own writes in
+    the same transaction: the signed append reads the key in force, the last
+    checkpoint, the tree and the known keys before anything it writes.
+    """
+
+    __slots__ = ("_cur", "_sql", "cursor")
+
+    def __init__(self, batch: _Batch, sql: Callable[[str], str]) -> None:
+        self.cursor, self._cur, self._sql = batch, batch._cur, sql
+
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> None:
+        """Add one write (``?`` placeholders) to the final message."""
+        self.cursor.execute(self._sql(statement), params)
+
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a query now, in the transaction, and return its rows."""
+        self._cur.execute(self._sql(statement), params)
+        return list(self._cur.fetchall())
+
+
 @contextmanager
 def append_transaction(
     raw: Any, head_sql: str, *, group_commit: bool
@@ -296,6 +322,20 @@ class PostgresDatabase:
             raw.rollback()
         finally:
             raw.close()
+
+    @contextmanager
+    def sequenced(self, head_sql: str) -> Iterator[tuple[_Batch, tuple[Any, ...]]]:
+        """:func:`append_transaction` on a pooled connection: (statement collector, head row)."""
+        raw = self.engine.raw_connection()
+        try:
+            with append_transaction(raw, head_sql, group_commit=self.group_commit) as pair:
+                yield pair
+        finally:
+            raw.close()
+
+    def deferred(self, batch: _Batch) -> DeferredWrites:
+        """The ``Tx`` of a :meth:`sequenced` transaction (reads at once, writes last)."""
+        return DeferredWrites(batch, self.sql)
 
     @contextmanager
     def writing(self, *, barrier: bool = False) -> Iterator[Any]:

@@ -279,9 +279,20 @@ class Store:
 
     @contextmanager
     def locked(self, *, barrier: bool = False) -> Iterator[tuple[Tx, Head]]:
-        """A write transaction holding the sequencer, with the head read inside it."""
-        with self.write(barrier=barrier) as tx:
-            yield tx, self._read_locked_head(tx.cursor)
+        """A write transaction holding the sequencer, with the head read inside it.
+
+        With ``barrier`` on PostgreSQL (the signed append): reads run at once,
+        every write goes in one message with the COMMIT and the barrier
+        (:class:`audit._postgres.DeferredWrites`), so the sequencer is held
+        for the reads' round trips and one more, not one per statement.
+        """
+        db = self.db
+        if not barrier or isinstance(db, SqliteDatabase):
+            with self.write(barrier=barrier) as tx:
+                yield tx, self._read_locked_head(tx.cursor)
+            return
+        with self._errors(), db.sequenced(self._sql.head) as (batch, row):
+            yield cast(Tx, db.deferred(batch)), self._head(row)
 
     @contextmanager
     def appending(self) -> Iterator[tuple[Any, Head]]:
@@ -298,16 +309,8 @@ class Store:
             with self._errors(), db.writing() as cur:
                 yield cur, self._read_locked_head(cur)
             return
-        from audit import _postgres
-
-        with self._errors():
-            raw = db.engine.raw_connection()
-            try:
-                with _postgres.append_transaction(
-                        raw, self._sql.head, group_commit=db.group_commit) as (cur, row):
-                    yield cur, self._head(row)
-            finally:
-                raw.close()
+        with self._errors(), db.sequenced(self._sql.head) as (batch, row):
+            yield batch, self._head(row)
 
     def _read_locked_head(self, cur: Any) -> Head:
         cur.execute(self._sql.head)
