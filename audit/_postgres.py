@@ -16,7 +16,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["DeferredWrites", "PostgresDatabase", "append_transaction", "can_group_commit",
-           "flush_barrier", "install_guards", "make_async", "make_durable"]
+           "install_guards", "make_durable"]
 
 # Database-level protection: history is append-only. Entries, checkpoints and
 # nodes refuse UPDATE, DELETE and TRUNCATE; a payload may only lose its content
@@ -122,20 +122,6 @@ def install_guards(conn: Connection) -> None:
 def make_durable(conn: Connection) -> None:
     """Make the commit of the caller's transaction wait for the WAL flush."""
     conn.exec_driver_sql(_DURABLE_COMMIT)
-
-
-def make_async(conn: Connection) -> None:
-    """Commit the caller's transaction asynchronously; :func:`flush_barrier` must follow."""
-    conn.exec_driver_sql(_ASYNC_COMMIT)
-
-
-def flush_barrier(conn: Connection) -> None:
-    """After an asynchronous commit: return once it is on disk (the barrier above).
-
-    The barrier transaction is one Query message: one round trip, not four.
-    """
-    with _simple_queries(conn.connection.driver_connection, conn.invalidate) as cur:
-        cur.execute(_barrier_transaction())
 
 
 def can_group_commit(engine: Engine) -> bool:
@@ -338,23 +324,12 @@ class PostgresDatabase:
         return DeferredWrites(batch, self.sql)
 
     @contextmanager
-    def writing(self, *, barrier: bool = False) -> Iterator[Any]:
-        """A write transaction; returns once its commit is durable.
-
-        With ``barrier`` (and a role that may, see the comment above
-        ``_ASYNC_COMMIT``) the transaction commits asynchronously, releasing
-        the sequencer at once, and durability comes from the flush barrier after it.
-        """
-        group = barrier and self.group_commit
-        with self.engine.connect() as conn:
-            with conn.begin():
-                if group:
-                    make_async(conn)
-                else:
-                    make_durable(conn)
-                yield conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            if group:
-                flush_barrier(conn)
+    def writing(self) -> Iterator[Any]:
+        """A write transaction; returns once its commit is durable (appends, which
+        may share a flush barrier, go through :meth:`sequenced`)."""
+        with self.engine.connect() as conn, conn.begin():
+            make_durable(conn)
+            yield conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Release pooled connections."""

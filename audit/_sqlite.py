@@ -170,12 +170,11 @@ class SqliteDatabase:
             conn.close()
 
     @contextmanager
-    def writing(self, *, barrier: bool = False) -> Iterator[sqlite3.Cursor]:
+    def writing(self) -> Iterator[sqlite3.Cursor]:
         """A write transaction (BEGIN IMMEDIATE) in the queue's turn; committed, durable, on exit.
 
         The write lock is taken before anything is read, so the head read
-        inside is still current at commit. ``barrier`` changes nothing here:
-        every SQLite commit is synchronous (PostgreSQL's flush barrier only).
+        inside is still current at commit. Every SQLite commit is synchronous.
         """
         with self.queue.turn():
             raw = self.queue.connection()

@@ -265,16 +265,11 @@ class Store:
             self.db.settle_group_commit()
 
     @contextmanager
-    def write(self, *, barrier: bool = False) -> Iterator[Tx]:
-        """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on success.
-
-        Returns once the commit is durable. With ``barrier`` on PostgreSQL
-        (when the role may, see :mod:`audit._postgres`) the transaction commits
-        asynchronously, releasing the sequencer at once, and durability comes
-        from the flush barrier after it: appends share WAL flushes.
-        """
+    def write(self) -> Iterator[Tx]:
+        """A write transaction (SQLite BEGIN IMMEDIATE, queued like appends); commits on
+        success and returns once the commit is durable."""
         db = self.db
-        with self._errors(), db.writing(barrier=barrier) as cur:
+        with self._errors(), db.writing() as cur:
             yield Tx(cur, db.sql)
 
     @contextmanager
@@ -288,7 +283,7 @@ class Store:
         """
         db = self.db
         if not barrier or isinstance(db, SqliteDatabase):
-            with self.write(barrier=barrier) as tx:
+            with self.write() as tx:
                 yield tx, self._read_locked_head(tx.cursor)
             return
         with self._errors(), db.sequenced(self._sql.head) as (batch, row):
